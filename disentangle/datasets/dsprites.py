@@ -1,0 +1,200 @@
+"""dSprites (Matthey et al. 2017): 737,280 binary 64x64 sprites on a factor grid.
+
+The grid and index layout follow the published file exactly: shape (square,
+ellipse, heart) x scale (6, linspace 0.5..1) x orientation (40, linspace 0..2pi,
+both ends included) x posX (32, linspace 0..1) x posY (32); flat index = factor
+classes . [245760, 40960, 1024, 32, 1].
+
+Sources behind the one class:
+- ``procedural`` (default): rendered by :mod:`disentangle.datasets.sprites`, no
+  download. Batches render on the fly; ``in_memory=True`` holds the whole grid as
+  a bit-packed cache (377 MB), loaded from the HDF5 file written by
+  ``disentangle datasets prepare dsprites`` when present, else rendered.
+- ``npz``: the official ``dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz``,
+  checked by md5 unless ``verify=False``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+from tqdm.auto import tqdm
+
+from disentangle._io import atomic_path, md5_file
+from disentangle.datasets import sprites
+from disentangle.datasets.base import GroundTruthDataset
+from disentangle.errors import DisentangleError
+
+FACTOR_NAMES = ("shape", "scale", "orientation", "posX", "posY")
+FACTOR_SIZES = (3, 6, 40, 32, 32)
+FACTOR_BASES = np.array([245760, 40960, 1024, 32, 1], dtype=np.int64)
+NUM_IMAGES = 737280
+NPZ_NAME = "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"
+NPZ_MD5 = "7da33b31b13a06f4b04a70402ce90c2e"
+HDF5_NAME = "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.h5"
+_BLOCK = 32 * 32  # images sharing (shape, scale, orientation): one render block
+
+
+def factor_values() -> tuple[np.ndarray, ...]:
+    """The value of every class of every factor, as in the official ``latents_values``."""
+    return (
+        np.array([1.0, 2.0, 3.0]),
+        np.linspace(0.5, 1.0, 6),
+        np.linspace(0.0, 2 * np.pi, 40),
+        np.linspace(0.0, 1.0, 32),
+        np.linspace(0.0, 1.0, 32),
+    )
+
+
+def index_to_factors(index: np.ndarray) -> np.ndarray:
+    index = np.asarray(index, dtype=np.int64)
+    return (index[:, None] // FACTOR_BASES) % np.array(FACTOR_SIZES)
+
+
+def factors_to_index(factors: np.ndarray) -> np.ndarray:
+    return np.asarray(factors, dtype=np.int64) @ FACTOR_BASES
+
+
+def latents_classes() -> np.ndarray:
+    """int64 [737280, 6]: (color, shape, scale, orientation, posX, posY) classes."""
+    factors = index_to_factors(np.arange(NUM_IMAGES))
+    return np.concatenate([np.zeros((NUM_IMAGES, 1), np.int64), factors], axis=1)
+
+
+def latents_values() -> np.ndarray:
+    """float64 [737280, 6]: factor values in the official file's layout (color = 1)."""
+    classes = latents_classes()
+    columns = [np.ones(NUM_IMAGES)] + [v[classes[:, j + 1]] for j, v in enumerate(factor_values())]
+    return np.stack(columns, axis=1)
+
+
+def render_factors(factors: np.ndarray) -> np.ndarray:
+    """Render factor class rows (int [n, 5]) procedurally: bool [n, 64, 64]."""
+    values = factor_values()
+    return sprites.render(
+        factors[:, 0], values[1][factors[:, 1]], values[2][factors[:, 2]],
+        values[3][factors[:, 3]], values[4][factors[:, 4]],
+    )
+
+
+def iter_grid_blocks(progress: bool = False):
+    """Yield (first flat index, bool [1024, 64, 64]) for the whole grid, in index order."""
+    _, scales, orientations, positions, _ = factor_values()
+    blocks = [(s, c, o) for s in range(3) for c in range(6) for o in range(40)]
+    for number, (shape, scale, orientation) in enumerate(tqdm(blocks, desc="rendering dSprites", unit="block", disable=not progress)):
+        yield number * _BLOCK, sprites.render_position_block(shape, scales[scale], orientations[orientation], positions)
+
+
+def render_grid_packed(progress: bool = False) -> np.ndarray:
+    """The whole procedural grid, bit-packed along rows: uint8 [737280, 64, 8]."""
+    packed = np.empty((NUM_IMAGES, 64, 8), dtype=np.uint8)
+    for start, block in iter_grid_blocks(progress):
+        packed[start:start + _BLOCK] = np.packbits(block, axis=-1)
+    return packed
+
+
+# byte -> its 8 bits as float32, for unpacking straight into observations
+_BITS_TO_FLOAT = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1).astype(np.float32)
+
+
+def unpack_observations(packed_rows: np.ndarray) -> np.ndarray:
+    """uint8 [n, 64, 8] bit-packed images -> float32 [n, 1, 64, 64] in {0, 1}."""
+    n = packed_rows.shape[0]
+    return _BITS_TO_FLOAT[packed_rows].reshape(n, 1, 64, 64)
+
+
+def prepare_hdf5(root: str | Path, progress: bool = True) -> Path:
+    """Write the procedural grid to ``root/HDF5_NAME`` (official array names), atomically."""
+    target = Path(root) / HDF5_NAME
+    with atomic_path(target) as tmp:
+        with h5py.File(tmp, "w") as f:
+            imgs = f.create_dataset("imgs", shape=(NUM_IMAGES, 64, 64), dtype=np.uint8,
+                                    chunks=(_BLOCK, 64, 64), compression="gzip", compression_opts=1)
+            for start, block in iter_grid_blocks(progress):
+                imgs[start:start + _BLOCK] = block
+            f.create_dataset("latents_values", data=latents_values(), compression="gzip")
+            f.create_dataset("latents_classes", data=latents_classes(), compression="gzip")
+            f.attrs["source"] = "disentangle procedural renderer"
+    return target
+
+
+def _packed_from_hdf5(path: Path, progress: bool) -> np.ndarray:
+    try:
+        with h5py.File(path, "r") as f:
+            imgs = f["imgs"]
+            if imgs.shape != (NUM_IMAGES, 64, 64):
+                raise DisentangleError(f"{path}: 'imgs' must have shape [{NUM_IMAGES}, 64, 64], got {list(imgs.shape)}")
+            packed = np.empty((NUM_IMAGES, 64, 8), dtype=np.uint8)
+            for start in tqdm(range(0, NUM_IMAGES, _BLOCK), desc="loading dSprites", disable=not progress):
+                packed[start:start + _BLOCK] = np.packbits(imgs[start:start + _BLOCK] > 0, axis=-1)
+            return packed
+    except OSError as error:
+        raise DisentangleError(f"{path} is not a readable HDF5 file ({error}); delete it and run 'disentangle datasets prepare dsprites'") from None
+
+
+def _load_npz(path: Path, verify: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(packed images, flat index of each row) from an official-format npz file."""
+    if not path.is_file():
+        raise DisentangleError(f"dSprites npz file not found: {path} (get {NPZ_NAME} from https://github.com/deepmind/dsprites-dataset)")
+    if verify:
+        actual = md5_file(path)
+        if actual != NPZ_MD5:
+            raise DisentangleError(f"checksum mismatch for {path}: expected md5 {NPZ_MD5}, got {actual}")
+    try:
+        with np.load(path, allow_pickle=True, encoding="latin1") as data:
+            imgs, classes = data["imgs"], data["latents_classes"]
+    except (OSError, ValueError, KeyError) as error:
+        raise DisentangleError(f"{path} is not a dSprites npz file with 'imgs' and 'latents_classes' ({error})") from None
+    if imgs.ndim != 3 or imgs.shape[1:] != (64, 64) or classes.shape != (imgs.shape[0], 6):
+        raise DisentangleError(f"{path}: expected imgs [n, 64, 64] and latents_classes [n, 6], got {list(imgs.shape)} and {list(classes.shape)}")
+    return np.packbits(imgs > 0, axis=-1), factors_to_index(classes[:, 1:])
+
+
+class DSprites(GroundTruthDataset):
+    """dSprites with the five varying factors (colour is constant and left out)."""
+
+    name = "dsprites"
+    factor_names = FACTOR_NAMES
+    factor_sizes = FACTOR_SIZES
+    observation_shape = (1, 64, 64)
+
+    def __init__(self, root: str | Path | None = None, source: str = "procedural", path: str | Path | None = None,
+                 in_memory: bool = False, verify: bool = True, progress: bool = False):
+        if source not in ("procedural", "npz"):
+            raise DisentangleError(f"dSprites source must be 'procedural' or 'npz', got {source!r}")
+        self.root = Path(root) if root is not None else None
+        self.source = source
+        self._packed: np.ndarray | None = None
+        self._row_of_index: np.ndarray | None = None  # flat index -> row of _packed (npz subsets)
+        if source == "npz":
+            path = Path(path) if path is not None else (self.root / NPZ_NAME if self.root else Path(NPZ_NAME))
+            self._packed, indices = _load_npz(path, verify)
+            self._row_of_index = np.full(NUM_IMAGES, -1, dtype=np.int64)
+            self._row_of_index[indices] = np.arange(len(indices))
+            self._present = np.sort(indices)
+        elif in_memory:
+            hdf5 = self.root / HDF5_NAME if self.root else None
+            self._packed = _packed_from_hdf5(hdf5, progress) if hdf5 and hdf5.is_file() else render_grid_packed(progress)
+
+    def __len__(self) -> int:
+        return NUM_IMAGES if self._row_of_index is None else len(self._present)
+
+    def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        if self._row_of_index is None:
+            return super().sample_factors(n, rng)
+        super().sample_factors(n, rng)  # validates n
+        return index_to_factors(rng.choice(self._present, size=n))
+
+    def sample_observations_from_factors(self, factors: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        factors = self.check_factors(factors)
+        if self._packed is None:
+            return render_factors(factors)[:, None].astype(np.float32)
+        rows = factors_to_index(factors)
+        if self._row_of_index is not None:
+            rows = self._row_of_index[rows]
+            if (rows < 0).any():
+                missing = factors[np.flatnonzero(rows < 0)[0]].tolist()
+                raise DisentangleError(f"factor classes {missing} are not in this dSprites file")
+        return unpack_observations(self._packed[rows])

@@ -1,0 +1,31 @@
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """Encode a uint8 array as an IDX file."""
+    header = bytes([0, 0, 0x08, array.ndim]) + np.array(array.shape, dtype=">u4").tobytes()
+    return header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
+
+
+@pytest.fixture
+def tiny_mnist(tmp_path):
+    """A folder with four tiny IDX files (train: 20 images, test: 10), train files gzipped."""
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    for prefix, n, zipped in (("train", 20, True), ("t10k", 10, False)):
+        images = rng.integers(0, 256, (n, 28, 28)).astype(np.uint8)
+        labels = (np.arange(n) % 10).astype(np.uint8)
+        for stem, array in ((f"{prefix}-images-idx3-ubyte", images), (f"{prefix}-labels-idx1-ubyte", labels)):
+            data = idx_bytes(array)
+            if zipped:
+                (folder / f"{stem}.gz").write_bytes(gzip.compress(data))
+            else:
+                (folder / stem).write_bytes(data)
+    return folder
