@@ -1,0 +1,27 @@
+"""AnnealedVAE: Burgess et al., "Understanding disentangling in beta-VAE", 2018.
+
+Loss = recon + gamma * |KL - C|, with the capacity C rising linearly from 0 to
+``c_max`` over ``iteration_threshold`` steps (defaults as in disentanglement_lib).
+"""
+
+from __future__ import annotations
+
+from disentangle.models.base import BaseVAE, check_non_negative
+from disentangle.models.registry import register_model
+
+
+def capacity(step: int, c_max: float, iteration_threshold: int) -> float:
+    return min(c_max, c_max * step / iteration_threshold)
+
+
+@register_model("annealed_vae")
+class AnnealedVAE(BaseVAE):
+    def __init__(self, gamma: float = 1000.0, c_max: float = 25.0, iteration_threshold: int = 100000, **kwargs):
+        super().__init__(**kwargs)
+        self.gamma = check_non_negative("gamma", gamma)
+        self.c_max = check_non_negative("c_max", c_max)
+        self.iteration_threshold = max(1, int(check_non_negative("iteration_threshold", iteration_threshold)))
+
+    def regularizer(self, kl, z, mu, logvar, step):
+        c = capacity(step, self.c_max, self.iteration_threshold)
+        return self.gamma * (kl - c).abs(), {"C": c}

@@ -1,0 +1,128 @@
+"""The run folder contract (DESIGN.md): ``runs/<run-id>/`` with config.json,
+checkpoint.pt, log.csv, metrics.json and status, every file written atomically.
+
+A run id is derived from the run's config, so re-launching the same config finds
+the same folder, skips it when done and resumes it when not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from disentangle import __version__
+from disentangle._io import atomic_write_json, atomic_write_text
+from disentangle.errors import DisentangleError
+
+CONFIG, CHECKPOINT, LOG, METRICS, STATUS, LOCK = "config.json", "checkpoint.pt", "log.csv", "metrics.json", "status", ".lock"
+
+
+@dataclasses.dataclass
+class RunConfig:
+    """Everything needed to rebuild a run. ``model_options`` go to ``build_model``."""
+
+    model: str
+    dataset: str = "dsprites"
+    steps: int = 1000
+    seed: int = 0
+    batch_size: int = 64
+    model_options: dict = dataclasses.field(default_factory=dict)
+    dataset_options: dict = dataclasses.field(default_factory=dict)
+    checkpoint_every: int = 1000
+    log_every: int = 50
+
+    # settings that change how a run is executed but not its result
+    _NOT_IDENTITY = ("checkpoint_every", "log_every")
+
+    def identity(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        for key in self._NOT_IDENTITY:
+            data.pop(key)
+        return data
+
+    def run_id(self) -> str:
+        digest = hashlib.sha1(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:8]
+        options = "".join(f"-{k}{_short(v)}" for k, v in sorted(self.model_options.items()) if k in _NAMED_OPTIONS)
+        return f"{self.model}-{self.dataset}{options}-seed{self.seed}-{digest}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "package_version": __version__}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "RunConfig":
+        fields = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in fields})
+
+
+_NAMED_OPTIONS = ("beta", "gamma", "lambda_od", "c_max", "latent_dim")
+
+
+def _short(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def read_config(run_dir: str | Path) -> RunConfig:
+    path = Path(run_dir) / CONFIG
+    try:
+        return RunConfig.from_json(json.loads(path.read_text()))
+    except FileNotFoundError:
+        raise DisentangleError(f"{run_dir} is not a run folder: no {CONFIG}") from None
+    except (json.JSONDecodeError, TypeError, UnicodeDecodeError) as error:
+        raise DisentangleError(f"{path} is corrupt ({error})") from None
+
+
+def write_config(run_dir: Path, config: RunConfig) -> None:
+    atomic_write_json(run_dir / CONFIG, config.to_json())
+
+
+def read_status(run_dir: str | Path) -> str:
+    try:
+        return (Path(run_dir) / STATUS).read_text().strip() or "unknown"
+    except FileNotFoundError:
+        return "new"
+
+
+def write_status(run_dir: Path, status: str) -> None:
+    atomic_write_text(run_dir / STATUS, status.replace("\n", " ") + "\n")
+
+
+def read_metrics(run_dir: str | Path) -> dict[str, Any]:
+    path = Path(run_dir) / METRICS
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise DisentangleError(f"{path} is corrupt ({error})") from None
+    if not isinstance(data, dict):
+        raise DisentangleError(f"{path} is corrupt (expected a JSON object)")
+    return data
+
+
+class RunLocked(DisentangleError):
+    """Another process holds this run."""
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path):
+    """Hold an exclusive, non-blocking lock on a run folder for the duration.
+
+    The kernel drops the lock when the holder dies (even by SIGKILL), so a killed
+    run never stays locked.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(run_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunLocked(f"run {run_dir} is being trained by another process") from None
+        yield
+    finally:
+        os.close(fd)
