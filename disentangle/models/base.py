@@ -76,13 +76,18 @@ class BaseVAE(nn.Module):
     def reparameterize(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
         return mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
 
-    def reconstruction_loss(self, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-        """-log p(x | z), summed over pixels, averaged over the batch (constants dropped)."""
+    def log_likelihood(self, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """log p(x | z) per example, in nats (Gaussian: mean sigmoid(logits), fixed variance)."""
         if self.decoder_type == "bernoulli":
-            per_pixel = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+            per_pixel = -F.binary_cross_entropy_with_logits(logits, x, reduction="none")
         else:
-            per_pixel = (torch.sigmoid(logits) - x).pow(2) / (2 * self.decoder_variance)
-        return per_pixel.flatten(1).sum(1).mean()
+            variance = self.decoder_variance
+            per_pixel = -(torch.sigmoid(logits) - x).pow(2) / (2 * variance) - 0.5 * math.log(2 * math.pi * variance)
+        return per_pixel.flatten(1).sum(1)
+
+    def reconstruction_loss(self, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """-log p(x | z), summed over pixels, averaged over the batch."""
+        return -self.log_likelihood(x, logits).mean()
 
     # -- the objective -------------------------------------------------------------
     def regularizer(self, kl: torch.Tensor, z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, step: int) -> tuple[torch.Tensor, dict]:

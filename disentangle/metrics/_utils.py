@@ -1,0 +1,70 @@
+"""Input checks and the discretised mutual information the metrics share."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import mutual_info_score
+
+from disentangle.errors import DisentangleError
+
+
+def check_codes(codes, name: str = "codes") -> np.ndarray:
+    codes = np.asarray(codes, dtype=np.float64)
+    if codes.ndim != 2:
+        raise DisentangleError(f"{name} must be a 2-D array [n samples, d dims], got shape {list(codes.shape)}")
+    if codes.shape[0] < 2 or codes.shape[1] < 1:
+        raise DisentangleError(f"{name} needs at least 2 samples and 1 dim, got shape {list(codes.shape)}")
+    if not np.isfinite(codes).all():
+        raise DisentangleError(f"{name} contains NaN or inf (first at row {int(np.argwhere(~np.isfinite(codes))[0, 0])})")
+    return codes
+
+
+def check_factors(factors, n: int, name: str = "factors") -> np.ndarray:
+    factors = np.asarray(factors)
+    if factors.ndim != 2:
+        raise DisentangleError(f"{name} must be a 2-D array [n samples, k factors], got shape {list(factors.shape)}")
+    if factors.shape[0] != n:
+        raise DisentangleError(f"{name} has {factors.shape[0]} rows but codes have {n}: lengths must match")
+    if not np.issubdtype(factors.dtype, np.integer):
+        if not (np.isfinite(factors).all() and np.all(np.mod(factors, 1) == 0)):
+            raise DisentangleError(f"{name} must hold integer classes, got dtype {factors.dtype}")
+    return factors.astype(np.int64)
+
+
+def check_pair(codes, factors, suffix: str = "") -> tuple[np.ndarray, np.ndarray]:
+    codes = check_codes(codes, f"codes{suffix}")
+    return codes, check_factors(factors, codes.shape[0], f"factors{suffix}")
+
+
+def check_bins(n_bins) -> int:
+    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 2:
+        raise DisentangleError(f"n_bins must be an integer >= 2, got {n_bins!r}")
+    return int(n_bins)
+
+
+def discretize(codes: np.ndarray, n_bins: int) -> np.ndarray:
+    """Each column into ``n_bins`` equal-width histogram bins (disentanglement_lib's rule)."""
+    out = np.empty(codes.shape, dtype=np.int64)
+    for j in range(codes.shape[1]):
+        edges = np.histogram(codes[:, j], n_bins)[1]
+        out[:, j] = np.digitize(codes[:, j], edges[:-1])
+    return out
+
+
+def mutual_info_matrix(discrete_codes: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    """MI (nats) between every code column and every factor column: [d, k]."""
+    return np.array([[mutual_info_score(factors[:, k], discrete_codes[:, i]) for k in range(factors.shape[1])]
+                     for i in range(discrete_codes.shape[1])])
+
+
+def entropies(factors: np.ndarray) -> np.ndarray:
+    """Entropy (nats) of every factor column: [k]."""
+    return np.array([mutual_info_score(factors[:, k], factors[:, k]) for k in range(factors.shape[1])])
+
+
+def informative_factors(factors: np.ndarray, metric: str) -> np.ndarray:
+    """Indices of factors with more than one value; a clear error if there are none."""
+    keep = np.array([len(np.unique(factors[:, k])) > 1 for k in range(factors.shape[1])])
+    if not keep.any():
+        raise DisentangleError(f"{metric}: every factor has a single value, nothing to score")
+    return np.flatnonzero(keep)

@@ -1,0 +1,43 @@
+"""beta-VAE score: Higgins et al., "beta-VAE: Learning Basic Visual Concepts with a
+Constrained Variational Framework", ICLR 2017 (disentanglement_lib's settings).
+
+Each point: pick a factor k, draw ``batch_size`` pairs of observations that share
+factor k, and average |code(x1) - code(x2)|; a linear classifier predicts k from
+that average. The score is its accuracy (chance = 1/k).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+from disentangle.datasets.base import check_positive_count
+from disentangle.metrics.sampling import POINTS_PER_CALL, represent_factors
+
+
+def _points(dataset, represent, rng, batch_size, n, chunk=POINTS_PER_CALL):
+    features, labels = [], []
+    for start in range(0, n, chunk):
+        m = min(chunk, n - start)
+        k = rng.integers(dataset.num_factors, size=m)
+        first = dataset.sample_factors(m * batch_size, rng)
+        second = dataset.sample_factors(m * batch_size, rng)
+        shared = np.repeat(k, batch_size)
+        rows = np.arange(m * batch_size)
+        second[rows, shared] = first[rows, shared]
+        codes = represent_factors(dataset, represent, np.concatenate([first, second]), rng)
+        diff = np.abs(codes[:m * batch_size] - codes[m * batch_size:])
+        features.append(diff.reshape(m, batch_size, -1).mean(1))
+        labels.append(k)
+    return np.concatenate(features), np.concatenate(labels)
+
+
+def beta_vae_score(dataset, represent, rng: np.random.Generator, *, batch_size: int = 64, num_train: int = 10000,
+                   num_eval: int = 5000) -> dict[str, float]:
+    batch_size = check_positive_count(batch_size, "batch_size")
+    x_train, y_train = _points(dataset, represent, rng, batch_size, check_positive_count(num_train, "num_train"))
+    x_eval, y_eval = _points(dataset, represent, rng, batch_size, check_positive_count(num_eval, "num_eval"))
+    if len(np.unique(y_train)) < 2:  # a single factor: nothing to tell apart
+        return {"train_accuracy": 1.0, "eval_accuracy": 1.0}
+    model = LogisticRegression(max_iter=1000, random_state=0).fit(x_train, y_train)
+    return {"train_accuracy": float(model.score(x_train, y_train)), "eval_accuracy": float(model.score(x_eval, y_eval))}

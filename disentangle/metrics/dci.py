@@ -1,0 +1,76 @@
+"""DCI: Eastwood & Williams, "A Framework for the Quantitative Evaluation of
+Disentangled Representations", ICLR 2018.
+
+One classifier per factor predicts it from all codes; its feature importances
+form the importance matrix R [d codes, k factors]. Disentanglement: 1 minus the
+entropy (base k) of each code's row, weighted by the code's share of importance.
+Completeness: 1 minus the entropy (base d) of each factor's column, averaged.
+Informativeness: the classifiers' accuracy.
+
+Estimators: ``"gbt"`` is the published setting (scikit-learn
+GradientBoostingClassifier with defaults, as in disentanglement_lib), one factor
+per worker; ``"random_forest"`` is the fast option (see ``benchmarks/metrics_speed.py``
+for its agreement with ``"gbt"``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.stats
+from joblib import Parallel, delayed
+from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
+
+from disentangle.errors import DisentangleError
+from disentangle.metrics._utils import check_pair
+
+ESTIMATORS = ("gbt", "random_forest")
+
+
+def _classifier(estimator: str, seed: int):
+    if estimator == "gbt":
+        return GradientBoostingClassifier(random_state=seed)
+    return RandomForestClassifier(n_estimators=50, min_samples_leaf=5, max_features=None, random_state=seed, n_jobs=1)
+
+
+def _fit_one(x_train, y_train, x_test, y_test, estimator, seed):
+    if len(np.unique(y_train)) < 2:  # a constant factor: nothing to predict, no importance
+        return np.zeros(x_train.shape[1]), 1.0, 1.0
+    model = _classifier(estimator, seed).fit(x_train, y_train)
+    return model.feature_importances_, model.score(x_train, y_train), model.score(x_test, y_test)
+
+
+def disentanglement_scores(importance: np.ndarray) -> tuple[float, float]:
+    """(disentanglement, completeness) of an importance matrix [d codes, k factors]."""
+    importance = np.abs(np.asarray(importance, dtype=np.float64))
+    d, k = importance.shape
+    total = importance.sum()
+    if total == 0:
+        return 0.0, 0.0
+    per_code = 1.0 - scipy.stats.entropy(importance.T + 1e-11, base=k) if k > 1 else np.ones(d)
+    code_weight = importance.sum(1) / total
+    per_factor = 1.0 - scipy.stats.entropy(importance + 1e-11, base=d) if d > 1 else np.ones(k)
+    factor_weight = importance.sum(0) / total
+    return float(per_code @ code_weight), float(per_factor @ factor_weight)
+
+
+def importance_matrix(codes_train, factors_train, codes_test, factors_test, estimator="gbt", seed=0, n_jobs=2):
+    """(R [d, k], train accuracy [k], test accuracy [k])."""
+    fits = Parallel(n_jobs=n_jobs)(
+        delayed(_fit_one)(codes_train, factors_train[:, j], codes_test, factors_test[:, j], estimator, seed)
+        for j in range(factors_train.shape[1]))
+    importance = np.stack([f[0] for f in fits], axis=1)
+    return importance, np.array([f[1] for f in fits]), np.array([f[2] for f in fits])
+
+
+def dci(codes_train, factors_train, codes_test, factors_test, *, estimator: str = "gbt", seed: int = 0, n_jobs: int = 2) -> dict[str, float]:
+    codes_train, factors_train = check_pair(codes_train, factors_train, "_train")
+    codes_test, factors_test = check_pair(codes_test, factors_test, "_test")
+    if codes_train.shape[1] != codes_test.shape[1] or factors_train.shape[1] != factors_test.shape[1]:
+        raise DisentangleError(f"train and test must have the same columns, got codes {codes_train.shape[1]} vs {codes_test.shape[1]}, "
+                               f"factors {factors_train.shape[1]} vs {factors_test.shape[1]}")
+    if estimator not in ESTIMATORS:
+        raise DisentangleError(f"DCI estimator must be one of {', '.join(ESTIMATORS)}, got {estimator!r}")
+    importance, train_acc, test_acc = importance_matrix(codes_train, factors_train, codes_test, factors_test, estimator, seed, n_jobs)
+    disentanglement, completeness = disentanglement_scores(importance)
+    return {"disentanglement": disentanglement, "completeness": completeness,
+            "informativeness_train": float(train_acc.mean()), "informativeness_test": float(test_acc.mean())}

@@ -1,0 +1,56 @@
+"""FactorVAE score: Kim & Mnih, "Disentangling by Factorising", ICML 2018
+(disentanglement_lib's settings).
+
+Codes are normalised by their global standard deviation (from
+``num_variance_estimate`` random observations); dimensions with std < 0.05 are
+pruned as inactive. Each point: fix one factor k across ``batch_size``
+observations, take the active dimension of least normalised variance, and vote
+(dimension -> k). A majority-vote classifier maps each dimension to a factor;
+the score is its accuracy.
+
+``num_active_dims`` counts the dimensions kept. disentanglement_lib reports
+``len(active_dims)`` of a boolean mask, i.e. always the total number of
+dimensions; this implementation counts the active ones.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from disentangle.datasets.base import check_positive_count
+from disentangle.metrics.sampling import POINTS_PER_CALL, represent_factors, represent_sample
+
+PRUNE_THRESHOLD = 0.05
+
+
+def _votes(dataset, represent, rng, batch_size, n, global_var, active) -> np.ndarray:
+    votes = np.zeros((len(global_var), dataset.num_factors), dtype=np.int64)
+    active_index = np.flatnonzero(active)
+    for start in range(0, n, POINTS_PER_CALL):
+        m = min(POINTS_PER_CALL, n - start)
+        k = rng.integers(dataset.num_factors, size=m)
+        factors = dataset.sample_factors(m * batch_size, rng).reshape(m, batch_size, -1)
+        factors[np.arange(m), :, k] = factors[np.arange(m), 0, k][:, None]
+        codes = represent_factors(dataset, represent, factors.reshape(m * batch_size, -1), rng)
+        local_var = np.var(codes.reshape(m, batch_size, -1), axis=1, ddof=1)
+        dims = active_index[np.argmin(local_var[:, active] / global_var[active], axis=1)]
+        np.add.at(votes, (dims, k), 1)
+    return votes
+
+
+def factor_vae_score(dataset, represent, rng: np.random.Generator, *, batch_size: int = 64, num_train: int = 10000,
+                     num_eval: int = 5000, num_variance_estimate: int = 10000) -> dict[str, float]:
+    batch_size = check_positive_count(batch_size, "batch_size")
+    num_train, num_eval = check_positive_count(num_train, "num_train"), check_positive_count(num_eval, "num_eval")
+    _, codes = represent_sample(dataset, represent, check_positive_count(num_variance_estimate, "num_variance_estimate"), rng)
+    global_var = np.var(codes, axis=0, ddof=1)
+    active = np.sqrt(global_var) >= PRUNE_THRESHOLD
+    if not active.any():
+        return {"train_accuracy": 0.0, "eval_accuracy": 0.0, "num_active_dims": 0}
+    train_votes = _votes(dataset, represent, rng, batch_size, num_train, global_var, active)
+    eval_votes = _votes(dataset, represent, rng, batch_size, num_eval, global_var, active)
+    classifier = np.argmax(train_votes, axis=1)
+    rows = np.arange(len(classifier))
+    return {"train_accuracy": float(train_votes[rows, classifier].sum() / num_train),
+            "eval_accuracy": float(eval_votes[rows, classifier].sum() / num_eval),
+            "num_active_dims": int(active.sum())}

@@ -1,0 +1,63 @@
+"""Modularity and explicitness: Ridgeway & Mozer, "Learning Deep Disentangled
+Embeddings with the F-Statistic Loss", NeurIPS 2018 (settings of disentanglement_lib).
+
+Modularity: each code should share information with one factor only. With
+m_if the MI between code i and factor f and theta_i = max_f m_if, the code's
+deviation from its ideal template is sum_{f != argmax} m_if^2 / (theta_i^2 (k - 1));
+modularity is the mean of 1 - deviation. Explicitness: mean one-vs-rest ROC AUC
+of a logistic regression per factor from all codes.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.preprocessing import label_binarize
+
+from disentangle.metrics._utils import check_bins, check_pair, discretize, informative_factors, mutual_info_matrix
+
+
+def modularity_of(mi: np.ndarray) -> float:
+    """Modularity of a mutual information matrix [d codes, k factors]."""
+    d, k = mi.shape
+    if k < 2:
+        return 1.0
+    theta = mi.max(1)
+    template = np.zeros_like(mi)
+    template[np.arange(d), mi.argmax(1)] = theta
+    deviation = ((mi - template) ** 2).sum(1) / (np.where(theta > 0, theta, 1.0) ** 2 * (k - 1))
+    deviation[theta == 0] = 1.0  # a code sharing nothing with any factor is not modular
+    return float((1.0 - deviation).mean())
+
+
+def _explicitness(x_train, y_train, x_test, y_test) -> tuple[float, float]:
+    classes = np.unique(y_train)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = LogisticRegression().fit(x_train, y_train)  # defaults, as published
+
+    def mean_auc(x, y):
+        seen = np.isin(y, classes)
+        truth = label_binarize(y[seen], classes=classes)
+        prob = model.predict_proba(x[seen])
+        if len(classes) == 2:
+            truth, prob = np.hstack([1 - truth, truth]), prob
+        aucs = [roc_auc_score(truth[:, c], prob[:, c]) for c in range(len(classes)) if 0 < truth[:, c].sum() < len(truth)]
+        return float(np.mean(aucs)) if aucs else 1.0
+
+    return mean_auc(x_train, y_train), mean_auc(x_test, y_test)
+
+
+def modularity_explicitness(codes_train, factors_train, codes_test, factors_test, *, n_bins: int = 20) -> dict[str, float]:
+    codes_train, factors_train = check_pair(codes_train, factors_train, "_train")
+    codes_test, factors_test = check_pair(codes_test, factors_test, "_test")
+    n_bins = check_bins(n_bins)
+    keep = informative_factors(factors_train, "modularity")
+    mi = mutual_info_matrix(discretize(codes_train, n_bins), factors_train[:, keep])
+    scores = np.array([_explicitness(codes_train, factors_train[:, j], codes_test, factors_test[:, j]) for j in keep])
+    return {"modularity_score": modularity_of(mi),
+            "explicitness_score_train": float(scores[:, 0].mean()), "explicitness_score_test": float(scores[:, 1].mean())}

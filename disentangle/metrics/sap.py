@@ -1,0 +1,58 @@
+"""SAP score: Kumar et al., "Variational Inference of Disentangled Latent Concepts
+from Unlabeled Observations", ICLR 2018.
+
+A score matrix S [d codes, k factors] says how well each single code predicts each
+factor; the SAP score is the mean, over factors, of the gap between the two best
+codes. Discrete factors (``sap_score``, disentanglement_lib's setting): S is the
+test accuracy of LinearSVC(C=0.01, class_weight="balanced") fitted on one code.
+Continuous factors (``sap_score_continuous``): S is the squared correlation
+(the R^2 of a linear regression on one code), computed on the test split.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.svm import LinearSVC
+
+from disentangle.errors import DisentangleError
+from disentangle.metrics._utils import check_pair, informative_factors
+
+
+def _accuracy_matrix(codes_train, factors_train, codes_test, factors_test, keep) -> np.ndarray:
+    scores = np.zeros((codes_train.shape[1], len(keep)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for i in range(codes_train.shape[1]):
+            for col, j in enumerate(keep):
+                svc = LinearSVC(C=0.01, class_weight="balanced").fit(codes_train[:, [i]], factors_train[:, j])
+                scores[i, col] = svc.score(codes_test[:, [i]], factors_test[:, j])
+    return scores
+
+
+def _r2_matrix(codes, factors, keep) -> np.ndarray:
+    scores = np.zeros((codes.shape[1], len(keep)))
+    for i in range(codes.shape[1]):
+        for col, j in enumerate(keep):
+            c = np.cov(codes[:, i], factors[:, j], ddof=1)
+            if c[0, 0] > 1e-12:
+                scores[i, col] = c[0, 1] ** 2 / (c[0, 0] * c[1, 1])
+    return scores
+
+
+def top_two_gap(scores: np.ndarray) -> float:
+    ordered = -np.sort(-scores, axis=0)
+    return float((ordered[0] - ordered[1]).mean())
+
+
+def sap(codes_train, factors_train, codes_test, factors_test, *, continuous_factors: bool = False) -> dict[str, float]:
+    codes_train, factors_train = check_pair(codes_train, factors_train, "_train")
+    codes_test, factors_test = check_pair(codes_test, factors_test, "_test")
+    if codes_train.shape[1] < 2:
+        raise DisentangleError(f"SAP needs at least 2 code dimensions to take a gap, got {codes_train.shape[1]}")
+    keep = informative_factors(factors_train, "SAP")
+    if continuous_factors:
+        return {"sap_score_continuous": top_two_gap(_r2_matrix(codes_test, factors_test, keep))}
+    return {"sap_score": top_two_gap(_accuracy_matrix(codes_train, factors_train, codes_test, factors_test, keep))}

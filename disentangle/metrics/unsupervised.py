@@ -1,0 +1,43 @@
+"""Unsupervised scores of a representation (no factors), as in Locatello et al.,
+"Challenging Common Assumptions in the Unsupervised Learning of Disentangled
+Representations", ICML 2019: Gaussian total correlation and Wasserstein
+dependency of the codes' covariance, and the mean pairwise mutual information
+of the discretised codes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg
+
+from disentangle.metrics._utils import check_bins, check_codes, discretize, mutual_info_matrix
+
+
+def gaussian_total_correlation(cov: np.ndarray) -> float:
+    """KL(N(0, cov) || N(0, diag(cov))) = (sum log diag - log det) / 2."""
+    _, logdet = np.linalg.slogdet(cov)
+    return float(0.5 * (np.log(np.diag(cov)).sum() - logdet))
+
+
+def gaussian_wasserstein_correlation(cov: np.ndarray) -> float:
+    """Squared 2-Wasserstein distance between N(0, cov) and N(0, diag(cov))."""
+    sqrt_diag = np.diag(np.sqrt(np.diag(cov)))
+    cross = scipy.linalg.sqrtm(sqrt_diag @ cov @ sqrt_diag)
+    return float(2 * np.trace(cov) - 2 * np.real(np.trace(cross)))
+
+
+def unsupervised(codes, *, n_bins: int = 20) -> dict[str, float]:
+    codes = check_codes(codes)
+    n_bins = check_bins(n_bins)
+    cov = np.atleast_2d(np.cov(codes, rowvar=False))
+    discrete = discretize(codes, n_bins)
+    mi = mutual_info_matrix(discrete, discrete)
+    d = codes.shape[1]
+    off_diagonal = (mi.sum() - np.trace(mi)) / (d * d - d) if d > 1 else 0.0
+    wasserstein = gaussian_wasserstein_correlation(cov)
+    return {
+        "gaussian_total_correlation": gaussian_total_correlation(cov),
+        "gaussian_wasserstein_correlation": wasserstein,
+        "gaussian_wasserstein_correlation_norm": wasserstein / float(np.trace(cov)) if np.trace(cov) > 0 else 0.0,
+        "mutual_info_score": float(off_diagonal),
+    }
