@@ -145,5 +145,124 @@ def train(model, dataset, steps, seed, batch_size, settings, checkpoint_every, l
     click.echo(f"{run_dir}: {read_status(run_dir)}")
 
 
+@main.command()
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--metrics", "metric_names", default=None, help="Comma-separated: mig,beta_vae,factor_vae,dci,sap,modularity,unsupervised,elbo,iwae,active_units.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--fast", is_flag=True, help="DCI with a random forest and smaller beta-VAE/FactorVAE score samples.")
+@click.option("--force", is_flag=True, help="Recompute metrics already in metrics.json.")
+@click.option("--quiet", is_flag=True)
+@reports_errors
+def evaluate(run_dirs, metric_names, seed, fast, force, quiet):
+    """Score trained runs; writes RUN_DIR/metrics.json."""
+    from disentangle.evaluation import evaluate as evaluate_run
+    from disentangle.evaluation import parse_metrics
+
+    names = parse_metrics(metric_names)
+    for run_dir in run_dirs:
+        result = evaluate_run(run_dir, names, seed=seed, profile="fast" if fast else "published", force=force, progress=not quiet)
+        shown = ", ".join(f"{k}={v:.3f}" for k, v in result.items() if isinstance(v, float))
+        click.echo(f"{run_dir}: {shown}")
+
+
+def _parse_list(text: str, cast, what: str) -> list:
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    try:
+        return [cast(t) for t in items]
+    except ValueError:
+        raise DisentangleError(f"{what} must be a comma-separated list of numbers, got {text!r}") from None
+
+
+@main.command()
+@click.option("--model", required=True)
+@click.option("--beta", "betas", default=None, help="Comma-separated betas, e.g. 1,2,4,8,16.")
+@click.option("--seeds", default="0", show_default=True, help="Comma-separated seeds.")
+@click.option("--dataset", default="dsprites", show_default=True)
+@click.option("--steps", type=int, default=20000, show_default=True)
+@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--set", "settings", multiple=True, metavar="KEY=V1,V2", help="Sweep (or fix) any model option.")
+@click.option("--evaluate", "metric_names", default="mig,beta_vae,factor_vae,dci,sap", show_default=True, help="Metrics after training ('' for none).")
+@click.option("--fast-eval", is_flag=True, help="Evaluate with the fast profile (random-forest DCI, smaller score samples).")
+@click.option("--executor", default="local", show_default=True, help="local or ray.")
+@click.option("--workers", type=int, default=2, show_default=True)
+@click.option("--address", default=None, help="Ray cluster address (ray executor).")
+@click.option("--retry-failed", is_flag=True, help="Train failed runs again.")
+@click.option("--data-root", type=click.Path(path_type=Path), default=None)
+@click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True)
+@click.option("--quiet", is_flag=True)
+@reports_errors
+def grid(model, betas, seeds, dataset, steps, batch_size, settings, metric_names, fast_eval, executor, workers, address,
+         retry_failed, data_root, runs_dir, quiet):
+    """Train (and evaluate) the cartesian product of betas, swept options and seeds."""
+    from disentangle import grid as grid_lib
+    from disentangle.evaluation import parse_metrics
+    from disentangle.models import model_class
+
+    model_class(model)
+    beta_values = _parse_list(betas, float, "--beta") if betas is not None else [None]
+    if betas is not None and not beta_values:
+        raise DisentangleError("the beta list is empty: give at least one value, e.g. --beta 1,4,16")
+    sweeps = {}
+    for text in settings:
+        key, _ = parse_setting(text)
+        sweeps[key] = [parse_setting(f"{key}={v}")[1] for v in text.partition("=")[2].split(",")]
+    names = parse_metrics(metric_names) if metric_names else ()
+    configs = grid_lib.expand(model, dataset, beta_values, _parse_list(seeds, int, "--seeds"), steps, sweeps,
+                              batch_size=batch_size, dataset_options={"root": str(data_root)} if data_root else None)
+    results = grid_lib.run_grid(configs, runs_dir, names, executor=executor, workers=workers,
+                                profile="fast" if fast_eval else "published", retry_failed=retry_failed,
+                                address=address, progress=not quiet)
+    for result in results:
+        click.echo(f"{result.outcome:8s} {result.run_id} {result.detail}")
+    click.echo(f"grid: {grid_lib.summary_line(results)}")
+
+
+@main.command()
+@click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=Path("metrics"), show_default=True)
+@reports_errors
+def report(runs_dir, out):
+    """Write OUT/runs.csv, OUT/summary.csv and the sweep figures; print the summary."""
+    from disentangle import viz
+    from disentangle.report import write_report
+
+    table, summary, problems = write_report(runs_dir, out)
+    for problem in problems:
+        click.echo(f"skipped: {problem}", err=True)
+    if table.empty:
+        click.echo(f"no runs in {runs_dir}")
+        return
+    figures = [viz.metric_vs_beta(table, out), viz.tradeoff(table, out)]
+    means = [c for c in summary.columns if c.endswith(":mean") or ":" not in c]
+    click.echo(summary[means].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    click.echo(f"wrote {out / 'runs.csv'}, {out / 'summary.csv'}" + "".join(f", {f}" for f in figures if f))
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Default: RUN_DIR/figures.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@reports_errors
+def traverse(run_dir, out, seed):
+    """Latent traversals (PNG, GIF), reconstructions, prior samples and KL per latent of a run."""
+    from disentangle.viz import render_run_figures
+
+    for path in render_run_figures(run_dir, out, seed):
+        click.echo(str(path))
+
+
+@main.command()
+@click.option("--out", type=click.Path(path_type=Path), default=Path("quickstart"), show_default=True)
+@click.option("--fast", is_flag=True, help="The same path in under 2 minutes (tiny step and sample budgets).")
+@click.option("--workers", type=int, default=2, show_default=True)
+@click.option("--quiet", is_flag=True)
+@reports_errors
+def quickstart(out, fast, workers, quiet):
+    """Train a beta grid on procedural dSprites, score it, write tables and figures."""
+    from disentangle.quickstart import run_quickstart
+
+    run_quickstart(out, fast=fast, workers=workers, progress=not quiet)
+
+
 if __name__ == "__main__":
     main()

@@ -55,7 +55,7 @@ def disentanglement_scores(importance: np.ndarray) -> tuple[float, float]:
 
 def importance_matrix(codes_train, factors_train, codes_test, factors_test, estimator="gbt", seed=0, n_jobs=2):
     """(R [d, k], train accuracy [k], test accuracy [k])."""
-    fits = Parallel(n_jobs=n_jobs)(
+    fits = Parallel(n_jobs=n_jobs, prefer="threads")(  # tree building releases the GIL; no process pool to outlive us
         delayed(_fit_one)(codes_train, factors_train[:, j], codes_test, factors_test[:, j], estimator, seed)
         for j in range(factors_train.shape[1]))
     importance = np.stack([f[0] for f in fits], axis=1)

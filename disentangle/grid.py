@@ -1,0 +1,177 @@
+"""Beta grids: expand a grid into run configs, then train and evaluate each run on
+local worker processes or Ray tasks.
+
+Every run's folder is derived from its config, so re-running a grid skips finished
+runs, resumes partial ones (from their last checkpoint) and retries failed ones
+only when asked. A per-run lock keeps two grids on one runs folder from training
+the same run twice; a failing run is recorded and the grid goes on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from disentangle import runs
+from disentangle.errors import DisentangleError
+
+EXECUTORS = ("local", "ray")
+
+
+@dataclasses.dataclass
+class GridResult:
+    run_id: str
+    outcome: str  # done | skipped | failed | locked
+    detail: str = ""
+
+
+def expand(model: str, dataset: str = "dsprites", betas=(None,), seeds=(0,), steps: int = 1000,
+           sweeps: dict | None = None, fixed: dict | None = None, batch_size: int = 64,
+           dataset_options: dict | None = None, checkpoint_every: int | None = None) -> list[runs.RunConfig]:
+    """The cartesian product of betas x every swept option x seeds, as run configs."""
+    if not betas:
+        raise DisentangleError("the beta list is empty: give at least one value")
+    if not seeds:
+        raise DisentangleError("the seed list is empty: give at least one value")
+    sweeps = dict(sweeps or {})
+    for key, values in sweeps.items():
+        if not values:
+            raise DisentangleError(f"--set {key}= has no values")
+    keys = list(sweeps)
+    configs = []
+    for beta, *values, seed in itertools.product(betas, *(sweeps[k] for k in keys), seeds):
+        options = dict(fixed or {})
+        options.update(zip(keys, values))
+        if beta is not None:
+            options["beta"] = beta
+        configs.append(runs.RunConfig(model=model, dataset=dataset, steps=steps, seed=seed, batch_size=batch_size,
+                                      model_options=options, dataset_options=dict(dataset_options or {}),
+                                      checkpoint_every=checkpoint_every or max(1, min(1000, steps))))
+    return configs
+
+
+def _needs_work(config: runs.RunConfig, runs_dir: Path, metric_names, retry_failed: bool) -> str | None:
+    """Why a run is skipped, or None if it has work left."""
+    run_dir = runs_dir / config.run_id()
+    status = runs.read_status(run_dir)
+    if status.startswith("failed") and not retry_failed:
+        return f"previously {status} (use --retry-failed)"
+    if status == "done":
+        try:
+            settings = runs.read_metrics(run_dir).get("settings", {})
+        except DisentangleError:
+            return None
+        if all(m in settings for m in metric_names):
+            return "already done"
+    return None
+
+
+def run_one(config: runs.RunConfig, runs_dir: str, metric_names, profile: str, threads: int | None, progress: bool = False) -> GridResult:
+    """Train and evaluate one run; never raises (the grid goes on)."""
+    from disentangle.evaluation import evaluate
+    from disentangle.training import TrainingFailed, train
+
+    run_id = config.run_id()
+    try:
+        run_dir = train(config, runs_dir, progress=progress, threads=threads)
+        if metric_names:
+            with runs.run_lock(run_dir):
+                evaluate(run_dir, metric_names, profile=profile, progress=progress)
+        return GridResult(run_id, "done")
+    except runs.RunLocked as error:
+        return GridResult(run_id, "locked", str(error))
+    except TrainingFailed as error:
+        return GridResult(run_id, "failed", str(error))
+    except Exception as error:  # one broken run must not stop the grid; train() recorded its status
+        return GridResult(run_id, "failed", f"{type(error).__name__}: {error}")
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+
+
+def run_grid(configs: list[runs.RunConfig], runs_dir: str | Path = "runs", metric_names=(), executor: str = "local",
+             workers: int = 2, profile: str = "published", retry_failed: bool = False, address: str | None = None,
+             progress: bool = True) -> list[GridResult]:
+    """Train and evaluate every config; return one result per config, in order."""
+    if executor not in EXECUTORS:
+        raise DisentangleError(f"unknown executor {executor!r}, expected one of {', '.join(EXECUTORS)}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise DisentangleError(f"workers must be a positive integer, got {workers!r}")
+    runs_dir = Path(runs_dir)
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        probe = runs_dir / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as error:
+        raise DisentangleError(f"runs folder {runs_dir} is not writable ({error.strerror})") from None
+    from disentangle.training.trainer import check_config
+
+    for config in configs:
+        check_config(config)
+    results: dict[str, GridResult] = {}
+    todo = []
+    for config in configs:
+        reason = _needs_work(config, runs_dir, metric_names, retry_failed)
+        if reason:
+            results[config.run_id()] = GridResult(config.run_id(), "skipped", reason)
+        else:
+            todo.append(config)
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    bar = tqdm(total=len(todo), desc="grid", unit="run", disable=not progress)
+    runner = _run_ray if executor == "ray" else _run_local
+    for result in runner(todo, str(runs_dir), tuple(metric_names), profile, workers, threads, address):
+        results[result.run_id] = result
+        bar.update(1)
+        bar.set_postfix_str(f"{result.run_id}: {result.outcome}")
+    bar.close()
+    return [results[c.run_id()] for c in configs]
+
+
+def _run_local(todo, runs_dir, metric_names, profile, workers, threads, address):
+    if workers == 1:
+        _init_worker(threads)
+        for config in todo:
+            yield run_one(config, runs_dir, metric_names, profile, threads)
+        return
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(threads,)) as pool:
+        futures = [pool.submit(run_one, config, runs_dir, metric_names, profile, threads) for config in todo]
+        for future in as_completed(futures):
+            yield future.result()
+
+
+def _run_ray(todo, runs_dir, metric_names, profile, workers, threads, address):
+    try:
+        import ray
+    except ImportError:
+        raise DisentangleError("the ray executor needs Ray: pip install 'disentangle[ray]'") from None
+    started = not ray.is_initialized()
+    if started:
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+    task = ray.remote(num_cpus=threads)(run_one)
+    try:
+        pending = [task.remote(config, runs_dir, metric_names, profile, threads) for config in todo]
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            yield ray.get(ready[0])
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def summary_line(results: list[GridResult]) -> str:
+    counts = {k: sum(r.outcome == k for r in results) for k in ("done", "failed", "skipped", "locked")}
+    return ", ".join(f"{v} {k}" for k, v in counts.items())

@@ -1,0 +1,59 @@
+"""Image grids without torchvision: numpy mosaics, saved with matplotlib or Pillow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from disentangle._io import atomic_path  # noqa: E402
+
+
+def mosaic(images: np.ndarray, rows: int, cols: int, pad: int = 2, fill: float = 1.0) -> np.ndarray:
+    """[rows * cols, C, H, W] in [0, 1] -> one [H', W'] (grey) or [H', W', 3] image."""
+    n, c, h, w = images.shape
+    canvas = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, c), fill, dtype=np.float32)
+    for i in range(min(n, rows * cols)):
+        r, k = divmod(i, cols)
+        canvas[pad + r * (h + pad): pad + r * (h + pad) + h, pad + k * (w + pad): pad + k * (w + pad) + w] = images[i].transpose(1, 2, 0)
+    return canvas[..., 0] if c == 1 else canvas
+
+
+def save_figure(fig, path: str | Path, dpi: int = 150) -> Path:
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def save_gif(frames: list[np.ndarray], path: str | Path, duration_ms: int = 80, scale: int = 2) -> Path:
+    """Frames of [H, W] in [0, 1] to an animated, looping GIF."""
+    path = Path(path)
+    pictures = [Image.fromarray((np.clip(f, 0, 1) * 255).astype(np.uint8)).resize((f.shape[1] * scale, f.shape[0] * scale), Image.NEAREST)
+                for f in frames]
+    with atomic_path(path) as tmp:
+        pictures[0].save(tmp, format="GIF", save_all=True, append_images=pictures[1:], duration=duration_ms, loop=0)
+    return path
+
+
+def show_mosaic(image: np.ndarray, title: str, figsize, row_labels=None, col_labels=None, cell: int | None = None, pad: int = 2):
+    """A figure holding one mosaic, with optional row and column labels."""
+    fig, ax = plt.subplots(figsize=figsize)
+    ax.imshow(image, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_title(title, fontsize=11)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.set_xticks([] if not col_labels else [pad + cell / 2 + i * (cell + pad) for i in range(len(col_labels))])
+    ax.set_yticks([] if not row_labels else [pad + cell / 2 + i * (cell + pad) for i in range(len(row_labels))])
+    if col_labels:
+        ax.set_xticklabels(col_labels, fontsize=8)
+    if row_labels:
+        ax.set_yticklabels(row_labels, fontsize=8)
+    ax.tick_params(length=0)
+    return fig

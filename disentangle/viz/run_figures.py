@@ -1,0 +1,88 @@
+"""Figures of one trained run: latent traversals (PNG and GIF), reconstructions,
+prior samples and KL per latent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from disentangle.metrics._utils import discretize, mutual_info_matrix
+from disentangle.training import load_trained
+from disentangle.viz.images import mosaic, save_figure, save_gif, show_mosaic
+
+TRAVERSAL_VALUES = np.linspace(-2.0, 2.0, 9)
+
+
+@torch.no_grad()
+def _decode(model, z: np.ndarray) -> np.ndarray:
+    return torch.sigmoid(model.decode(torch.as_tensor(z, dtype=torch.float32))).numpy()
+
+
+@torch.no_grad()
+def latent_summary(model, dataset, rng, n: int = 1000):
+    """(KL per latent [d], best-matching factor name per latent or None)."""
+    factors, obs = dataset.sample(n, rng)
+    mu, logvar = (t.numpy() for t in model.encode(torch.as_tensor(obs)))
+    kl = (0.5 * (mu**2 + np.exp(logvar) - logvar - 1)).mean(0)
+    names = [None] * mu.shape[1]
+    if dataset.num_factors and np.ptp(mu, axis=0).min() > 0:
+        mi = mutual_info_matrix(discretize(mu, 20), factors)
+        names = [dataset.factor_names[j] for j in mi.argmax(1)]
+    return kl, names
+
+
+def traversal_grid(model, seed_code: np.ndarray, order: np.ndarray, values=TRAVERSAL_VALUES) -> np.ndarray:
+    """Decoded traversals [len(order) * len(values), C, H, W]: row r varies latent order[r]."""
+    codes = np.repeat(seed_code[None], len(order) * len(values), axis=0)
+    for r, j in enumerate(order):
+        codes[r * len(values):(r + 1) * len(values), j] = values
+    return _decode(model, codes)
+
+
+def render_run_figures(run_dir: str | Path, out: str | Path | None = None, seed: int = 0) -> list[Path]:
+    """Write traversals.png, traversals.gif, reconstructions.png, samples.png, kl_per_latent.png."""
+    run_dir = Path(run_dir)
+    out = Path(out) if out else run_dir / "figures"
+    config, dataset, model = load_trained(run_dir)
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    kl, factor_names = latent_summary(model, dataset, rng)
+    order = np.argsort(-kl)
+    _, seed_obs = dataset.sample(1, rng)
+    with torch.no_grad():
+        seed_code = model.encode(torch.as_tensor(seed_obs))[0].numpy()[0]
+    cell = dataset.observation_shape[1]
+    labels = [f"z{j}  KL {kl[j]:.2f}" + (f"  ~{factor_names[j]}" if factor_names[j] else "") for j in order]
+    title = f"{config.model} {', '.join(f'{k}={v}' for k, v in config.model_options.items())} — latent traversals"
+    grid = traversal_grid(model, seed_code, order)
+    figure = show_mosaic(mosaic(grid, len(order), len(TRAVERSAL_VALUES)), title, (len(TRAVERSAL_VALUES) * 0.9 + 2.5, len(order) * 0.9 + 0.8),
+                         row_labels=labels, col_labels=[f"{v:+.1f}" for v in TRAVERSAL_VALUES], cell=cell)
+    paths = [save_figure(figure, out / "traversals.png")]
+
+    sweep = np.concatenate([np.linspace(-2, 2, 16), np.linspace(2, -2, 16)])
+    frames = []
+    for value in sweep:
+        codes = np.repeat(seed_code[None], len(order), axis=0)
+        codes[np.arange(len(order)), order] = value
+        frames.append(mosaic(_decode(model, codes), 1, len(order)))
+    paths.append(save_gif(frames, out / "traversals.gif"))
+
+    _, inputs = dataset.sample(8, rng)
+    with torch.no_grad():
+        recon = _decode(model, model.encode(torch.as_tensor(inputs))[0].numpy())
+    figure = show_mosaic(mosaic(np.concatenate([inputs, recon]), 2, 8), "inputs (top) and reconstructions (bottom)", (8, 2.6))
+    paths.append(save_figure(figure, out / "reconstructions.png"))
+
+    samples = _decode(model, rng.standard_normal((16, model.latent_dim)))
+    paths.append(save_figure(show_mosaic(mosaic(samples, 2, 8), "samples from the prior", (8, 2.6)), out / "samples.png"))
+
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    ax.bar([f"z{j}" for j in range(len(kl))], kl, color="tab:blue")
+    ax.set_xlabel("latent")
+    ax.set_ylabel("KL (nats)")
+    ax.set_title("KL divergence per latent")
+    paths.append(save_figure(fig, out / "kl_per_latent.png"))
+    return paths

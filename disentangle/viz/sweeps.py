@@ -1,0 +1,67 @@
+"""Figures of a whole grid, from ``report.collect``: every metric against beta
+(one point per seed, median line, per model) and the reconstruction /
+disentanglement trade-off."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from disentangle.viz.images import save_figure
+
+HEADLINE = ("mig.discrete_mig", "beta_vae.eval_accuracy", "factor_vae.eval_accuracy", "dci.disentanglement",
+            "sap.sap_score", "modularity.modularity_score", "final_kl", "final_recon")
+
+
+def _panels(n: int, width: float = 4.0, height: float = 3.2):
+    cols = min(3, n)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, axes.flat
+
+
+def metric_vs_beta(table: pd.DataFrame, out: str | Path, x: str = "beta") -> Path | None:
+    metrics = [m for m in HEADLINE if m in table.columns and table[m].notna().any()]
+    if x not in table.columns or not metrics:
+        return None
+    fig, axes = _panels(len(metrics))
+    for ax, metric in zip(axes, metrics):
+        for model, rows in table.dropna(subset=[x, metric]).groupby("model"):
+            ax.scatter(rows[x], rows[metric], alpha=0.6, s=18)
+            median = rows.groupby(x)[metric].median()
+            ax.plot(median.index, median.values, marker="o", label=model)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel(x)
+        ax.set_ylabel(metric)
+        ax.set_title(metric, fontsize=10)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"metrics against {x} (points: seeds, line: median)")
+    fig.tight_layout()
+    return save_figure(fig, Path(out) / "metric_vs_beta.png")
+
+
+def tradeoff(table: pd.DataFrame, out: str | Path) -> Path | None:
+    metrics = [m for m in HEADLINE[:6] if m in table.columns and table[m].notna().any()]
+    if "final_recon" not in table.columns or not metrics:
+        return None
+    fig, axes = _panels(len(metrics))
+    for ax, metric in zip(axes, metrics):
+        for model, rows in table.dropna(subset=["final_recon", metric]).groupby("model"):
+            points = ax.scatter(rows["final_recon"], rows[metric], label=model, s=22)
+            if "beta" in rows:
+                for _, row in rows.iterrows():
+                    if not np.isnan(row.get("beta", np.nan)):
+                        ax.annotate(f"β={row['beta']:g}", (row["final_recon"], row[metric]), fontsize=6,
+                                    xytext=(3, 3), textcoords="offset points", color=points.get_facecolor()[0])
+        ax.set_xlabel("reconstruction loss (nats)")
+        ax.set_ylabel(metric)
+        ax.set_title(f"trade-off: {metric}", fontsize=10)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return save_figure(fig, Path(out) / "tradeoff.png")
