@@ -94,7 +94,7 @@ def parse_setting(text: str) -> tuple[str, object]:
     return key.strip(), value
 
 
-def run_config_from_options(model, dataset, steps, seed, beta, settings, batch_size, checkpoint_every, log_every, data_root):
+def run_config_from_options(model, dataset, steps, seed, beta, settings, batch_size, checkpoint_every, log_every, data_root, precision="fp32"):
     from disentangle.runs import RunConfig
 
     model_options = dict(parse_setting(s) for s in settings)
@@ -102,7 +102,7 @@ def run_config_from_options(model, dataset, steps, seed, beta, settings, batch_s
         model_options["beta"] = beta
     dataset_options = {"root": str(data_root)} if data_root else {}
     return RunConfig(model=model, dataset=dataset, steps=steps, seed=seed, batch_size=batch_size,
-                     model_options=model_options, dataset_options=dataset_options,
+                     model_options=model_options, dataset_options=dataset_options, precision=precision,
                      checkpoint_every=checkpoint_every or max(1, min(1000, steps)), log_every=log_every)
 
 
@@ -119,6 +119,8 @@ def training_options(command):
         click.option("--data-root", type=click.Path(path_type=Path), default=None, help="Data set folder."),
         click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True),
         click.option("--threads", type=int, default=None, help="torch threads (default: all cores)."),
+        click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
+                     help="bf16: bfloat16 autocast + channels_last, ~2x faster on CPUs with AVX-512 BF16."),
         click.option("--quiet", is_flag=True, help="No progress bar."),
     ]
     for option in reversed(options):
@@ -131,13 +133,13 @@ def training_options(command):
 @click.option("--beta", type=float, default=None, help="The model's beta (beta_vae, beta_tcvae).")
 @click.option("--resume", is_flag=True, help="Continue an unfinished run (re-running the same command does this too).")
 @reports_errors
-def train(model, dataset, steps, seed, batch_size, settings, checkpoint_every, log_every, data_root, runs_dir, threads, quiet, beta, resume):
+def train(model, dataset, steps, seed, batch_size, settings, checkpoint_every, log_every, data_root, runs_dir, threads, precision, quiet, beta, resume):
     """Train one run into RUNS_DIR/<run-id>/ (resumes when it exists)."""
     from disentangle.runs import read_status
     from disentangle.training import TrainingFailed
     from disentangle.training import train as train_run
 
-    config = run_config_from_options(model, dataset, steps, seed, beta, settings, batch_size, checkpoint_every, log_every, data_root)
+    config = run_config_from_options(model, dataset, steps, seed, beta, settings, batch_size, checkpoint_every, log_every, data_root, precision)
     try:
         run_dir = train_run(config, runs_dir, progress=not quiet, threads=threads)
     except TrainingFailed as error:
@@ -183,6 +185,7 @@ def _parse_list(text: str, cast, what: str) -> list:
 @click.option("--set", "settings", multiple=True, metavar="KEY=V1,V2", help="Sweep (or fix) any model option.")
 @click.option("--evaluate", "metric_names", default="mig,beta_vae,factor_vae,dci,sap", show_default=True, help="Metrics after training ('' for none).")
 @click.option("--fast-eval", is_flag=True, help="Evaluate with the fast profile (random-forest DCI, smaller score samples).")
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True)
 @click.option("--executor", default="local", show_default=True, help="local or ray.")
 @click.option("--workers", type=int, default=2, show_default=True)
 @click.option("--address", default=None, help="Ray cluster address (ray executor).")
@@ -191,7 +194,7 @@ def _parse_list(text: str, cast, what: str) -> list:
 @click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True)
 @click.option("--quiet", is_flag=True)
 @reports_errors
-def grid(model, betas, seeds, dataset, steps, batch_size, settings, metric_names, fast_eval, executor, workers, address,
+def grid(model, betas, seeds, dataset, steps, batch_size, settings, metric_names, fast_eval, precision, executor, workers, address,
          retry_failed, data_root, runs_dir, quiet):
     """Train (and evaluate) the cartesian product of betas, swept options and seeds."""
     from disentangle import grid as grid_lib
@@ -208,7 +211,8 @@ def grid(model, betas, seeds, dataset, steps, batch_size, settings, metric_names
         sweeps[key] = [parse_setting(f"{key}={v}")[1] for v in text.partition("=")[2].split(",")]
     names = parse_metrics(metric_names) if metric_names else ()
     configs = grid_lib.expand(model, dataset, beta_values, _parse_list(seeds, int, "--seeds"), steps, sweeps,
-                              batch_size=batch_size, dataset_options={"root": str(data_root)} if data_root else None)
+                              batch_size=batch_size, dataset_options={"root": str(data_root)} if data_root else None,
+                              precision=precision)
     results = grid_lib.run_grid(configs, runs_dir, names, executor=executor, workers=workers,
                                 profile="fast" if fast_eval else "published", retry_failed=retry_failed,
                                 address=address, progress=not quiet)
@@ -254,7 +258,7 @@ def traverse(run_dir, out, seed):
 @main.command()
 @click.option("--out", type=click.Path(path_type=Path), default=Path("quickstart"), show_default=True)
 @click.option("--fast", is_flag=True, help="The same path in under 2 minutes (tiny step and sample budgets).")
-@click.option("--workers", type=int, default=2, show_default=True)
+@click.option("--workers", type=int, default=1, show_default=True, help="Parallel runs (each gets cores / workers threads).")
 @click.option("--quiet", is_flag=True)
 @reports_errors
 def quickstart(out, fast, workers, quiet):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
+import tempfile
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
@@ -33,7 +34,8 @@ class GridResult:
 
 def expand(model: str, dataset: str = "dsprites", betas=(None,), seeds=(0,), steps: int = 1000,
            sweeps: dict | None = None, fixed: dict | None = None, batch_size: int = 64,
-           dataset_options: dict | None = None, checkpoint_every: int | None = None) -> list[runs.RunConfig]:
+           dataset_options: dict | None = None, checkpoint_every: int | None = None,
+           precision: str = "fp32") -> list[runs.RunConfig]:
     """The cartesian product of betas x every swept option x seeds, as run configs."""
     if not betas:
         raise DisentangleError("the beta list is empty: give at least one value")
@@ -51,7 +53,7 @@ def expand(model: str, dataset: str = "dsprites", betas=(None,), seeds=(0,), ste
         if beta is not None:
             options["beta"] = beta
         configs.append(runs.RunConfig(model=model, dataset=dataset, steps=steps, seed=seed, batch_size=batch_size,
-                                      model_options=options, dataset_options=dict(dataset_options or {}),
+                                      model_options=options, dataset_options=dict(dataset_options or {}), precision=precision,
                                       checkpoint_every=checkpoint_every or max(1, min(1000, steps))))
     return configs
 
@@ -75,15 +77,16 @@ def _needs_work(config: runs.RunConfig, runs_dir: Path, metric_names, retry_fail
 def run_one(config: runs.RunConfig, runs_dir: str, metric_names, profile: str, threads: int | None, progress: bool = False) -> GridResult:
     """Train and evaluate one run; never raises (the grid goes on)."""
     from disentangle.evaluation import evaluate
-    from disentangle.training import TrainingFailed, train
+    from disentangle.training import TrainingFailed, train_if_needed
 
     run_id = config.run_id()
     try:
-        run_dir = train(config, runs_dir, progress=progress, threads=threads)
+        run_dir, trained = train_if_needed(config, runs_dir, progress=progress, threads=threads)
         if metric_names:
             with runs.run_lock(run_dir):
                 evaluate(run_dir, metric_names, profile=profile, progress=progress)
-        return GridResult(run_id, "done")
+        return GridResult(run_id, "done" if trained or metric_names else "skipped",
+                          "" if trained else "trained by another process")
     except runs.RunLocked as error:
         return GridResult(run_id, "locked", str(error))
     except TrainingFailed as error:
@@ -110,9 +113,8 @@ def run_grid(configs: list[runs.RunConfig], runs_dir: str | Path = "runs", metri
     runs_dir = Path(runs_dir)
     try:
         runs_dir.mkdir(parents=True, exist_ok=True)
-        probe = runs_dir / ".write-test"
-        probe.write_text("ok")
-        probe.unlink()
+        with tempfile.TemporaryFile(dir=runs_dir):  # a private probe: safe with concurrent grids
+            pass
     except OSError as error:
         raise DisentangleError(f"runs folder {runs_dir} is not writable ({error.strerror})") from None
     from disentangle.training.trainer import check_config
@@ -130,7 +132,7 @@ def run_grid(configs: list[runs.RunConfig], runs_dir: str | Path = "runs", metri
     threads = max(1, (os.cpu_count() or 1) // workers)
     bar = tqdm(total=len(todo), desc="grid", unit="run", disable=not progress)
     runner = _run_ray if executor == "ray" else _run_local
-    for result in runner(todo, str(runs_dir), tuple(metric_names), profile, workers, threads, address):
+    for result in runner(todo, str(runs_dir), tuple(metric_names), profile, workers, threads, address, progress):
         results[result.run_id] = result
         bar.update(1)
         bar.set_postfix_str(f"{result.run_id}: {result.outcome}")
@@ -138,11 +140,11 @@ def run_grid(configs: list[runs.RunConfig], runs_dir: str | Path = "runs", metri
     return [results[c.run_id()] for c in configs]
 
 
-def _run_local(todo, runs_dir, metric_names, profile, workers, threads, address):
-    if workers == 1:
+def _run_local(todo, runs_dir, metric_names, profile, workers, threads, address, progress):
+    if workers == 1:  # in this process: show each run's own progress bars too
         _init_worker(threads)
         for config in todo:
-            yield run_one(config, runs_dir, metric_names, profile, threads)
+            yield run_one(config, runs_dir, metric_names, profile, threads, progress)
         return
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(threads,)) as pool:
         futures = [pool.submit(run_one, config, runs_dir, metric_names, profile, threads) for config in todo]
@@ -150,7 +152,7 @@ def _run_local(todo, runs_dir, metric_names, profile, workers, threads, address)
             yield future.result()
 
 
-def _run_ray(todo, runs_dir, metric_names, profile, workers, threads, address):
+def _run_ray(todo, runs_dir, metric_names, profile, workers, threads, address, progress):
     try:
         import ray
     except ImportError:

@@ -1,5 +1,5 @@
 """Training: one run from a config to a run folder (``train``), and loading it back."""
 
-from disentangle.training.trainer import TrainingFailed, build, load_trained, train
+from disentangle.training.trainer import TrainingFailed, build, load_trained, train, train_if_needed
 
-__all__ = ["TrainingFailed", "build", "load_trained", "train"]
+__all__ = ["TrainingFailed", "build", "load_trained", "train", "train_if_needed"]

@@ -32,7 +32,12 @@ class TrainingFailed(RuntimeError):
     """The loss became NaN or inf; the run's status says so."""
 
 
+PRECISIONS = ("fp32", "bf16")
+
+
 def check_config(config: runs.RunConfig) -> None:
+    if config.precision not in PRECISIONS:
+        raise DisentangleError(f"precision must be one of {', '.join(PRECISIONS)}, got {config.precision!r}")
     for name in ("steps", "batch_size", "checkpoint_every", "log_every"):
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -86,7 +91,7 @@ def _write_log(path: Path, rows: list[dict]) -> None:
 
 def _scalars(out: dict) -> dict:
     skip = ("z",)
-    return {k: (v.detach().numpy() if k == "kl_per_dim" else float(torch.as_tensor(v).detach())) for k, v in out.items() if k not in skip}
+    return {k: (v.detach().float().numpy() if k == "kl_per_dim" else float(torch.as_tensor(v).detach())) for k, v in out.items() if k not in skip}
 
 
 def train(config: runs.RunConfig, runs_dir: str | Path = "runs", progress: bool = True, threads: int | None = None) -> Path:
@@ -96,6 +101,12 @@ def train(config: runs.RunConfig, runs_dir: str | Path = "runs", progress: bool 
     the last good checkpoint kept) and :class:`runs.RunLocked` when another process
     holds the run.
     """
+    return train_if_needed(config, runs_dir, progress, threads)[0]
+
+
+def train_if_needed(config: runs.RunConfig, runs_dir: str | Path = "runs", progress: bool = True,
+                    threads: int | None = None) -> tuple[Path, bool]:
+    """Like :func:`train`; also says whether this call trained (False: it was already done)."""
     check_config(config)
     if threads:
         torch.set_num_threads(threads)
@@ -104,7 +115,7 @@ def train(config: runs.RunConfig, runs_dir: str | Path = "runs", progress: bool 
     run_dir = Path(runs_dir) / config.run_id()
     with runs.run_lock(run_dir):
         if runs.read_status(run_dir) == "done" and (run_dir / runs.CHECKPOINT).exists():
-            return run_dir
+            return run_dir, False
         runs.write_config(run_dir, config)
         try:
             _train_locked(config, dataset, model, run_dir, progress)
@@ -116,7 +127,7 @@ def train(config: runs.RunConfig, runs_dir: str | Path = "runs", progress: bool 
             runs.write_status(run_dir, f"failed: {reason}")
             raise
         runs.write_status(run_dir, "done")
-    return run_dir
+    return run_dir, True
 
 
 def _train_locked(config: runs.RunConfig, dataset, model, run_dir: Path, progress: bool) -> None:
@@ -130,11 +141,16 @@ def _train_locked(config: runs.RunConfig, dataset, model, run_dir: Path, progres
         log_rows = state["log_rows"]
     runs.write_status(run_dir, "running")
     model.train()
+    low_precision = config.precision == "bf16"
+    memory_format = torch.channels_last if low_precision else torch.contiguous_format
+    model.to(memory_format=memory_format)
     window, images, tick = [], 0, time.perf_counter()
     bar = tqdm(total=config.steps, initial=step, desc=config.run_id(), unit="step", disable=not progress, leave=False)
     while step < config.steps:
         _, batch = dataset.sample(config.batch_size, rng)
-        out = model.training_step(torch.from_numpy(batch), step, optimizers)
+        x = torch.from_numpy(batch).contiguous(memory_format=memory_format)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=low_precision):
+            out = model.training_step(x, step, optimizers)
         loss = float(out["loss"].detach())
         if not math.isfinite(loss):
             raise TrainingFailed(f"loss is {loss} at step {step}")

@@ -62,7 +62,8 @@ def render_run_figures(run_dir: str | Path, out: str | Path | None = None, seed:
                          row_labels=labels, col_labels=[f"{v:+.1f}" for v in TRAVERSAL_VALUES], cell=cell)
     paths = [save_figure(figure, out / "traversals.png")]
 
-    sweep = np.concatenate([np.linspace(-2, 2, 16), np.linspace(2, -2, 16)])
+    forward = np.linspace(-2, 2, 16)
+    sweep = np.concatenate([forward, forward[-2:0:-1]])  # there and back, no repeated frame
     frames = []
     for value in sweep:
         codes = np.repeat(seed_code[None], len(order), axis=0)
