@@ -59,7 +59,7 @@ def datasets_prepare(name, root, quiet):
     if name == "dsprites":
         click.echo(f"wrote {dsprites.prepare_hdf5(root, progress=not quiet)}")
     elif name in mnist.CHECKSUMS:
-        mnist.download(name, root)
+        mnist.download_files(name, root)
         click.echo(f"{name} files are in {root}")
     else:
         raise DisentangleError(f"unknown dataset {name!r}, expected one of dsprites, fashion_mnist, mnist")
@@ -71,12 +71,12 @@ def datasets_prepare(name, root, quiet):
 @reports_errors
 def datasets_verify(name, root):
     """Print checksums and shapes of a data set's files."""
-    from disentangle.datasets import default_root, get_dataset, list_datasets
+    from disentangle.datasets import default_root, list_datasets
     from disentangle.datasets.verify import verify
 
     if name not in list_datasets():
         raise DisentangleError(f"unknown dataset {name!r}, expected one of {', '.join(list_datasets())}")
-    for line in verify(name, root or default_root(name), lambda n, r: get_dataset(n, root=r)):
+    for line in verify(name, root or default_root(name)):
         click.echo(line)
 
 
@@ -151,7 +151,7 @@ def train(model, dataset, steps, seed, batch_size, settings, checkpoint_every, l
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--metrics", "metric_names", default=None, help="Comma-separated: mig,beta_vae,factor_vae,dci,sap,modularity,unsupervised,elbo,iwae,active_units.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--fast", is_flag=True, help="DCI with a random forest and smaller beta-VAE/FactorVAE score samples.")
+@click.option("--fast", is_flag=True, help="DCI with the subsampled-GBT estimator and smaller beta-VAE/FactorVAE score samples.")
 @click.option("--force", is_flag=True, help="Recompute metrics already in metrics.json.")
 @click.option("--quiet", is_flag=True)
 @reports_errors
@@ -184,7 +184,7 @@ def _parse_list(text: str, cast, what: str) -> list:
 @click.option("--batch-size", type=int, default=64, show_default=True)
 @click.option("--set", "settings", multiple=True, metavar="KEY=V1,V2", help="Sweep (or fix) any model option.")
 @click.option("--evaluate", "metric_names", default="mig,beta_vae,factor_vae,dci,sap", show_default=True, help="Metrics after training ('' for none).")
-@click.option("--fast-eval", is_flag=True, help="Evaluate with the fast profile (random-forest DCI, smaller score samples).")
+@click.option("--fast-eval", is_flag=True, help="Evaluate with the fast profile (subsampled-GBT DCI, smaller score samples).")
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True)
 @click.option("--executor", default="local", show_default=True, help="local or ray.")
 @click.option("--workers", type=int, default=2, show_default=True)

@@ -2,7 +2,7 @@
 
 Trains beta-VAE at three betas (one seed; bfloat16 autocast, which halves the
 time at the same loss, see benchmarks/train_throughput.py), evaluates MIG,
-beta-VAE score, FactorVAE score, DCI (fast random-forest estimator) and SAP,
+beta-VAE score, FactorVAE score, DCI (fast subsampled-GBT estimator) and SAP,
 writes the comparison CSVs and figures, and renders traversals of every run.
 """
 
@@ -26,7 +26,7 @@ def run_quickstart(out: str | Path = "quickstart", fast: bool = False, workers: 
                           fixed={"latent_dim": 10}, precision="bf16")
     echo(f"quickstart: beta_vae on procedural dSprites, beta in {list(settings['betas'])}, {settings['steps']} steps each "
          f"(bf16 autocast), "
-         f"{workers} workers; metrics {', '.join(METRICS)} (DCI with the fast random-forest estimator"
+         f"{workers} workers; metrics {', '.join(METRICS)} (DCI with the fast subsampled-GBT estimator"
          + (", tiny score samples" if fast else "") + ")")
     results = grid.run_grid(configs, out / "runs", METRICS, workers=workers, profile="tiny" if fast else "fast", progress=progress)
     echo(f"grid: {grid.summary_line(results)}")

@@ -42,9 +42,9 @@ def _score(metric, case, codes_train, codes_test):
     if metric == "mig":
         return mig(codes_train, f_train)["discrete_mig"]
     if metric == "dci_d":
-        return dci(codes_train, f_train, codes_test, f_test, estimator="random_forest")["disentanglement"]
+        return dci(codes_train, f_train, codes_test, f_test, estimator="gbt_fast")["disentanglement"]
     if metric == "dci_c":
-        return dci(codes_train, f_train, codes_test, f_test, estimator="random_forest")["completeness"]
+        return dci(codes_train, f_train, codes_test, f_test, estimator="gbt_fast")["completeness"]
     if metric == "sap":
         return sap(codes_train, f_train, codes_test, f_test)["sap_score"]
     if metric == "modularity":
@@ -206,5 +206,5 @@ def test_constant_factor_is_skipped_not_divided_by():
     f = np.hstack([rng.integers(0, 4, (500, 1)), np.zeros((500, 1), int)])
     codes = np.hstack([f[:, :1] + 0.01 * rng.standard_normal((500, 1)), rng.standard_normal((500, 1))])
     assert mig(codes, f)["discrete_mig"] > 0.9
-    result = dci(codes[:250], f[:250], codes[250:], f[250:], estimator="random_forest")
+    result = dci(codes[:250], f[:250], codes[250:], f[250:], estimator="gbt_fast")
     assert all(np.isfinite(v) for v in result.values())

@@ -40,14 +40,14 @@ def quickstart_out(tmp_path_factory):
 
 def test_quickstart_writes_runs_tables_and_figures(quickstart_out):
     out, output = quickstart_out
-    assert "3 done, 0 failed" in output and "random-forest" in output
+    assert "3 done, 0 failed" in output and "subsampled-GBT" in output
     run_dirs = sorted((out / "runs").iterdir())
     assert len(run_dirs) == 3
     for run_dir in run_dirs:
         assert runs.read_status(run_dir) == "done"
         values = runs.read_metrics(run_dir)
         assert {"mig.discrete_mig", "beta_vae.eval_accuracy", "factor_vae.eval_accuracy", "dci.disentanglement", "sap.sap_score"} <= set(values)
-        assert values["settings"]["dci"]["estimator"] == "random_forest"
+        assert values["settings"]["dci"]["estimator"] == "gbt_fast"
     table = pd.read_csv(out / "metrics" / "runs.csv")
     assert {"run_id", "model", "dataset", "beta", "latent_dim", "seed", "steps", "final_recon", "final_kl", "mig.discrete_mig"} <= set(table.columns)
     assert sorted(table["beta"]) == [1.0, 4.0, 16.0]

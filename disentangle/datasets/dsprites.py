@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from disentangle._io import atomic_path, md5_file
 from disentangle.datasets import sprites
-from disentangle.datasets.base import GroundTruthDataset
+from disentangle.datasets.base import GroundTruthDataset, check_positive_count
 from disentangle.errors import DisentangleError
 
 FACTOR_NAMES = ("shape", "scale", "orientation", "posX", "posY")
@@ -184,8 +184,7 @@ class DSprites(GroundTruthDataset):
     def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
         if self._row_of_index is None:
             return super().sample_factors(n, rng)
-        super().sample_factors(n, rng)  # validates n
-        return index_to_factors(rng.choice(self._present, size=n))
+        return index_to_factors(rng.choice(self._present, size=check_positive_count(n)))
 
     def sample_observations_from_factors(self, factors: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         factors = self.check_factors(factors)

@@ -20,7 +20,7 @@ from disentangle._io import atomic_path, md5_file
 from disentangle.datasets.base import GroundTruthDataset, check_positive_count
 from disentangle.errors import DisentangleError
 
-_SPLIT_FILES = {
+SPLIT_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
@@ -95,7 +95,7 @@ def read_idx_file(path: Path, expected_md5: str | None) -> np.ndarray:
     return parse_idx(raw, str(path))
 
 
-def download(name: str, folder: Path) -> None:
+def download_files(name: str, folder: Path) -> None:
     """Fetch the four official ``.gz`` files into ``folder``, each checked by md5."""
     folder.mkdir(parents=True, exist_ok=True)
     for stem, (_, gz_md5) in CHECKSUMS[name].items():
@@ -123,15 +123,15 @@ class IdxClassification(GroundTruthDataset):
 
     def __init__(self, name: str, root: str | Path | None = None, split: str = "train",
                  download: bool = False, verify: bool = True):
-        if split not in _SPLIT_FILES:
+        if split not in SPLIT_FILES:
             raise DisentangleError(f"split must be 'train' or 'test', got {split!r}")
         self.name = name
         folder = Path(root) if root is not None else Path("datasets") / name
         if download:
-            globals()["download"](name, folder)
+            download_files(name, folder)
         if not folder.is_dir():
-            raise DisentangleError(_missing_message(name, folder, _SPLIT_FILES[split][0]))
-        images_stem, labels_stem = _SPLIT_FILES[split]
+            raise DisentangleError(_missing_message(name, folder, SPLIT_FILES[split][0]))
+        images_stem, labels_stem = SPLIT_FILES[split]
         images = read_idx_file(*self._checked(folder, images_stem, verify))
         labels = read_idx_file(*self._checked(folder, labels_stem, verify))
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):

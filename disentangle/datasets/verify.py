@@ -8,21 +8,21 @@ import h5py
 
 from disentangle._io import md5_file
 from disentangle.datasets import dsprites, mnist
-from disentangle.datasets.base import GroundTruthDataset
 
 
-def verify(name: str, root: Path, dataset_builder) -> list[str]:
+def verify(name: str, root: Path) -> list[str]:
     """One line per file: path, md5, shape. Raises DisentangleError on a bad file."""
     if name == "dsprites":
         return _verify_dsprites(root)
     lines = []
-    for split, (images, labels) in mnist._SPLIT_FILES.items():
+    for split, (images, labels) in mnist.SPLIT_FILES.items():
         for stem in (images, labels):
             path, expected = mnist.locate(name, root, stem)
             array = mnist.read_idx_file(path, expected)
             lines.append(f"{path}  md5 {expected} OK  shape {list(array.shape)}")
-    dataset: GroundTruthDataset = dataset_builder(name, root)
-    lines.append(f"{dataset!r}")
+    from disentangle.datasets import get_dataset
+
+    lines.append(repr(get_dataset(name, root=root)))
     return lines
 
 

@@ -9,8 +9,11 @@ Informativeness: the classifiers' accuracy.
 
 Estimators: ``"gbt"`` is the published setting (scikit-learn
 GradientBoostingClassifier with defaults, as in disentanglement_lib), one factor
-per worker; ``"random_forest"`` is the fast option (see ``benchmarks/metrics_speed.py``
-for its agreement with ``"gbt"``).
+per worker; ``"gbt_fast"`` is the fast option: the same classifier with 10
+stages on 20% subsamples (stochastic gradient boosting), ~25x faster and within
+0.02 of ``"gbt"`` on disentanglement and completeness in the cases measured by
+``benchmarks/metrics_speed.py``. (A random forest was tried and rejected: 26x
+faster but 0.2 away, its impurity importances spread over mixed codes.)
 """
 
 from __future__ import annotations
@@ -18,18 +21,18 @@ from __future__ import annotations
 import numpy as np
 import scipy.stats
 from joblib import Parallel, delayed
-from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
+from sklearn.ensemble import GradientBoostingClassifier
 
 from disentangle.errors import DisentangleError
 from disentangle.metrics._utils import check_pair
 
-ESTIMATORS = ("gbt", "random_forest")
+ESTIMATORS = ("gbt", "gbt_fast")
 
 
 def _classifier(estimator: str, seed: int):
     if estimator == "gbt":
         return GradientBoostingClassifier(random_state=seed)
-    return RandomForestClassifier(n_estimators=50, min_samples_leaf=5, max_features=None, random_state=seed, n_jobs=1)
+    return GradientBoostingClassifier(n_estimators=10, subsample=0.2, random_state=seed)
 
 
 def _fit_one(x_train, y_train, x_test, y_test, estimator, seed):
