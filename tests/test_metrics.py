@@ -208,3 +208,20 @@ def test_constant_factor_is_skipped_not_divided_by():
     assert mig(codes, f)["discrete_mig"] > 0.9
     result = dci(codes[:250], f[:250], codes[250:], f[250:], estimator="gbt_fast")
     assert all(np.isfinite(v) for v in result.values())
+
+
+def test_fast_dci_estimator_agrees_with_published_gbt(case):
+    f_train, f_test = case["f"]
+    rng = np.random.default_rng(4)
+    mixed = lambda f: np.hstack([f / np.array(SIZES) + 0.1 * rng.standard_normal(f.shape), rng.standard_normal((len(f), 2))])  # noqa: E731
+    train, test = mixed(f_train[:1500]), mixed(f_test[:750])
+    gbt = dci(train, f_train[:1500], test, f_test[:750], estimator="gbt")
+    fast = dci(train, f_train[:1500], test, f_test[:750], estimator="gbt_fast")
+    assert abs(gbt["disentanglement"] - fast["disentanglement"]) < 0.05
+    assert abs(gbt["completeness"] - fast["completeness"]) < 0.05
+
+
+def test_unknown_dci_estimator():
+    codes = np.random.default_rng(0).standard_normal((20, 2))
+    with pytest.raises(DisentangleError, match="DCI estimator must be one of gbt, gbt_fast, got 'svm'"):
+        dci(codes, _factors(20), codes, _factors(20), estimator="svm")
