@@ -96,3 +96,11 @@ def test_bad_run_settings(tmp_path, field, value):
     with pytest.raises(DisentangleError, match=f"{field} must be"):
         train(config, tmp_path, progress=False)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_run_files_are_readable_by_others(tmp_path):
+    run_dir = train(_config(steps=4), tmp_path, progress=False)
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in (runs.CONFIG, runs.CHECKPOINT, runs.LOG, runs.STATUS):
+        assert (run_dir / name).stat().st_mode & 0o777 == 0o666 & ~umask  # as open() would make it, not mkstemp's 0600
