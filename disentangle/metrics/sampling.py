@@ -7,7 +7,7 @@ import numpy as np
 from disentangle.datasets.base import check_positive_count
 from disentangle.errors import DisentangleError
 
-POINTS_PER_CALL = 16  # score points whose observations go through one represent call
+POINTS_PER_CALL = 4  # score points per represent call: 256-512 images, batched yet cache-sized
 
 
 def represent_factors(dataset, represent, factors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
