@@ -95,7 +95,7 @@ def parse_setting(text: str) -> tuple[str, object]:
 
 
 def run_config_from_options(model, dataset, steps, seed, beta, settings, batch_size, checkpoint_every, log_every, data_root, precision="fp32"):
-    from disentangle.runs import RunConfig
+    from disentangle.runs import RunConfig, default_checkpoint_every
 
     model_options = dict(parse_setting(s) for s in settings)
     if beta is not None:
@@ -103,7 +103,7 @@ def run_config_from_options(model, dataset, steps, seed, beta, settings, batch_s
     dataset_options = {"root": str(data_root)} if data_root else {}
     return RunConfig(model=model, dataset=dataset, steps=steps, seed=seed, batch_size=batch_size,
                      model_options=model_options, dataset_options=dataset_options, precision=precision,
-                     checkpoint_every=checkpoint_every or max(1, min(1000, steps)), log_every=log_every)
+                     checkpoint_every=checkpoint_every or default_checkpoint_every(steps), log_every=log_every)
 
 
 def training_options(command):

@@ -54,7 +54,7 @@ def expand(model: str, dataset: str = "dsprites", betas=(None,), seeds=(0,), ste
             options["beta"] = beta
         configs.append(runs.RunConfig(model=model, dataset=dataset, steps=steps, seed=seed, batch_size=batch_size,
                                       model_options=options, dataset_options=dict(dataset_options or {}), precision=precision,
-                                      checkpoint_every=checkpoint_every or max(1, min(1000, steps))))
+                                      checkpoint_every=checkpoint_every or runs.default_checkpoint_every(steps)))
     return configs
 
 

@@ -61,6 +61,11 @@ class RunConfig:
         return cls(**{k: v for k, v in data.items() if k in fields})
 
 
+def default_checkpoint_every(steps: int) -> int:
+    """Checkpoint every 1,000 steps, or once at the end of a shorter run."""
+    return max(1, min(1000, steps))
+
+
 _NAMED_OPTIONS = ("beta", "gamma", "lambda_od", "c_max", "latent_dim")
 
 
