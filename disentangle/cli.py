@@ -236,10 +236,10 @@ def report(runs_dir, out):
     if table.empty:
         click.echo(f"no runs in {runs_dir}")
         return
-    figures = [viz.metric_vs_beta(table, out), viz.tradeoff(table, out)]
+    figures = viz.sweep_figures(table, out)
     means = [c for c in summary.columns if c.endswith(":mean") or ":" not in c]
     click.echo(summary[means].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    click.echo(f"wrote {out / 'runs.csv'}, {out / 'summary.csv'}" + "".join(f", {f}" for f in figures if f))
+    click.echo(f"wrote {out / 'runs.csv'}, {out / 'summary.csv'}" + "".join(f", {f}" for f in figures))
 
 
 @main.command()

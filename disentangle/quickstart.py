@@ -34,7 +34,7 @@ def run_quickstart(out: str | Path = "quickstart", fast: bool = False, workers: 
         if result.outcome == "failed":
             echo(f"  {result.run_id}: {result.detail}")
     table, summary, problems = report.write_report(out / "runs", out / "metrics")
-    figures = [viz.metric_vs_beta(table, out / "metrics"), viz.tradeoff(table, out / "metrics")]
+    figures = viz.sweep_figures(table, out / "metrics")
     for config in configs:
         run_dir = out / "runs" / config.run_id()
         if (run_dir / "checkpoint.pt").exists():
@@ -45,4 +45,4 @@ def run_quickstart(out: str | Path = "quickstart", fast: bool = False, workers: 
         echo(table.sort_values("beta")[shown].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     echo(f"tables:  {out / 'metrics' / 'runs.csv'}, {out / 'metrics' / 'summary.csv'}")
     echo(f"figures: {out / 'metrics'} (metric_vs_beta.png, tradeoff.png), {out / 'figures'}/beta*/ (traversals, reconstructions, samples)")
-    return {"results": results, "table": table, "figures": [f for f in figures if f]}
+    return {"results": results, "table": table, "figures": figures}

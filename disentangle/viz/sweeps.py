@@ -65,3 +65,8 @@ def tradeoff(table: pd.DataFrame, out: str | Path) -> Path | None:
         ax.legend(fontsize=7)
     fig.tight_layout()
     return save_figure(fig, Path(out) / "tradeoff.png")
+
+
+def sweep_figures(table: pd.DataFrame, out: str | Path) -> list[Path]:
+    """Both grid figures (metric_vs_beta.png, tradeoff.png), where the table has the columns."""
+    return [path for path in (metric_vs_beta(table, out), tradeoff(table, out)) if path]
