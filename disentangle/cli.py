@@ -153,17 +153,27 @@ def train(model, dataset, steps, seed, batch_size, settings, checkpoint_every, l
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--fast", is_flag=True, help="DCI with the subsampled-GBT estimator and smaller beta-VAE/FactorVAE score samples.")
 @click.option("--force", is_flag=True, help="Recompute metrics already in metrics.json.")
+@click.option("--split", type=click.Choice(["train", "test"]), default="train", show_default=True,
+              help="The data set split to score (test: MNIST's 10,000 test images; stored as <metric>_test).")
+@click.option("--set", "metric_settings", multiple=True, metavar="METRIC.KEY=VALUE", help="A metric setting, e.g. --set iwae.k=5000 --set iwae.num_points=all.")
+@click.option("--data-root", type=click.Path(path_type=Path), default=None, help="Where the run's data set files are on this machine.")
 @click.option("--quiet", is_flag=True)
 @reports_errors
-def evaluate(run_dirs, metric_names, seed, fast, force, quiet):
+def evaluate(run_dirs, metric_names, seed, fast, force, split, metric_settings, data_root, quiet):
     """Score trained runs; writes RUN_DIR/metrics.json."""
     from disentangle.evaluation import evaluate as evaluate_run
-    from disentangle.evaluation import parse_metrics
+    from disentangle.evaluation import parse_metric_options, parse_metrics, result_key
 
     names = parse_metrics(metric_names)
+    options = parse_metric_options(metric_settings)
+    keys = tuple(result_key(n, split) + "." for n in names)
     for run_dir in run_dirs:
-        result = evaluate_run(run_dir, names, seed=seed, profile="fast" if fast else "published", force=force, progress=not quiet)
-        shown = ", ".join(f"{k}={v:.3f}" for k, v in result.items() if isinstance(v, float))
+        result = evaluate_run(run_dir, names, seed=seed, profile="fast" if fast else "published", force=force, progress=not quiet,
+                              split=split, options=options, data_root=data_root)
+        shown = ", ".join(f"{k}={v:.3f}" for k, v in result.items() if isinstance(v, float) and k.startswith(keys))
+        skipped = [f"{k} ({v['skipped']})" for k, v in result["settings"].items() if k.startswith(tuple(k[:-1] for k in keys)) and isinstance(v, dict) and "skipped" in v]
+        if skipped:
+            click.echo(f"{run_dir}: skipped " + "; ".join(skipped), err=True)
         click.echo(f"{run_dir}: {shown}")
 
 
@@ -176,31 +186,67 @@ def _parse_list(text: str, cast, what: str) -> list:
 
 
 @main.command()
-@click.option("--model", required=True)
+@click.option("--spec", "spec_file", type=click.Path(path_type=Path), default=None,
+              help="A study TOML file of [[grid]] tables (replaces --model, --beta, --set, --seeds, ...).")
+@click.option("--model", default=None)
 @click.option("--beta", "betas", default=None, help="Comma-separated betas, e.g. 1,2,4,8,16.")
-@click.option("--seeds", default="0", show_default=True, help="Comma-separated seeds.")
-@click.option("--dataset", default="dsprites", show_default=True)
-@click.option("--steps", type=int, default=20000, show_default=True)
-@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--seeds", default=None, help="Comma-separated seeds [default: 0].")
+@click.option("--dataset", default=None, help="[default: dsprites]")
+@click.option("--steps", type=int, default=None, help="[default: 20000]")
+@click.option("--batch-size", type=int, default=None, help="[default: 64]")
 @click.option("--set", "settings", multiple=True, metavar="KEY=V1,V2", help="Sweep (or fix) any model option.")
-@click.option("--evaluate", "metric_names", default="mig,beta_vae,factor_vae,dci,sap", show_default=True, help="Metrics after training ('' for none).")
+@click.option("--evaluate", "metric_names", default=None, help="Metrics after training ('' for none) [default: mig,beta_vae,factor_vae,dci,sap].")
 @click.option("--fast-eval", is_flag=True, help="Evaluate with the fast profile (subsampled-GBT DCI, smaller score samples).")
-@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True)
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default=None, help="[default: fp32]")
 @click.option("--executor", default="local", show_default=True, help="local or ray.")
 @click.option("--workers", type=int, default=2, show_default=True)
+@click.option("--threads", type=int, default=None, help="torch threads per run (default: cores / workers).")
 @click.option("--address", default=None, help="Ray cluster address (ray executor).")
 @click.option("--retry-failed", is_flag=True, help="Train failed runs again.")
 @click.option("--data-root", type=click.Path(path_type=Path), default=None)
 @click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True)
 @click.option("--quiet", is_flag=True)
 @reports_errors
-def grid(model, betas, seeds, dataset, steps, batch_size, settings, metric_names, fast_eval, precision, executor, workers, address,
-         retry_failed, data_root, runs_dir, quiet):
-    """Train (and evaluate) the cartesian product of betas, swept options and seeds."""
+def grid(spec_file, model, betas, seeds, dataset, steps, batch_size, settings, metric_names, fast_eval, precision, executor, workers,
+         threads, address, retry_failed, data_root, runs_dir, quiet):
+    """Train (and evaluate) the cartesian product of betas, swept options and seeds, or a study file."""
+    from disentangle import grid as grid_lib
+
+    if spec_file is not None:
+        given = [f"--{n.replace('_', '-')}" for n, v in (("model", model), ("beta", betas), ("seeds", seeds), ("dataset", dataset),
+                 ("steps", steps), ("batch_size", batch_size), ("set", settings), ("evaluate", metric_names),
+                 ("precision", precision), ("fast_eval", fast_eval)) if v]
+        if given:
+            raise DisentangleError(f"{given[0]} conflicts with --spec {spec_file}: the spec file defines the runs")
+        from disentangle.spec import load_spec
+
+        groups = load_spec(spec_file)
+        if data_root:
+            for group in groups:
+                for config in group.configs:
+                    config.dataset_options["root"] = str(data_root)
+    else:
+        groups = [_grid_from_options(model, betas, seeds, dataset, steps, batch_size, settings, metric_names, fast_eval,
+                                     precision, data_root)]
+    results = []
+    for group in groups:
+        results += grid_lib.run_grid(group.configs, runs_dir, group.metrics, executor=executor, workers=workers,
+                                     profile=group.profile, retry_failed=retry_failed, address=address,
+                                     progress=not quiet, metric_options=group.metric_options, threads=threads)
+    for result in results:
+        click.echo(f"{result.outcome:8s} {result.run_id} {result.detail}")
+    click.echo(f"grid: {grid_lib.summary_line(results)}")
+
+
+def _grid_from_options(model, betas, seeds, dataset, steps, batch_size, settings, metric_names, fast_eval, precision, data_root):
+    """The one grid the command-line options describe."""
     from disentangle import grid as grid_lib
     from disentangle.evaluation import parse_metrics
     from disentangle.models import model_class
+    from disentangle.spec import GridSpec
 
+    if model is None:
+        raise DisentangleError("give --model (or --spec FILE)")
     model_class(model)
     beta_values = _parse_list(betas, float, "--beta") if betas is not None else [None]
     if betas is not None and not beta_values:
@@ -209,16 +255,13 @@ def grid(model, betas, seeds, dataset, steps, batch_size, settings, metric_names
     for text in settings:
         key, _ = parse_setting(text)
         sweeps[key] = [parse_setting(f"{key}={v}")[1] for v in text.partition("=")[2].split(",")]
+    if metric_names is None:
+        metric_names = "mig,beta_vae,factor_vae,dci,sap"
     names = parse_metrics(metric_names) if metric_names else ()
-    configs = grid_lib.expand(model, dataset, beta_values, _parse_list(seeds, int, "--seeds"), steps, sweeps,
-                              batch_size=batch_size, dataset_options={"root": str(data_root)} if data_root else None,
-                              precision=precision)
-    results = grid_lib.run_grid(configs, runs_dir, names, executor=executor, workers=workers,
-                                profile="fast" if fast_eval else "published", retry_failed=retry_failed,
-                                address=address, progress=not quiet)
-    for result in results:
-        click.echo(f"{result.outcome:8s} {result.run_id} {result.detail}")
-    click.echo(f"grid: {grid_lib.summary_line(results)}")
+    configs = grid_lib.expand(model, dataset or "dsprites", beta_values, _parse_list(seeds or "0", int, "--seeds"),
+                              steps or 20000, sweeps, batch_size=batch_size or 64,
+                              dataset_options={"root": str(data_root)} if data_root else None, precision=precision or "fp32")
+    return GridSpec(configs, names, "fast" if fast_eval else "published", {})
 
 
 @main.command()
@@ -246,13 +289,25 @@ def report(runs_dir, out):
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Default: RUN_DIR/figures.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--data-root", type=click.Path(path_type=Path), default=None, help="Where the run's data set files are on this machine.")
 @reports_errors
-def traverse(run_dir, out, seed):
+def traverse(run_dir, out, seed, data_root):
     """Latent traversals (PNG, GIF), reconstructions, prior samples and KL per latent of a run."""
     from disentangle.viz import render_run_figures
 
-    for path in render_run_figures(run_dir, out, seed):
+    for path in render_run_figures(run_dir, out, seed, data_root):
         click.echo(str(path))
+
+
+@main.command("export")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.argument("out_dir", type=click.Path(path_type=Path))
+@reports_errors
+def export(run_dir, out_dir):
+    """Copy a finished run with its model weights only (small, for sharing or committing)."""
+    from disentangle.training.checkpoint import export_run
+
+    click.echo(f"wrote {export_run(run_dir, out_dir)}")
 
 
 @main.command()

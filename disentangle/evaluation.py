@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from disentangle import __version__, metrics, runs
 from disentangle._io import atomic_write_json
 from disentangle.errors import DisentangleError
+from disentangle.metrics._utils import SingleFactorError
 from disentangle.metrics.sampling import represent_sample
 from disentangle.training import load_trained
 
@@ -86,14 +87,15 @@ def make_represent(model, batch_size: int = 512):
 
 
 def compute_metric(name: str, dataset, model, settings: dict, rng: np.random.Generator) -> dict[str, float]:
-    """One metric on a trained model, with explicit settings."""
+    """One metric on a trained model, with explicit settings (``seed`` and ``split`` are ignored here)."""
     represent = make_represent(model)
-    s = dict(settings)
+    s = {k: v for k, v in settings.items() if k not in ("seed", "split")}
     if name in ("beta_vae", "factor_vae"):
         score = metrics.beta_vae_score if name == "beta_vae" else metrics.factor_vae_score
         return score(dataset, represent, rng, **s)
     if name in LIKELIHOOD_METRICS:
-        observations = dataset.sample(s.pop("num_points"), rng)[1]
+        num_points = s.pop("num_points")
+        observations = dataset.evaluation_observations(None if num_points == "all" else num_points, rng)
         if name == "iwae":
             return metrics.iwae_nll(model, observations, **s)
         return (metrics.elbo if name == "elbo" else metrics.active_units)(model, observations)
@@ -112,28 +114,90 @@ def metric_rng(seed: int, name: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(name.encode())])
 
 
+def metric_settings(name: str, profile: str = "published", seed: int = 0, split: str = "train",
+                    options: dict | None = None) -> dict:
+    """The full settings one metric runs with: the profile's, then ``options``, then seed and split."""
+    if profile not in PROFILES:
+        raise DisentangleError(f"unknown evaluation profile {profile!r}, expected one of {', '.join(PROFILES)}")
+    settings = dict(PROFILES[profile][name])
+    for key, value in (options or {}).items():
+        if key not in settings:
+            raise DisentangleError(f"unknown setting {name}.{key}, expected one of {', '.join(name + '.' + k for k in settings)}")
+        settings[key] = value
+    settings["seed"] = seed
+    if split != "train":
+        settings["split"] = split
+    return settings
+
+
+def result_key(name: str, split: str = "train") -> str:
+    """The metrics.json name of a metric on a split: ``iwae`` on train, ``iwae_test`` on test."""
+    return name if split == "train" else f"{name}_{split}"
+
+
+def same_settings(stored: dict | None, settings: dict) -> bool:
+    """Whether a metric stored with ``stored`` settings ran with ``settings`` (timing aside)."""
+    if not isinstance(stored, dict):
+        return False
+    return {k: v for k, v in stored.items() if k not in ("seconds", "skipped")} == settings
+
+
+def parse_metric_options(items) -> dict[str, dict]:
+    """``["iwae.k=5000", "iwae.num_points=all"]`` -> ``{"iwae": {"k": 5000, "num_points": "all"}}``."""
+    import json
+
+    options: dict[str, dict] = {}
+    for item in items or ():
+        key, sep, raw = item.partition("=")
+        name, dot, setting = key.strip().partition(".")
+        if not sep or not dot or name not in ALL_METRICS or not setting:
+            raise DisentangleError(f"metric option must be METRIC.KEY=VALUE with METRIC one of {', '.join(ALL_METRICS)}, got {item!r}")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        options.setdefault(name, {})[setting] = value
+    return options
+
+
 def evaluate(run_dir: str | Path, metric_names=DEFAULT_METRICS, seed: int = 0, profile: str = "published",
-             force: bool = False, progress: bool = True) -> dict:
-    """Compute missing metrics of one run; return the full metrics.json content."""
+             force: bool = False, progress: bool = True, split: str = "train", options: dict | None = None,
+             data_root: str | Path | None = None) -> dict:
+    """Compute the requested metrics of one run; return the full metrics.json content.
+
+    A metric already in metrics.json is reused only when it ran with the same
+    settings (profile values, ``options``, seed, split); otherwise it is recomputed.
+    ``split="test"`` scores the data set's held-out split and stores the metric as
+    ``<name>_test``. A metric that needs two or more factors is skipped on a data set
+    with one, and metrics.json says so under ``settings`` (no number is written).
+    """
     run_dir = Path(run_dir)
     if runs.read_status(run_dir) != "done":
         raise DisentangleError(f"{run_dir} is not finished (status: {runs.read_status(run_dir)}); train it first")
-    _, dataset, model = load_trained(run_dir)
+    options = options or {}
+    wanted = {name: metric_settings(name, profile, seed, split, options.get(name)) for name in metric_names}
+    _, dataset, model = load_trained(run_dir, split, data_root)
     try:
-        result = {} if force else runs.read_metrics(run_dir)
+        result = runs.read_metrics(run_dir)
     except DisentangleError:
         result = {}  # a corrupt file is rebuilt from scratch
     result.setdefault("settings", {})
-    if profile not in PROFILES:
-        raise DisentangleError(f"unknown evaluation profile {profile!r}, expected one of {', '.join(PROFILES)}")
-    todo = [m for m in metric_names if force or m not in result["settings"]]
+    todo = [m for m in metric_names if force or not same_settings(result["settings"].get(result_key(m, split)), wanted[m])]
     for name in tqdm(todo, desc=f"evaluating {run_dir.name}", unit="metric", disable=not progress, leave=False):
-        settings = dict(PROFILES[profile][name])
+        key, settings = result_key(name, split), wanted[name]
+        for old in [k for k in result if k.startswith(key + ".")]:
+            del result[old]
         start = time.perf_counter()
-        values = compute_metric(name, dataset, model, settings, metric_rng(seed, name))
-        for key, value in values.items():
-            result[f"{name}.{key}"] = float(value)
-        result["settings"][name] = {**settings, "seed": seed, "seconds": round(time.perf_counter() - start, 2)}
+        try:
+            values = compute_metric(name, dataset, model, settings, metric_rng(seed, name))
+        except SingleFactorError as error:
+            result["settings"][key] = {**settings, "skipped": str(error)}
+            if progress:
+                tqdm.write(f"{run_dir.name}: {name} skipped: {error}")
+        else:
+            for value_key, value in values.items():
+                result[f"{key}.{value_key}"] = float(value)
+            result["settings"][key] = {**settings, "seconds": round(time.perf_counter() - start, 2)}
         result["package_version"] = __version__
         atomic_write_json(run_dir / runs.METRICS, result)
     return result

@@ -10,6 +10,7 @@ the same run twice; a failing run is recorded and the grid goes on.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import os
 import tempfile
@@ -58,8 +59,11 @@ def expand(model: str, dataset: str = "dsprites", betas=(None,), seeds=(0,), ste
     return configs
 
 
-def _needs_work(config: runs.RunConfig, runs_dir: Path, metric_names, retry_failed: bool) -> str | None:
-    """Why a run is skipped, or None if it has work left."""
+def _needs_work(config: runs.RunConfig, runs_dir: Path, metric_names, retry_failed: bool, profile: str = "published",
+                metric_options: dict | None = None) -> str | None:
+    """Why a run is skipped, or None if it has work left (training, or a metric missing or run with other settings)."""
+    from disentangle.evaluation import metric_settings, same_settings
+
     run_dir = runs_dir / config.run_id()
     status = runs.read_status(run_dir)
     if status.startswith("failed") and not retry_failed:
@@ -69,12 +73,14 @@ def _needs_work(config: runs.RunConfig, runs_dir: Path, metric_names, retry_fail
             settings = runs.read_metrics(run_dir).get("settings", {})
         except DisentangleError:
             return None
-        if all(m in settings for m in metric_names):
+        options = metric_options or {}
+        if all(same_settings(settings.get(m), metric_settings(m, profile, options=options.get(m))) for m in metric_names):
             return "already done"
     return None
 
 
-def run_one(config: runs.RunConfig, runs_dir: str, metric_names, profile: str, threads: int | None, progress: bool = False) -> GridResult:
+def run_one(config: runs.RunConfig, runs_dir: str, metric_names, profile: str, threads: int | None, progress: bool = False,
+            metric_options: dict | None = None) -> GridResult:
     """Train and evaluate one run; never raises (the grid goes on)."""
     from disentangle.evaluation import evaluate
     from disentangle.training import TrainingFailed, train_if_needed
@@ -84,7 +90,7 @@ def run_one(config: runs.RunConfig, runs_dir: str, metric_names, profile: str, t
         run_dir, trained = train_if_needed(config, runs_dir, progress=progress, threads=threads)
         if metric_names:
             with runs.run_lock(run_dir):
-                evaluate(run_dir, metric_names, profile=profile, progress=progress)
+                evaluate(run_dir, metric_names, profile=profile, progress=progress, options=metric_options)
         return GridResult(run_id, "done" if trained or metric_names else "skipped",
                           "" if trained else "trained by another process")
     except runs.RunLocked as error:
@@ -104,8 +110,12 @@ def _init_worker(threads: int) -> None:
 
 def run_grid(configs: list[runs.RunConfig], runs_dir: str | Path = "runs", metric_names=(), executor: str = "local",
              workers: int = 2, profile: str = "published", retry_failed: bool = False, address: str | None = None,
-             progress: bool = True) -> list[GridResult]:
-    """Train and evaluate every config; return one result per config, in order."""
+             progress: bool = True, metric_options: dict | None = None, threads: int | None = None) -> list[GridResult]:
+    """Train and evaluate every config; return one result per config, in the order given.
+
+    Runs start seed by seed (every setting at the first seed before any at the
+    second), so a study stopped half way already covers its whole sweep.
+    """
     if executor not in EXECUTORS:
         raise DisentangleError(f"unknown executor {executor!r}, expected one of {', '.join(EXECUTORS)}")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
@@ -124,15 +134,17 @@ def run_grid(configs: list[runs.RunConfig], runs_dir: str | Path = "runs", metri
     results: dict[str, GridResult] = {}
     todo = []
     for config in configs:
-        reason = _needs_work(config, runs_dir, metric_names, retry_failed)
+        reason = _needs_work(config, runs_dir, metric_names, retry_failed, profile, metric_options)
         if reason:
             results[config.run_id()] = GridResult(config.run_id(), "skipped", reason)
         else:
             todo.append(config)
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    todo.sort(key=lambda config: config.seed)  # stable: the sweep order within a seed is kept
+    threads = threads or max(1, (os.cpu_count() or 1) // workers)
     bar = tqdm(total=len(todo), desc="grid", unit="run", disable=not progress)
     runner = _run_ray if executor == "ray" else _run_local
-    for result in runner(todo, str(runs_dir), tuple(metric_names), profile, workers, threads, address, progress):
+    task = functools.partial(run_one, metric_options=metric_options or {})
+    for result in runner(task, todo, str(runs_dir), tuple(metric_names), profile, workers, threads, address, progress):
         results[result.run_id] = result
         bar.update(1)
         bar.set_postfix_str(f"{result.run_id}: {result.outcome}")
@@ -140,19 +152,19 @@ def run_grid(configs: list[runs.RunConfig], runs_dir: str | Path = "runs", metri
     return [results[c.run_id()] for c in configs]
 
 
-def _run_local(todo, runs_dir, metric_names, profile, workers, threads, address, progress):
+def _run_local(task, todo, runs_dir, metric_names, profile, workers, threads, address, progress):
     if workers == 1:  # in this process: show each run's own progress bars too
         _init_worker(threads)
         for config in todo:
-            yield run_one(config, runs_dir, metric_names, profile, threads, progress)
+            yield task(config, runs_dir, metric_names, profile, threads, progress)
         return
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(threads,)) as pool:
-        futures = [pool.submit(run_one, config, runs_dir, metric_names, profile, threads) for config in todo]
+        futures = [pool.submit(task, config, runs_dir, metric_names, profile, threads) for config in todo]
         for future in as_completed(futures):
             yield future.result()
 
 
-def _run_ray(todo, runs_dir, metric_names, profile, workers, threads, address, progress):
+def _run_ray(task, todo, runs_dir, metric_names, profile, workers, threads, address, progress):
     try:
         import ray
     except ImportError:
@@ -163,9 +175,9 @@ def _run_ray(todo, runs_dir, metric_names, profile, workers, threads, address, p
             ray.init(address=address, log_to_driver=False)
         else:
             ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
-    task = ray.remote(num_cpus=threads)(run_one)
+    remote = ray.remote(num_cpus=threads)(task.func)  # Ray takes functions, not partials
     try:
-        pending = [task.remote(config, runs_dir, metric_names, profile, threads) for config in todo]
+        pending = [remote.remote(config, runs_dir, metric_names, profile, threads, **task.keywords) for config in todo]
         while pending:
             ready, pending = ray.wait(pending, num_returns=1)
             yield ray.get(ready[0])

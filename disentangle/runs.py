@@ -42,9 +42,11 @@ class RunConfig:
     _NOT_IDENTITY = ("checkpoint_every", "log_every")
 
     def identity(self) -> dict[str, Any]:
+        """What the run is (hashed into its id): not where its data lives nor how often it saves."""
         data = dataclasses.asdict(self)
         for key in self._NOT_IDENTITY:
             data.pop(key)
+        data["dataset_options"] = {k: v for k, v in data["dataset_options"].items() if k != "root"}
         return data
 
     def run_id(self) -> str:

@@ -206,7 +206,9 @@ def test_constant_factor_is_skipped_not_divided_by():
     f = np.hstack([rng.integers(0, 4, (500, 1)), np.zeros((500, 1), int)])
     codes = np.hstack([f[:, :1] + 0.01 * rng.standard_normal((500, 1)), rng.standard_normal((500, 1))])
     assert mig(codes, f)["discrete_mig"] > 0.9
-    result = dci(codes[:250], f[:250], codes[250:], f[250:], estimator="gbt_fast")
+    f3 = np.hstack([f, rng.integers(0, 3, (500, 1))])
+    codes3 = np.hstack([codes, f3[:, 2:] + 0.01 * rng.standard_normal((500, 1))])
+    result = dci(codes3[:250], f3[:250], codes3[250:], f3[250:], estimator="gbt_fast")
     assert all(np.isfinite(v) for v in result.values())
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from disentangle.datasets.base import GroundTruthDataset
@@ -10,6 +11,7 @@ from disentangle.datasets.mnist import IdxClassification
 from disentangle.errors import DisentangleError
 
 DEFAULT_ROOT = Path("datasets")
+DATA_ENVIRONMENT_VARIABLE = "DISENTANGLE_DATA"  # overrides DEFAULT_ROOT
 
 _BUILDERS = {
     "dsprites": lambda root, **options: DSprites(root=root, **options),
@@ -17,14 +19,19 @@ _BUILDERS = {
     "fashion_mnist": lambda root, **options: IdxClassification("fashion_mnist", root=root, **options),
 }
 
+OBSERVATION_SHAPES = {"dsprites": DSprites.observation_shape, "mnist": IdxClassification.observation_shape,
+                      "fashion_mnist": IdxClassification.observation_shape}
+
 
 def list_datasets() -> list[str]:
     return sorted(_BUILDERS)
 
 
 def default_root(name: str) -> Path:
-    """Where a data set's files live when no root is given: ``datasets/`` (dSprites) or ``datasets/<name>/``."""
-    return DEFAULT_ROOT if name == "dsprites" else DEFAULT_ROOT / name
+    """Where a data set's files live when no root is given: ``$DISENTANGLE_DATA`` or ``datasets/``,
+    then ``<name>/`` under it (dSprites: the folder itself)."""
+    base = Path(os.environ.get(DATA_ENVIRONMENT_VARIABLE) or DEFAULT_ROOT)
+    return base if name == "dsprites" else base / name
 
 
 def get_dataset(name: str, root: str | Path | None = None, **options) -> GroundTruthDataset:

@@ -51,6 +51,13 @@ class GroundTruthDataset(abc.ABC):
         factors = self.sample_factors(n, rng)
         return factors, self.sample_observations_from_factors(factors, rng)
 
+    def evaluation_observations(self, num_points: int | None, rng: np.random.Generator) -> np.ndarray:
+        """Observations to score a likelihood on: ``num_points`` drawn from the factor
+        grid (``None``: the whole set; finite sets override this to draw without replacement)."""
+        if num_points is None:
+            num_points = len(self)
+        return self.sample(check_positive_count(num_points, "num_points"), rng)[1]
+
     def check_factors(self, factors) -> np.ndarray:
         """Validate a factor array: int [n, k], each column inside its factor's range."""
         factors = np.asarray(factors)

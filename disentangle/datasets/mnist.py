@@ -4,6 +4,11 @@ Reads the four official files from a folder, either ``.gz`` as downloaded or
 decompressed, checks each file's md5 against the published values, and exposes
 images as float32 [N, 1, 28, 28] in [0, 1] with the class label as the single
 ground-truth factor.
+
+Binarised MNIST, as likelihood papers use it (Burda et al. 2016): ``binarize="dynamic"``
+draws every pixel as Bernoulli(intensity) each time an image is drawn (training);
+``binarize="fixed"`` draws one binarisation per image, once, from ``binarize_seed``
+(the test set whose NLL is reported).
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ MIRRORS = {
 }
 
 _IDX_DTYPES = {0x08: np.uint8}
+BINARIZATIONS = ("none", "dynamic", "fixed")
 
 
 def parse_idx(data: bytes, source: str = "<bytes>") -> np.ndarray:
@@ -122,9 +128,13 @@ class IdxClassification(GroundTruthDataset):
     observation_shape = (1, 28, 28)
 
     def __init__(self, name: str, root: str | Path | None = None, split: str = "train",
-                 download: bool = False, verify: bool = True):
+                 download: bool = False, verify: bool = True, binarize: str = "none", binarize_seed: int = 0):
         if split not in SPLIT_FILES:
             raise DisentangleError(f"split must be 'train' or 'test', got {split!r}")
+        if binarize not in BINARIZATIONS:
+            raise DisentangleError(f"binarize must be one of {', '.join(BINARIZATIONS)}, got {binarize!r}")
+        if isinstance(binarize_seed, bool) or not isinstance(binarize_seed, int) or binarize_seed < 0:
+            raise DisentangleError(f"binarize_seed must be a non-negative integer, got {binarize_seed!r}")
         self.name = name
         folder = Path(root) if root is not None else Path("datasets") / name
         if download:
@@ -138,6 +148,10 @@ class IdxClassification(GroundTruthDataset):
             raise DisentangleError(f"{folder}: expected images [n, 28, 28] and labels [n], got {list(images.shape)} and {list(labels.shape)}")
         if len(labels) and labels.max() >= 10:
             raise DisentangleError(f"{folder}: labels must be in [0, 9], got {int(labels.max())}")
+        self.split, self.binarize, self.binarize_seed = split, binarize, binarize_seed
+        if binarize == "fixed":  # one draw per pixel, the same on every machine for a given seed
+            draws = np.random.default_rng(binarize_seed).random(images.shape, dtype=np.float32)
+            images = np.where(draws * 255.0 < images, 255, 0).astype(np.uint8)
         self.images = images  # uint8 [n, 28, 28], kept compact; scaled on access
         self.labels = labels.astype(np.int64)
         self.observation_shape = (1, *images.shape[1:])
@@ -150,8 +164,23 @@ class IdxClassification(GroundTruthDataset):
     def __len__(self) -> int:
         return len(self.labels)
 
-    def observations(self, indices: np.ndarray) -> np.ndarray:
-        return (self.images[indices].astype(np.float32) / 255.0)[:, None]
+    def observations(self, indices: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        """Images ``indices`` as float32 [n, 1, 28, 28]; ``rng`` draws the dynamic binarisation."""
+        images = (self.images[indices].astype(np.float32) / 255.0)[:, None]
+        if self.binarize == "dynamic":
+            if rng is None:
+                raise DisentangleError("dynamically binarised observations need an rng")
+            images = (rng.random(images.shape, dtype=np.float32) < images).astype(np.float32)
+        return images
+
+    def evaluation_observations(self, num_points: int | None, rng: np.random.Generator) -> np.ndarray:
+        """``num_points`` distinct images of this split (``None``: all of them, in file order)."""
+        if num_points is None:
+            return self.observations(np.arange(len(self)), rng)
+        num_points = check_positive_count(num_points, "num_points")
+        if num_points > len(self):
+            raise DisentangleError(f"num_points must be at most {len(self)} (the {self.split} split), got {num_points}")
+        return self.observations(np.sort(rng.choice(len(self), num_points, replace=False)), rng)
 
     def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """Labels of ``n`` random images (the empirical label distribution)."""
@@ -167,4 +196,4 @@ class IdxClassification(GroundTruthDataset):
                 raise DisentangleError(f"factor 'label' = {label} has no images in this split")
             rows = labels == label
             indices[rows] = pool[rng.integers(0, len(pool), rows.sum())]
-        return self.observations(indices)
+        return self.observations(indices, rng)

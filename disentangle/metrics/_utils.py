@@ -68,3 +68,18 @@ def informative_factors(factors: np.ndarray, metric: str) -> np.ndarray:
     if not keep.any():
         raise DisentangleError(f"{metric}: every factor has a single value, nothing to score")
     return np.flatnonzero(keep)
+
+
+def require_factors(count: int, metric: str, minimum: int = 2) -> None:
+    """Raise a one-line error when a metric that compares factors gets fewer than ``minimum``.
+
+    With a single factor, DCI disentanglement, modularity and the beta-VAE and FactorVAE
+    scores are 1.0 for any code, pure noise included: a number that means nothing.
+    """
+    if count < minimum:
+        raise SingleFactorError(f"{metric} needs at least {minimum} factors with more than one value, got {count}: "
+                                "with one factor it scores any code, even noise, as perfect")
+
+
+class SingleFactorError(DisentangleError):
+    """A metric that compares factors was given fewer than two."""

@@ -12,6 +12,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from disentangle.datasets.base import check_positive_count
+from disentangle.metrics._utils import require_factors
 from disentangle.metrics.sampling import POINTS_PER_CALL, represent_factors
 
 
@@ -34,10 +35,9 @@ def _points(dataset, represent, rng, batch_size, n, chunk=POINTS_PER_CALL):
 
 def beta_vae_score(dataset, represent, rng: np.random.Generator, *, batch_size: int = 64, num_train: int = 10000,
                    num_eval: int = 5000) -> dict[str, float]:
+    require_factors(dataset.num_factors, "beta_vae_score")
     batch_size = check_positive_count(batch_size, "batch_size")
     x_train, y_train = _points(dataset, represent, rng, batch_size, check_positive_count(num_train, "num_train"))
     x_eval, y_eval = _points(dataset, represent, rng, batch_size, check_positive_count(num_eval, "num_eval"))
-    if len(np.unique(y_train)) < 2:  # a single factor: nothing to tell apart
-        return {"train_accuracy": 1.0, "eval_accuracy": 1.0}
     model = LogisticRegression(max_iter=1000, random_state=0).fit(x_train, y_train)
     return {"train_accuracy": float(model.score(x_train, y_train)), "eval_accuracy": float(model.score(x_eval, y_eval))}

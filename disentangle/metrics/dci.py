@@ -24,7 +24,7 @@ from joblib import Parallel, delayed
 from sklearn.ensemble import GradientBoostingClassifier
 
 from disentangle.errors import DisentangleError
-from disentangle.metrics._utils import check_pair
+from disentangle.metrics._utils import check_pair, informative_factors, require_factors
 
 ESTIMATORS = ("gbt", "gbt_fast")
 
@@ -66,6 +66,10 @@ def importance_matrix(codes_train, factors_train, codes_test, factors_test, esti
 
 
 def dci(codes_train, factors_train, codes_test, factors_test, *, estimator: str = "gbt", seed: int = 0, n_jobs: int = 2) -> dict[str, float]:
+    """DCI of codes [n, d] against factors [n, k] (k >= 2 with more than one value).
+
+    Returns ``disentanglement``, ``completeness``, ``informativeness_train``, ``informativeness_test``.
+    """
     codes_train, factors_train = check_pair(codes_train, factors_train, "_train")
     codes_test, factors_test = check_pair(codes_test, factors_test, "_test")
     if codes_train.shape[1] != codes_test.shape[1] or factors_train.shape[1] != factors_test.shape[1]:
@@ -73,6 +77,7 @@ def dci(codes_train, factors_train, codes_test, factors_test, *, estimator: str 
                                f"factors {factors_train.shape[1]} vs {factors_test.shape[1]}")
     if estimator not in ESTIMATORS:
         raise DisentangleError(f"DCI estimator must be one of {', '.join(ESTIMATORS)}, got {estimator!r}")
+    require_factors(len(informative_factors(factors_train, "dci")), "dci")
     importance, train_acc, test_acc = importance_matrix(codes_train, factors_train, codes_test, factors_test, estimator, seed, n_jobs)
     disentanglement, completeness = disentanglement_scores(importance)
     return {"disentanglement": disentanglement, "completeness": completeness,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from disentangle.datasets.base import check_positive_count
+from disentangle.metrics._utils import require_factors
 from disentangle.metrics.sampling import POINTS_PER_CALL, represent_factors, represent_sample
 
 PRUNE_THRESHOLD = 0.05
@@ -40,6 +41,7 @@ def _votes(dataset, represent, rng, batch_size, n, global_var, active) -> np.nda
 
 def factor_vae_score(dataset, represent, rng: np.random.Generator, *, batch_size: int = 64, num_train: int = 10000,
                      num_eval: int = 5000, num_variance_estimate: int = 10000) -> dict[str, float]:
+    require_factors(dataset.num_factors, "factor_vae_score")
     batch_size = check_positive_count(batch_size, "batch_size")
     num_train, num_eval = check_positive_count(num_train, "num_train"), check_positive_count(num_eval, "num_eval")
     _, codes = represent_sample(dataset, represent, check_positive_count(num_variance_estimate, "num_variance_estimate"), rng)

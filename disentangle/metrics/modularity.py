@@ -5,7 +5,9 @@ Modularity: each code should share information with one factor only. With
 m_if the MI between code i and factor f and theta_i = max_f m_if, the code's
 deviation from its ideal template is sum_{f != argmax} m_if^2 / (theta_i^2 (k - 1));
 modularity is the mean of 1 - deviation. Explicitness: mean one-vs-rest ROC AUC
-of a logistic regression per factor from all codes.
+of a logistic regression per factor from all codes, standardised first with the
+training codes' mean and std (ddof 0), as disentanglement_lib does (a code with
+std 0 is only centred, where the reference would divide by zero).
 """
 
 from __future__ import annotations
@@ -18,14 +20,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import label_binarize
 
-from disentangle.metrics._utils import check_bins, check_pair, discretize, informative_factors, mutual_info_matrix
+from disentangle.metrics._utils import check_bins, check_pair, discretize, informative_factors, mutual_info_matrix, require_factors
 
 
 def modularity_of(mi: np.ndarray) -> float:
     """Modularity of a mutual information matrix [d codes, k factors]."""
     d, k = mi.shape
-    if k < 2:
-        return 1.0
+    require_factors(k, "modularity")
     theta = mi.max(1)
     template = np.zeros_like(mi)
     template[np.arange(d), mi.argmax(1)] = theta
@@ -52,12 +53,25 @@ def _explicitness(x_train, y_train, x_test, y_test) -> tuple[float, float]:
     return mean_auc(x_train, y_train), mean_auc(x_test, y_test)
 
 
+def standardize(codes_train: np.ndarray, codes_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both sets standardised with the training set's per-code mean and std (ddof 0)."""
+    mean, std = codes_train.mean(0), codes_train.std(0)
+    std = np.where(std > 0, std, 1.0)
+    return (codes_train - mean) / std, (codes_test - mean) / std
+
+
 def modularity_explicitness(codes_train, factors_train, codes_test, factors_test, *, n_bins: int = 20) -> dict[str, float]:
+    """Modularity and explicitness of codes [n, d] against factors [n, k] (k >= 2 informative).
+
+    Returns ``modularity_score``, ``explicitness_score_train``, ``explicitness_score_test``.
+    """
     codes_train, factors_train = check_pair(codes_train, factors_train, "_train")
     codes_test, factors_test = check_pair(codes_test, factors_test, "_test")
     n_bins = check_bins(n_bins)
     keep = informative_factors(factors_train, "modularity")
+    require_factors(len(keep), "modularity")
     mi = mutual_info_matrix(discretize(codes_train, n_bins), factors_train[:, keep])
-    scores = np.array([_explicitness(codes_train, factors_train[:, j], codes_test, factors_test[:, j]) for j in keep])
+    standard_train, standard_test = standardize(codes_train, codes_test)
+    scores = np.array([_explicitness(standard_train, factors_train[:, j], standard_test, factors_test[:, j]) for j in keep])
     return {"modularity_score": modularity_of(mi),
             "explicitness_score_train": float(scores[:, 0].mean()), "explicitness_score_test": float(scores[:, 1].mean())}

@@ -22,6 +22,13 @@ class AnnealedVAE(BaseVAE):
         self.c_max = check_non_negative("c_max", c_max)
         self.iteration_threshold = max(1, int(check_non_negative("iteration_threshold", iteration_threshold)))
 
+    def schedule_warnings(self, steps: int) -> list[str]:
+        if steps < self.iteration_threshold:
+            reached = capacity(steps, self.c_max, self.iteration_threshold)
+            return [f"annealed_vae: capacity reaches {reached:g} of c_max={self.c_max:g} nats by step {steps} "
+                    f"(iteration_threshold={self.iteration_threshold}); set iteration_threshold <= steps to reach it"]
+        return []
+
     def regularizer(self, kl, z, mu, logvar, step):
         c = capacity(step, self.c_max, self.iteration_threshold)
         return self.gamma * (kl - c).abs(), {"C": c}

@@ -36,8 +36,28 @@ def check_non_negative(name: str, value) -> float:
     return value
 
 
+def check_positive(name: str, value) -> float:
+    value = float(value)
+    if not math.isfinite(value) or value <= 0:
+        raise DisentangleError(f"{name} must be a finite number > 0, got {value!r}")
+    return value
+
+
+DECODERS = ("bernoulli", "gaussian", "l2")
+
+
 class BaseVAE(nn.Module):
-    """A VAE with a diagonal Gaussian posterior and a Bernoulli or fixed-variance Gaussian decoder."""
+    """A VAE with a diagonal Gaussian posterior and one of three decoders.
+
+    ``decoder="bernoulli"`` (the reference's default): -log p(x|z) = sum of sigmoid
+    cross-entropies. ``"gaussian"``: a Gaussian likelihood with mean sigmoid(logits)
+    and fixed ``decoder_variance`` (> 0). ``"l2"``: disentanglement_lib's ``l2_loss``,
+    sum (x - sigmoid(logits))^2, a reconstruction error with no likelihood (ELBO and
+    IWAE refuse it).
+
+    μ, log σ² and every loss term are float32 even under bfloat16 autocast: only the
+    networks run in low precision.
+    """
 
     model_name = "base"
 
@@ -46,12 +66,12 @@ class BaseVAE(nn.Module):
         super().__init__()
         if isinstance(latent_dim, bool) or int(latent_dim) != latent_dim or latent_dim < 1:
             raise DisentangleError(f"latent_dim must be a positive integer, got {latent_dim!r}")
-        if decoder not in ("bernoulli", "gaussian"):
-            raise DisentangleError(f"decoder must be 'bernoulli' or 'gaussian', got {decoder!r}")
+        if decoder not in DECODERS:
+            raise DisentangleError(f"decoder must be one of {', '.join(DECODERS)}, got {decoder!r}")
         self.latent_dim = int(latent_dim)
         self.observation_shape = tuple(observation_shape)
         self.decoder_type = decoder
-        self.decoder_variance = check_non_negative("decoder_variance", decoder_variance) or 1.0
+        self.decoder_variance = check_positive("decoder_variance", decoder_variance)
         self.dataset_size = int(dataset_size)
         self.lr = check_non_negative("lr", lr)
         self.encoder, self.decoder = build_architecture(architecture, self.observation_shape, self.latent_dim)
@@ -67,7 +87,7 @@ class BaseVAE(nn.Module):
 
     # -- the model -----------------------------------------------------------------
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mu, logvar = self.encoder(x).chunk(2, dim=1)
+        mu, logvar = self.encoder(x).float().chunk(2, dim=1)
         return mu, logvar
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
@@ -76,18 +96,32 @@ class BaseVAE(nn.Module):
     def reparameterize(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
         return mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
 
-    def log_likelihood(self, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-        """log p(x | z) per example, in nats (Gaussian: mean sigmoid(logits), fixed variance)."""
+    def reconstruction_error(self, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """Per example [n], in float32: -log p(x | z) in nats, or the squared error for ``l2``."""
+        logits, x = logits.float(), x.float()
         if self.decoder_type == "bernoulli":
-            per_pixel = -F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+            per_pixel = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+        elif self.decoder_type == "l2":
+            per_pixel = (x - torch.sigmoid(logits)).pow(2)
         else:
             variance = self.decoder_variance
-            per_pixel = -(torch.sigmoid(logits) - x).pow(2) / (2 * variance) - 0.5 * math.log(2 * math.pi * variance)
+            per_pixel = (torch.sigmoid(logits) - x).pow(2) / (2 * variance) + 0.5 * math.log(2 * math.pi * variance)
         return per_pixel.flatten(1).sum(1)
 
+    def log_likelihood(self, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """log p(x | z) per example [n], in nats; the ``l2`` decoder has none."""
+        if self.decoder_type == "l2":
+            raise DisentangleError("decoder 'l2' is a squared error, not a likelihood: "
+                                   "likelihood scores need decoder 'bernoulli' or 'gaussian'")
+        return -self.reconstruction_error(x, logits)
+
     def reconstruction_loss(self, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-        """-log p(x | z), summed over pixels, averaged over the batch."""
-        return -self.log_likelihood(x, logits).mean()
+        """The reconstruction term: summed over pixels, averaged over the batch."""
+        return self.reconstruction_error(x, logits).mean()
+
+    def schedule_warnings(self, steps: int) -> list[str]:
+        """Why a run of ``steps`` steps would not reach this model's schedule (none by default)."""
+        return []
 
     # -- the objective -------------------------------------------------------------
     def regularizer(self, kl: torch.Tensor, z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, step: int) -> tuple[torch.Tensor, dict]:
@@ -98,9 +132,10 @@ class BaseVAE(nn.Module):
         mu, logvar = self.encode(x)
         z = self.reparameterize(mu, logvar)
         recon = self.reconstruction_loss(x, self.decode(z))
-        per_dim = kl_per_dim(mu, logvar)
-        kl = per_dim.sum()
-        penalty, extra = self.regularizer(kl, z, mu, logvar, step)
+        with torch.autocast(x.device.type, enabled=False):  # the terms in float32, whatever the networks ran in
+            per_dim = kl_per_dim(mu, logvar)
+            kl = per_dim.sum()
+            penalty, extra = self.regularizer(kl, z, mu, logvar, step)
         return {"loss": recon + penalty, "recon": recon, "kl": kl, "kl_per_dim": per_dim, "z": z, **extra}
 
     # -- training hooks (the trainer calls only these) -------------------------------

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from disentangle.models.architectures import glorot_init
 from disentangle.models.base import BaseVAE, check_non_negative
 from disentangle.models.registry import register_model
 
@@ -30,7 +31,7 @@ def discriminator(latent_dim: int, hidden: int = 1000, layers: int = 6) -> nn.Se
         modules += [nn.Linear(width, hidden), nn.LeakyReLU(0.2)]
         width = hidden
     modules.append(nn.Linear(width, 2))  # logits: (from q(z), from prod q(z_j))
-    return nn.Sequential(*modules)
+    return glorot_init(nn.Sequential(*modules))
 
 
 @register_model("factor_vae")

@@ -40,3 +40,25 @@ def restore(state: dict, model, optimizers: dict, rng: np.random.Generator) -> i
     torch.set_rng_state(state["torch_rng"])
     rng.bit_generator.state = state["numpy_rng"]
     return int(state["step"])
+
+
+def export_run(run_dir: Path, out_dir: Path) -> Path:
+    """Copy a finished run to ``out_dir`` for sharing: config.json, status, metrics.json,
+    log.csv, and a ``checkpoint.pt`` with the model weights only (``{"model": ..., "step": ...}``,
+    no optimizer state or RNG), which ``evaluate`` and ``traverse`` accept."""
+    import shutil
+
+    from disentangle import runs
+
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    if runs.read_status(run_dir) != "done":
+        raise DisentangleError(f"{run_dir} is not finished (status: {runs.read_status(run_dir)}): only finished runs are exported")
+    state = load_checkpoint(run_dir / runs.CHECKPOINT)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out_dir / runs.CHECKPOINT) as tmp:
+        torch.save({"model": state["model"], "step": state["step"]}, tmp)
+    for name in (runs.CONFIG, runs.METRICS, runs.LOG, runs.STATUS):
+        if (run_dir / name).exists():
+            with atomic_path(out_dir / name) as tmp:
+                shutil.copyfile(run_dir / name, tmp)
+    return out_dir

@@ -12,6 +12,7 @@ import csv
 import io
 import math
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -46,22 +47,50 @@ def check_config(config: runs.RunConfig) -> None:
         raise DisentangleError(f"seed must be a non-negative integer, got {config.seed!r}")
 
 
-def build(config: runs.RunConfig):
-    """The data set and model a config describes."""
-    dataset = get_dataset(config.dataset, **config.dataset_options)
+def build(config: runs.RunConfig, dataset=None):
+    """The data set (unless given) and model a config describes."""
+    if dataset is None:
+        dataset = get_dataset(config.dataset, **config.dataset_options)
     options = dict(config.model_options)
     options.setdefault("architecture", DEFAULT_ARCHITECTURE.get(tuple(dataset.observation_shape[1:]), "mlp"))
     model = build_model(config.model, observation_shape=dataset.observation_shape, dataset_size=len(dataset), **options)
     return dataset, model
 
 
-def load_trained(run_dir: str | Path):
-    """(config, dataset, model in eval mode) of a run with a checkpoint."""
+def evaluation_dataset_options(config: runs.RunConfig, split: str = "train", data_root: str | Path | None = None) -> dict:
+    """The data set options to score a run on ``split``, its files under ``data_root``.
+
+    A run trained on dynamically binarised images is scored on the held-out split's
+    one fixed binarisation (``binarize="fixed"``, the run's ``binarize_seed``).
+    """
+    options = dict(config.dataset_options)
+    if data_root is not None:
+        options["root"] = str(data_root)
+    if split != "train":
+        options["split"] = split
+        if options.get("binarize") == "dynamic":
+            options["binarize"] = "fixed"
+    return options
+
+
+def load_trained(run_dir: str | Path, split: str = "train", data_root: str | Path | None = None):
+    """(config, dataset, model in eval mode) of a run with a checkpoint.
+
+    ``checkpoint.pt`` may be a full training checkpoint or hold the model weights
+    only (``{"model": state_dict}``, as committed study checkpoints do).
+    """
     run_dir = Path(run_dir)
     config = runs.read_config(run_dir)
     if not (run_dir / runs.CHECKPOINT).exists():
         raise DisentangleError(f"{run_dir} has no {runs.CHECKPOINT}: train it first")
-    dataset, model = build(config)
+    options = evaluation_dataset_options(config, split, data_root)
+    try:
+        dataset = get_dataset(config.dataset, **options)
+    except DisentangleError as error:
+        if split != "train" and "split" in str(error):
+            raise DisentangleError(f"dataset {config.dataset!r} has no {split!r} split") from None
+        raise
+    _, model = build(config, dataset)
     model.load_state_dict(load_checkpoint(run_dir / runs.CHECKPOINT)["model"])
     return config, dataset, model.eval()
 
@@ -112,6 +141,8 @@ def train_if_needed(config: runs.RunConfig, runs_dir: str | Path = "runs", progr
         torch.set_num_threads(threads)
     torch.manual_seed(config.seed)
     dataset, model = build(config)  # bad configs fail here, before any folder exists
+    for message in model.schedule_warnings(config.steps):
+        warnings.warn(message, stacklevel=2)
     run_dir = Path(runs_dir) / config.run_id()
     with runs.run_lock(run_dir):
         if runs.read_status(run_dir) == "done" and (run_dir / runs.CHECKPOINT).exists():

@@ -42,11 +42,12 @@ def traversal_grid(model, seed_code: np.ndarray, order: np.ndarray, values=TRAVE
     return _decode(model, codes)
 
 
-def render_run_figures(run_dir: str | Path, out: str | Path | None = None, seed: int = 0) -> list[Path]:
+def render_run_figures(run_dir: str | Path, out: str | Path | None = None, seed: int = 0,
+                       data_root: str | Path | None = None) -> list[Path]:
     """Write traversals.png, traversals.gif, reconstructions.png, samples.png, kl_per_latent.png."""
     run_dir = Path(run_dir)
     out = Path(out) if out else run_dir / "figures"
-    config, dataset, model = load_trained(run_dir)
+    config, dataset, model = load_trained(run_dir, data_root=data_root)
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     kl, factor_names = latent_summary(model, dataset, rng)

@@ -1,0 +1,176 @@
+"""Study spec files: a study is a TOML file of one or more ``[[grid]]`` tables.
+
+```toml
+[[grid]]
+model = "beta_vae"
+dataset = "dsprites"
+steps = 30000
+seeds = [0, 1, 2]          # or a count: seeds = 3 means 0, 1, 2
+precision = "bf16"
+evaluate = ["mig", "factor_vae", "dci", "sap"]
+profile = "fast"           # published | fast | tiny
+[grid.sweep]               # cartesian product, like --beta / --set k=v1,v2
+beta = [1, 4, 16]
+[grid.fixed]               # like --set k=v
+latent_dim = 10
+```
+
+Optional keys: ``batch_size``, ``dataset_options`` (a table, e.g. ``binarize``),
+``evaluate_options`` (a table of tables, e.g. ``[grid.evaluate_options.iwae] k = 5000``),
+``checkpoint_every``. Every key and value is checked before anything trains; an
+error names the file, the table and the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+from disentangle import grid, runs
+from disentangle.errors import DisentangleError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+KEYS = ("model", "dataset", "steps", "seeds", "precision", "evaluate", "profile", "sweep", "fixed",
+        "batch_size", "dataset_options", "evaluate_options", "checkpoint_every")
+
+
+@dataclasses.dataclass
+class GridSpec:
+    """One ``[[grid]]`` table: its run configs and how to evaluate them."""
+
+    configs: list[runs.RunConfig]
+    metrics: tuple[str, ...]
+    profile: str
+    metric_options: dict
+
+
+def load_spec(path: str | Path) -> list[GridSpec]:
+    """Parse and check a study file; every error is one line naming the file, table and key."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DisentangleError(f"spec file {path} not found") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise DisentangleError(f"{path}: not valid TOML ({error})") from None
+    unknown = sorted(set(data) - {"grid"})
+    if unknown:
+        raise DisentangleError(f"{path}: unknown top-level key {unknown[0]!r}, expected [[grid]] tables")
+    tables = data.get("grid")
+    if not isinstance(tables, list) or not tables or not all(isinstance(t, dict) for t in tables):
+        raise DisentangleError(f"{path}: expected one or more [[grid]] tables")
+    return [_grid_spec(table, f"{path}: [[grid]] #{number}") for number, table in enumerate(tables, 1)]
+
+
+def _grid_spec(table: dict, where: str) -> GridSpec:
+    from disentangle.evaluation import PROFILES, metric_settings, parse_metrics
+    from disentangle.models import model_class
+    from disentangle.training.trainer import PRECISIONS, check_config
+
+    def fail(key: str, message: str):
+        raise DisentangleError(f"{where}: {key} {message}")
+
+    unknown = sorted(set(table) - set(KEYS))
+    if unknown:
+        fail(repr(unknown[0]), f"is not a key, expected one of {', '.join(KEYS)}")
+    if "model" not in table:
+        fail("'model'", "is missing")
+    model = _typed(table, "model", str, fail)
+    try:
+        accepted = model_class(model).accepted_options()
+    except DisentangleError as error:
+        fail("'model'", f"is bad: {error}")
+    dataset = _typed(table, "dataset", str, fail, "dsprites")
+    from disentangle.datasets import list_datasets
+
+    if dataset not in list_datasets():
+        fail("'dataset'", f"is {dataset!r}, expected one of {', '.join(list_datasets())}")
+    steps = _positive_int(table, "steps", fail, 1000)
+    batch_size = _positive_int(table, "batch_size", fail, 64)
+    checkpoint_every = _positive_int(table, "checkpoint_every", fail, runs.default_checkpoint_every(steps))
+    seeds = table.get("seeds", [0])
+    if isinstance(seeds, int) and not isinstance(seeds, bool) and seeds > 0:
+        seeds = list(range(seeds))
+    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
+        fail("'seeds'", f"must be a non-empty list of non-negative integers or a positive count, got {seeds!r}")
+    precision = _typed(table, "precision", str, fail, "fp32")
+    if precision not in PRECISIONS:
+        fail("'precision'", f"is {precision!r}, expected one of {', '.join(PRECISIONS)}")
+    profile = _typed(table, "profile", str, fail, "published")
+    if profile not in PROFILES:
+        fail("'profile'", f"is {profile!r}, expected one of {', '.join(PROFILES)}")
+    names = table.get("evaluate", [])
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        fail("'evaluate'", f"must be a list of metric names, got {names!r}")
+    try:
+        metrics = parse_metrics(",".join(names)) if names else ()
+    except DisentangleError as error:
+        fail("'evaluate'", f"is bad: {error}")
+    metric_options = _typed(table, "evaluate_options", dict, fail, {})
+    for name, options in metric_options.items():
+        if not isinstance(options, dict):
+            fail(f"'evaluate_options.{name}'", "must be a table of settings")
+        try:
+            metric_settings(name, profile, options=options)
+        except (DisentangleError, KeyError) as error:
+            fail(f"'evaluate_options.{name}'", f"is bad: {error}")
+    sweep = _typed(table, "sweep", dict, fail, {})
+    fixed = _typed(table, "fixed", dict, fail, {})
+    for section, options in (("sweep", sweep), ("fixed", fixed)):
+        for key, value in options.items():
+            if key not in accepted:
+                fail(f"'{section}.{key}'", f"is not an option of model {model!r}, expected one of {', '.join(sorted(accepted))}")
+            if section == "sweep" and (not isinstance(value, list) or not value):
+                fail(f"'sweep.{key}'", f"must be a non-empty list of values, got {value!r}")
+    both = sorted(set(sweep) & set(fixed))
+    if both:
+        fail(f"'{both[0]}'", "is both swept and fixed")
+    dataset_options = _typed(table, "dataset_options", dict, fail, {})
+    configs = grid.expand(model, dataset, seeds=seeds, steps=steps, sweeps=sweep, fixed=fixed, batch_size=batch_size,
+                          dataset_options=dataset_options, checkpoint_every=checkpoint_every, precision=precision)
+    try:
+        for config in configs:
+            check_config(config)
+    except DisentangleError as error:
+        fail("a value", f"is bad: {error}")
+    _check_model_options(configs, fail)
+    return GridSpec(configs, metrics, profile, metric_options)
+
+
+def _typed(table: dict, key: str, kind: type, fail, default=None):
+    value = table.get(key, default)
+    if not isinstance(value, kind):
+        fail(repr(key), f"must be a {'table' if kind is dict else kind.__name__}, got {value!r}")
+    return value
+
+
+def _positive_int(table: dict, key: str, fail, default: int) -> int:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        fail(repr(key), f"must be a positive integer, got {value!r}")
+    return value
+
+
+def _check_model_options(configs: list[runs.RunConfig], fail) -> None:
+    """Build each distinct model once (cheap, no data) so a bad option value fails here."""
+    from disentangle.datasets import OBSERVATION_SHAPES
+    from disentangle.models import build_model
+    from disentangle.training.trainer import DEFAULT_ARCHITECTURE
+
+    seen = set()
+    for config in configs:
+        key = repr(sorted(config.model_options.items()))
+        if key in seen:
+            continue
+        seen.add(key)
+        shape = OBSERVATION_SHAPES[config.dataset]
+        options = {"architecture": DEFAULT_ARCHITECTURE.get(tuple(shape[1:]), "mlp"), **config.model_options}
+        try:
+            build_model(config.model, observation_shape=shape, **options)
+        except (DisentangleError, ValueError, TypeError) as error:
+            fail(f"model options {config.model_options}", f"are bad: {error}")

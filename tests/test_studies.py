@@ -1,0 +1,197 @@
+"""Study files, binarised MNIST, held-out likelihoods, and evaluation of exported runs."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from disentangle import DisentangleError, grid, runs
+from disentangle.cli import main
+from disentangle.datasets import get_dataset
+from disentangle.metrics import iwae_nll, likelihood
+from disentangle.models import build_model
+from disentangle.runs import RunConfig
+from disentangle.spec import load_spec
+from disentangle.training import train
+from tests.conftest import idx_bytes
+
+STUDY = """
+[[grid]]
+model = "beta_vae"
+steps = 3
+batch_size = 4
+seeds = [0, 1]
+evaluate = ["mig"]
+profile = "tiny"
+[grid.sweep]
+beta = [1.0, 4.0]
+[grid.fixed]
+latent_dim = 2
+"""
+
+
+def test_binarisation_dynamic_redraws_fixed_is_one_draw(tmp_path):
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    images = np.full((50, 28, 28), 64, np.uint8)  # intensity 64/255: P(pixel = 1) = 0.251
+    labels = (np.arange(50) % 10).astype(np.uint8)
+    for prefix in ("train", "t10k"):
+        (folder / f"{prefix}-images-idx3-ubyte").write_bytes(idx_bytes(images))
+        (folder / f"{prefix}-labels-idx1-ubyte").write_bytes(idx_bytes(labels))
+    dynamic = get_dataset("mnist", root=folder, verify=False, binarize="dynamic")
+    rng = np.random.default_rng(0)
+    first, second = dynamic.observations(np.arange(50), rng), dynamic.observations(np.arange(50), rng)
+    assert set(np.unique(first)) == {0.0, 1.0} and not np.array_equal(first, second)
+    assert first.mean() == pytest.approx(64 / 255, abs=0.01)  # 39,200 Bernoulli draws: sd 0.002
+    fixed = get_dataset("mnist", root=folder, verify=False, split="test", binarize="fixed", binarize_seed=3)
+    again = get_dataset("mnist", root=folder, verify=False, split="test", binarize="fixed", binarize_seed=3)
+    other = get_dataset("mnist", root=folder, verify=False, split="test", binarize="fixed", binarize_seed=4)
+    everything = fixed.evaluation_observations(None, rng)
+    assert everything.shape == (50, 1, 28, 28) and set(np.unique(everything)) == {0.0, 1.0}
+    assert np.array_equal(everything, again.evaluation_observations(None, np.random.default_rng(9)))
+    assert not np.array_equal(everything, other.evaluation_observations(None, rng))
+    assert everything.mean() == pytest.approx(64 / 255, abs=0.01)
+    assert len(np.unique(fixed.evaluation_observations(20, rng).reshape(20, -1), axis=0)) == 20  # without replacement
+    with pytest.raises(DisentangleError, match="binarize must be one of none, dynamic, fixed, got 'yes'"):
+        get_dataset("mnist", root=folder, verify=False, binarize="yes")
+    with pytest.raises(DisentangleError, match="num_points must be at most 50"):
+        fixed.evaluation_observations(51, rng)
+
+
+def test_iwae_by_hand_for_a_z_independent_decoder(monkeypatch):
+    # q(z|x) = prior and logits = b whatever z: every importance weight is log p(x) = sum x b - softplus(b),
+    # so the bound is exact for every k, in any chunking
+    torch.manual_seed(0)
+    model = build_model("vae", observation_shape=(1, 28, 28), architecture="mlp", latent_dim=3).eval()
+    with torch.no_grad():
+        model.encoder[-1].weight.zero_()
+        model.encoder[-1].bias.zero_()
+        model.decoder[-2].weight.zero_()
+        model.decoder[-2].bias.fill_(-1.5)
+    data = (np.random.default_rng(0).random((5, 1, 28, 28)) > 0.7).astype(np.float32)
+    ones = data.reshape(5, -1).sum(1)
+    expected = float(np.mean(-(ones * -1.5 - 784 * math.log1p(math.exp(-1.5)))))
+    monkeypatch.setattr(likelihood, "SAMPLES_PER_CALL", 3)  # k = 7 samples in chunks that do not divide it
+    result = iwae_nll(model, data, k=7)
+    assert result["iwae_nll"] == pytest.approx(expected, rel=1e-5)
+    assert result["iwae_k"] == 7 and result["num_points"] == 5
+
+
+@pytest.fixture
+def mnist_run(tiny_mnist, tmp_path):
+    config = RunConfig(model="vae", dataset="mnist", steps=4, batch_size=5,
+                       model_options={"latent_dim": 2, "architecture": "mlp"},
+                       dataset_options={"root": str(tiny_mnist), "verify": False, "binarize": "dynamic"})
+    return train(config, tmp_path / "runs", progress=False)
+
+
+def test_evaluate_test_split_with_all_points_and_k(mnist_run):
+    result = CliRunner().invoke(main, ["evaluate", str(mnist_run), "--metrics", "iwae", "--split", "test",
+                                       "--set", "iwae.k=20", "--set", "iwae.num_points=all", "--quiet"])
+    assert result.exit_code == 0, result.output
+    values = runs.read_metrics(mnist_run)
+    assert values["iwae_test.num_points"] == 10 and values["iwae_test.iwae_k"] == 20  # all 10 test images
+    assert values["settings"]["iwae_test"]["split"] == "test" and values["settings"]["iwae_test"]["num_points"] == "all"
+    assert 0 < values["iwae_test.iwae_nll"] < 784 * math.log(2) * 2
+    result = CliRunner().invoke(main, ["evaluate", str(mnist_run), "--metrics", "iwae", "--set", "iwae.kk=3"])
+    assert result.exit_code == 2 and "unknown setting iwae.kk" in result.output
+
+
+def test_single_factor_metrics_are_skipped_and_said_so(mnist_run):
+    result = CliRunner().invoke(main, ["evaluate", str(mnist_run), "--metrics", "mig,dci,beta_vae,factor_vae,modularity,sap", "--fast", "--quiet"])
+    assert result.exit_code == 0, result.output
+    values = runs.read_metrics(mnist_run)
+    for name in ("dci", "beta_vae", "factor_vae", "modularity"):
+        assert not any(key.startswith(name + ".") for key in values), name  # no number at all
+        assert "needs at least 2 factors" in values["settings"][name]["skipped"]
+        assert name in result.output
+    assert "mig.discrete_mig" in values and "sap.sap_score" in values
+
+
+def test_changed_settings_recompute_same_settings_reuse(mnist_run):
+    runner = CliRunner()
+    assert runner.invoke(main, ["evaluate", str(mnist_run), "--metrics", "mig", "--quiet"]).exit_code == 0
+    first = runs.read_metrics(mnist_run)["settings"]["mig"]
+    assert runner.invoke(main, ["evaluate", str(mnist_run), "--metrics", "mig", "--quiet"]).exit_code == 0
+    assert runs.read_metrics(mnist_run)["settings"]["mig"] == first  # reused, timing and all
+    assert runner.invoke(main, ["evaluate", str(mnist_run), "--metrics", "mig", "--set", "mig.n_bins=5", "--quiet"]).exit_code == 0
+    assert runs.read_metrics(mnist_run)["settings"]["mig"]["n_bins"] == 5
+
+
+def test_exported_weights_only_run_reevaluates_to_the_same_numbers(tmp_path):
+    config = RunConfig(model="beta_vae", steps=3, batch_size=4, model_options={"latent_dim": 2})
+    run_dir = train(config, tmp_path / "runs", progress=False)
+    runner = CliRunner()
+    assert runner.invoke(main, ["evaluate", str(run_dir), "--metrics", "mig", "--fast", "--quiet"]).exit_code == 0
+    result = runner.invoke(main, ["export", str(run_dir), str(tmp_path / "shared" / run_dir.name)])
+    assert result.exit_code == 0, result.output
+    copy = tmp_path / "shared" / run_dir.name
+    assert set(torch.load(copy / "checkpoint.pt", weights_only=False)) == {"model", "step"}
+    assert (copy / "checkpoint.pt").stat().st_size < (run_dir / "checkpoint.pt").stat().st_size
+    result = runner.invoke(main, ["evaluate", str(copy), "--metrics", "mig", "--fast", "--force", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert runs.read_metrics(copy)["mig.discrete_mig"] == runs.read_metrics(run_dir)["mig.discrete_mig"]
+
+
+def test_spec_file_runs_skips_and_orders_by_seed(tmp_path, monkeypatch):
+    spec = tmp_path / "study.toml"
+    spec.write_text(STUDY)
+    (group,) = load_spec(spec)
+    assert [(c.model_options["beta"], c.seed) for c in group.configs] == [(1.0, 0), (1.0, 1), (4.0, 0), (4.0, 1)]
+    assert group.metrics == ("mig",) and group.profile == "tiny"
+    order = []
+    original = grid.run_one
+    monkeypatch.setattr(grid, "run_one", lambda config, *a, **k: order.append((config.model_options["beta"], config.seed)) or original(config, *a, **k))
+    results = grid.run_grid(group.configs, tmp_path / "runs", group.metrics, workers=1, profile=group.profile, progress=False)
+    assert [r.outcome for r in results] == ["done"] * 4
+    assert order == [(1.0, 0), (4.0, 0), (1.0, 1), (4.0, 1)]  # every setting at seed 0 first
+    result = CliRunner().invoke(main, ["grid", "--spec", str(spec), "--runs-dir", str(tmp_path / "runs"), "--workers", "1", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "0 done, 0 failed, 4 skipped" in result.output
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda s: s.replace('model = "beta_vae"', 'modle = "beta_vae"'), "'modle' is not a key"),
+    (lambda s: s.replace("steps = 3", 'steps = "abc"'), "'steps' must be a positive integer, got 'abc'"),
+    (lambda s: s.replace("beta = [1.0, 4.0]", "beta = 4.0"), "'sweep.beta' must be a non-empty list"),
+    (lambda s: s.replace("beta = [1.0, 4.0]", 'beta = [1.0, "x"]'), "model options .* are bad"),
+    (lambda s: s.replace("latent_dim = 2", "gamma = 2"), "'fixed.gamma' is not an option of model 'beta_vae'"),
+    (lambda s: s.replace('["mig"]', '["accuracy"]'), "'evaluate' is bad: unknown metric 'accuracy'"),
+    (lambda s: s.replace('"tiny"', '"slow"'), "'profile' is 'slow', expected one of published, fast, tiny"),
+    (lambda s: s.replace("[[grid]]", "[[grids]]"), "unknown top-level key 'grids'"),
+    (lambda s: s + "\nnot toml ==", "not valid TOML"),
+])
+def test_bad_spec_is_one_line_naming_file_and_key(tmp_path, edit, message):
+    spec = tmp_path / "study.toml"
+    spec.write_text(edit(STUDY))
+    with pytest.raises(DisentangleError, match=message) as error:
+        load_spec(spec)
+    assert str(spec) in str(error.value) and "\n" not in str(error.value)
+    result = CliRunner().invoke(main, ["grid", "--spec", str(spec), "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 2 and not (tmp_path / "runs").exists()
+
+
+def test_spec_conflicts_with_run_options(tmp_path):
+    spec = tmp_path / "study.toml"
+    spec.write_text(STUDY)
+    result = CliRunner().invoke(main, ["grid", "--spec", str(spec), "--model", "vae"])
+    assert result.exit_code == 2 and "--model conflicts with --spec" in result.output
+
+
+def test_committed_study_files_parse():
+    from pathlib import Path
+
+    files = sorted((Path(__file__).resolve().parents[1] / "studies").rglob("*.toml"))
+    assert len(files) >= 3
+    for path in files:
+        assert load_spec(path)
+
+
+def test_data_location_is_not_part_of_the_run_id():
+    here = RunConfig(model="vae", dataset="mnist", dataset_options={"root": "/a", "binarize": "dynamic"})
+    there = RunConfig(model="vae", dataset="mnist", dataset_options={"root": "/b", "binarize": "dynamic"})
+    other = RunConfig(model="vae", dataset="mnist", dataset_options={"root": "/a", "binarize": "fixed"})
+    assert here.run_id() == there.run_id() != other.run_id()
