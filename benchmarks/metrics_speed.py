@@ -23,7 +23,6 @@ import numpy as np
 
 from disentangle import metrics
 from disentangle.datasets import DSprites
-from disentangle.metrics import sampling
 
 SIZES = (3, 6, 40, 32, 32)
 
@@ -69,8 +68,8 @@ def main() -> None:
     oracle = lambda obs: data.last / np.array(SIZES) + 0.01 * noise.standard_normal(data.last.shape)  # noqa: E731
     rows.append(("beta_vae_score (published sizes)", *timed(metrics.beta_vae_score, data, oracle, np.random.default_rng(0))))
     rows.append(("factor_vae_score (published sizes)", *timed(metrics.factor_vae_score, data, oracle, np.random.default_rng(0))))
-    sampling.POINTS_PER_CALL = 1  # naive baseline: one represent call per score point
-    rows.append(("factor_vae_score, naive 1 call/point", *timed(metrics.factor_vae_score, data, oracle, np.random.default_rng(0))))
+    rows.append(("factor_vae_score, naive 1 call/point", *timed(metrics.factor_vae_score, data, oracle, np.random.default_rng(0),
+                                                                 points_per_call=1)))
     if not args.skip_gbt:
         rows.append(("dci gbt (published)", *timed(metrics.dci, c_train, f_train, c_test, f_test, estimator="gbt")))
     for name, seconds, result in rows:
@@ -82,11 +81,51 @@ def main() -> None:
               f"{abs(fast['disentanglement'] - gbt['disentanglement']):.3f}, |completeness diff| = "
               f"{abs(fast['completeness'] - gbt['completeness']):.3f}")
     if args.run:
-        from disentangle.evaluation import evaluate
-
         for profile in ("fast", "published") if args.published else ("fast",):
-            seconds, _ = timed(evaluate, args.run, profile=profile, force=True, progress=False)
-            print(f"evaluate {args.run} (all default metrics, profile {profile}): {seconds:.1f} s")
+            evaluate_run(args.run, profile)
+
+
+def naive_evaluation(run_dir: str, profile: str) -> dict:
+    """The evaluation as it was before issue 10, for the baseline row: an fp32 NCHW encoder
+    in batches of 512, fresh samples per metric, sampling scores at 256-512 images a call."""
+    import torch
+
+    from disentangle.evaluation import DEFAULT_METRICS, PROFILES, compute_metric, metric_rng
+    from disentangle.training import load_trained
+
+    _, dataset, model = load_trained(run_dir)
+
+    @torch.no_grad()
+    def represent(observations):
+        return np.concatenate([model.encode(torch.as_tensor(observations[i:i + 512]))[0].numpy()
+                               for i in range(0, len(observations), 512)])
+
+    seconds = {}
+    for name in DEFAULT_METRICS:
+        settings = dict(PROFILES[profile][name])
+        if name in ("beta_vae", "factor_vae"):
+            settings["points_per_call"] = 4
+        seconds[name], _ = timed(compute_metric, name, dataset, model, settings, metric_rng(0, name), represent)
+    return seconds
+
+
+def evaluate_run(run_dir: str, profile: str) -> None:
+    """Every default metric on a trained run: the naive path and ``evaluate``, in one run."""
+    import shutil
+    import tempfile
+
+    from disentangle.evaluation import evaluate
+
+    naive = naive_evaluation(run_dir, profile)
+    with tempfile.TemporaryDirectory() as scratch:
+        copy = shutil.copytree(run_dir, f"{scratch}/run")
+        total, result = timed(evaluate, copy, profile=profile, force=True, progress=False)
+    fast = {name: settings["seconds"] for name, settings in result["settings"].items()}
+    print(f"evaluate {run_dir}, profile {profile}, every default metric:")
+    for name in naive:
+        print(f"  {name:14s} naive {naive[name]:7.1f} s   evaluate {fast.get(name, float('nan')):7.1f} s")
+    print(f"  {'total':14s} naive {sum(naive.values()):7.1f} s   evaluate {total:7.1f} s "
+          f"({sum(naive.values()) / total:.1f}x; target issue 10: fast <= 30 s, published <= 240 s)")
 
 
 if __name__ == "__main__":

@@ -120,7 +120,7 @@ def training_options(command):
         click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True),
         click.option("--threads", type=int, default=None, help="torch threads (default: all cores)."),
         click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
-                     help="bf16: bfloat16 autocast + channels_last, ~2x faster on CPUs with AVX-512 BF16."),
+                     help="bf16: the networks under bfloat16 autocast (loss terms stay float32), faster on CPUs with AVX-512 BF16."),
         click.option("--quiet", is_flag=True, help="No progress bar."),
     ]
     for option in reversed(options):

@@ -75,20 +75,63 @@ def parse_metrics(text: str | None) -> tuple[str, ...]:
     return names
 
 
-def make_represent(model, batch_size: int = 512):
-    """observations -> posterior means, in batches, without gradients."""
+# encoder batch per precision: the fastest on a 2-core AVX-512 CPU (conv64, channels_last):
+# bf16 17,400 images/s at 256 vs 11,400 at 512; fp32 5,800 at 512 vs 4,800 at 256
+ENCODE_BATCH = {"bf16": 256, "fp32": 512}
 
-    @torch.no_grad()
+
+def make_represent(model, batch_size: int | None = None, precision: str = "fp32"):
+    """observations [n, C, H, W] -> posterior means [n, d] (float32), in batches, without gradients.
+
+    The encoder runs channels_last (1.7x faster than NCHW in fp32 here); ``precision="bf16"``
+    runs it under bfloat16 autocast, as a run trained in bf16 did; the means still leave
+    the encoder in float32.
+    """
+    low_precision = precision == "bf16"
+    batch_size = batch_size or ENCODE_BATCH[precision]
+    memory_format = torch.channels_last
+    model.to(memory_format=memory_format)
+
+    @torch.inference_mode()
     def represent(observations: np.ndarray) -> np.ndarray:
-        return np.concatenate([model.encode(torch.as_tensor(observations[i:i + batch_size]))[0].numpy()
-                               for i in range(0, len(observations), batch_size)])
+        out = []
+        for start in range(0, len(observations), batch_size):
+            x = torch.as_tensor(observations[start:start + batch_size]).contiguous(memory_format=memory_format)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=low_precision):
+                out.append(model.encode(x)[0].float().numpy())
+        return np.concatenate(out)
 
     return represent
 
 
-def compute_metric(name: str, dataset, model, settings: dict, rng: np.random.Generator) -> dict[str, float]:
-    """One metric on a trained model, with explicit settings (``seed`` and ``split`` are ignored here)."""
-    represent = make_represent(model)
+class CodeSamples:
+    """Coded samples shared by the array metrics (MIG, DCI, SAP, modularity, unsupervised).
+
+    ``get("train", n)`` draws n observations once and codes them; every metric asking
+    for the same split and size gets the same arrays. Each (part, n) has its own random
+    stream from ``seed``, so a metric's result does not depend on which others ran.
+    """
+
+    def __init__(self, dataset, represent, seed: int):
+        self.dataset, self.represent, self.seed = dataset, represent, seed
+        self._cache: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
+
+    def get(self, part: str, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(factors int64 [n, k], codes float64 [n, d])."""
+        if (part, n) not in self._cache:
+            rng = np.random.default_rng([self.seed, zlib.crc32(part.encode()), int(n)])
+            self._cache[(part, n)] = represent_sample(self.dataset, self.represent, n, rng)
+        return self._cache[(part, n)]
+
+
+def compute_metric(name: str, dataset, model, settings: dict, rng: np.random.Generator,
+                   represent=None, samples: CodeSamples | None = None) -> dict[str, float]:
+    """One metric on a trained model, with explicit settings (``seed`` and ``split`` are ignored here).
+
+    ``represent`` defaults to fp32 posterior means; ``samples`` shares coded draws between metrics.
+    """
+    represent = represent or make_represent(model)
+    samples = samples or CodeSamples(dataset, represent, int(settings.get("seed", 0)))
     s = {k: v for k, v in settings.items() if k not in ("seed", "split")}
     if name in ("beta_vae", "factor_vae"):
         score = metrics.beta_vae_score if name == "beta_vae" else metrics.factor_vae_score
@@ -99,12 +142,12 @@ def compute_metric(name: str, dataset, model, settings: dict, rng: np.random.Gen
         if name == "iwae":
             return metrics.iwae_nll(model, observations, **s)
         return (metrics.elbo if name == "elbo" else metrics.active_units)(model, observations)
-    f_train, c_train = represent_sample(dataset, represent, s.pop("num_train"), rng)
+    f_train, c_train = samples.get("train", s.pop("num_train"))
     if name == "mig":
         return metrics.mig(c_train, f_train, **s)
     if name == "unsupervised":
         return metrics.unsupervised(c_train, **s)
-    f_test, c_test = represent_sample(dataset, represent, s.pop("num_test"), rng)
+    f_test, c_test = samples.get("test", s.pop("num_test"))
     function = {"dci": metrics.dci, "sap": metrics.sap, "modularity": metrics.modularity_explicitness}[name]
     return function(c_train, f_train, c_test, f_test, **s)
 
@@ -167,6 +210,8 @@ def evaluate(run_dir: str | Path, metric_names=DEFAULT_METRICS, seed: int = 0, p
 
     A metric already in metrics.json is reused only when it ran with the same
     settings (profile values, ``options``, seed, split); otherwise it is recomputed.
+    The encoder runs in the precision the run trained in; the array metrics share one
+    coded sample per size (:class:`CodeSamples`).
     ``split="test"`` scores the data set's held-out split and stores the metric as
     ``<name>_test``. A metric that needs two or more factors is skipped on a data set
     with one, and metrics.json says so under ``settings`` (no number is written).
@@ -176,7 +221,9 @@ def evaluate(run_dir: str | Path, metric_names=DEFAULT_METRICS, seed: int = 0, p
         raise DisentangleError(f"{run_dir} is not finished (status: {runs.read_status(run_dir)}); train it first")
     options = options or {}
     wanted = {name: metric_settings(name, profile, seed, split, options.get(name)) for name in metric_names}
-    _, dataset, model = load_trained(run_dir, split, data_root)
+    config, dataset, model = load_trained(run_dir, split, data_root)
+    represent = make_represent(model, precision=config.precision)
+    samples = CodeSamples(dataset, represent, seed)
     try:
         result = runs.read_metrics(run_dir)
     except DisentangleError:
@@ -189,7 +236,7 @@ def evaluate(run_dir: str | Path, metric_names=DEFAULT_METRICS, seed: int = 0, p
             del result[old]
         start = time.perf_counter()
         try:
-            values = compute_metric(name, dataset, model, settings, metric_rng(seed, name))
+            values = compute_metric(name, dataset, model, settings, metric_rng(seed, name), represent, samples)
         except SingleFactorError as error:
             result["settings"][key] = {**settings, "skipped": str(error)}
             if progress:

@@ -34,7 +34,7 @@ class RunConfig:
     batch_size: int = 64
     model_options: dict = dataclasses.field(default_factory=dict)
     dataset_options: dict = dataclasses.field(default_factory=dict)
-    precision: str = "fp32"  # "bf16": bfloat16 autocast + channels_last (opt-in, changes the numbers)
+    precision: str = "fp32"  # "bf16": the networks under bfloat16 autocast (opt-in; loss terms stay float32)
     checkpoint_every: int = 1000
     log_every: int = 50
 

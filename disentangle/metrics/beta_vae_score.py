@@ -13,10 +13,11 @@ from sklearn.linear_model import LogisticRegression
 
 from disentangle.datasets.base import check_positive_count
 from disentangle.metrics._utils import require_factors
-from disentangle.metrics.sampling import POINTS_PER_CALL, represent_factors
+from disentangle.metrics.sampling import points_per_call as _points_per_call
+from disentangle.metrics.sampling import represent_factors
 
 
-def _points(dataset, represent, rng, batch_size, n, chunk=POINTS_PER_CALL):
+def _points(dataset, represent, rng, batch_size, n, chunk):
     features, labels = [], []
     for start in range(0, n, chunk):
         m = min(chunk, n - start)
@@ -34,10 +35,17 @@ def _points(dataset, represent, rng, batch_size, n, chunk=POINTS_PER_CALL):
 
 
 def beta_vae_score(dataset, represent, rng: np.random.Generator, *, batch_size: int = 64, num_train: int = 10000,
-                   num_eval: int = 5000) -> dict[str, float]:
+                   num_eval: int = 5000, points_per_call: int | None = None) -> dict[str, float]:
+    """Accuracy of predicting the fixed factor from mean code differences: ``train_accuracy``, ``eval_accuracy``.
+
+    ``dataset`` needs two or more factors; ``represent(observations [n, C, H, W]) -> codes [n, d]``.
+    Each point costs ``2 * batch_size`` observations; points are gathered into full
+    ``represent`` calls (``points_per_call``, default: 512 observations a call).
+    """
     require_factors(dataset.num_factors, "beta_vae_score")
     batch_size = check_positive_count(batch_size, "batch_size")
-    x_train, y_train = _points(dataset, represent, rng, batch_size, check_positive_count(num_train, "num_train"))
-    x_eval, y_eval = _points(dataset, represent, rng, batch_size, check_positive_count(num_eval, "num_eval"))
+    chunk = _points_per_call(2 * batch_size, points_per_call)
+    x_train, y_train = _points(dataset, represent, rng, batch_size, check_positive_count(num_train, "num_train"), chunk)
+    x_eval, y_eval = _points(dataset, represent, rng, batch_size, check_positive_count(num_eval, "num_eval"), chunk)
     model = LogisticRegression(max_iter=1000, random_state=0).fit(x_train, y_train)
     return {"train_accuracy": float(model.score(x_train, y_train)), "eval_accuracy": float(model.score(x_eval, y_eval))}

@@ -19,16 +19,17 @@ import numpy as np
 
 from disentangle.datasets.base import check_positive_count
 from disentangle.metrics._utils import require_factors
-from disentangle.metrics.sampling import POINTS_PER_CALL, represent_factors, represent_sample
+from disentangle.metrics.sampling import points_per_call as _points_per_call
+from disentangle.metrics.sampling import represent_factors, represent_sample
 
 PRUNE_THRESHOLD = 0.05
 
 
-def _votes(dataset, represent, rng, batch_size, n, global_var, active) -> np.ndarray:
+def _votes(dataset, represent, rng, batch_size, n, global_var, active, chunk) -> np.ndarray:
     votes = np.zeros((len(global_var), dataset.num_factors), dtype=np.int64)
     active_index = np.flatnonzero(active)
-    for start in range(0, n, POINTS_PER_CALL):
-        m = min(POINTS_PER_CALL, n - start)
+    for start in range(0, n, chunk):
+        m = min(chunk, n - start)
         k = rng.integers(dataset.num_factors, size=m)
         factors = dataset.sample_factors(m * batch_size, rng).reshape(m, batch_size, -1)
         factors[np.arange(m), :, k] = factors[np.arange(m), 0, k][:, None]
@@ -40,17 +41,25 @@ def _votes(dataset, represent, rng, batch_size, n, global_var, active) -> np.nda
 
 
 def factor_vae_score(dataset, represent, rng: np.random.Generator, *, batch_size: int = 64, num_train: int = 10000,
-                     num_eval: int = 5000, num_variance_estimate: int = 10000) -> dict[str, float]:
+                     num_eval: int = 5000, num_variance_estimate: int = 10000,
+                     points_per_call: int | None = None) -> dict[str, float]:
+    """Majority-vote accuracy: ``train_accuracy``, ``eval_accuracy``, ``num_active_dims``.
+
+    ``dataset`` needs two or more factors; ``represent(observations [n, C, H, W]) -> codes [n, d]``.
+    Each point costs ``batch_size`` observations; points are gathered into full
+    ``represent`` calls (``points_per_call``, default: 512 observations a call).
+    """
     require_factors(dataset.num_factors, "factor_vae_score")
     batch_size = check_positive_count(batch_size, "batch_size")
+    chunk = _points_per_call(batch_size, points_per_call)
     num_train, num_eval = check_positive_count(num_train, "num_train"), check_positive_count(num_eval, "num_eval")
     _, codes = represent_sample(dataset, represent, check_positive_count(num_variance_estimate, "num_variance_estimate"), rng)
     global_var = np.var(codes, axis=0, ddof=1)
     active = np.sqrt(global_var) >= PRUNE_THRESHOLD
     if not active.any():
         return {"train_accuracy": 0.0, "eval_accuracy": 0.0, "num_active_dims": 0}
-    train_votes = _votes(dataset, represent, rng, batch_size, num_train, global_var, active)
-    eval_votes = _votes(dataset, represent, rng, batch_size, num_eval, global_var, active)
+    train_votes = _votes(dataset, represent, rng, batch_size, num_train, global_var, active, chunk)
+    eval_votes = _votes(dataset, represent, rng, batch_size, num_eval, global_var, active, chunk)
     classifier = np.argmax(train_votes, axis=1)
     rows = np.arange(len(classifier))
     return {"train_accuracy": float(train_votes[rows, classifier].sum() / num_train),

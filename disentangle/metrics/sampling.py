@@ -7,7 +7,15 @@ import numpy as np
 from disentangle.datasets.base import check_positive_count
 from disentangle.errors import DisentangleError
 
-POINTS_PER_CALL = 4  # score points per represent call: 256-512 images, batched yet cache-sized
+IMAGES_PER_CALL = 512  # observations per represent call in the sampling scores: full encoder batches
+
+
+def points_per_call(images_per_point: int, points_per_call: int | None = None) -> int:
+    """Score points gathered into one represent call: as many as fill :data:`IMAGES_PER_CALL`
+    (read at call time), or ``points_per_call`` when given (1 = the naive one call per point)."""
+    if points_per_call is not None:
+        return check_positive_count(points_per_call, "points_per_call")
+    return max(1, IMAGES_PER_CALL // images_per_point)
 
 
 def represent_factors(dataset, represent, factors: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -50,22 +50,22 @@ def conv64(image_shape, latent_dim):
     """
     channels = image_shape[0]
     encoder = nn.Sequential(
-        _conv(channels, 32, 4), nn.ReLU(), _conv(32, 32, 4), nn.ReLU(),
-        _conv(32, 64, 2), nn.ReLU(), _conv(64, 64, 2), nn.ReLU(), nn.Flatten(),
-        nn.Linear(64 * 4 * 4, 256), nn.ReLU(), nn.Linear(256, 2 * latent_dim))
+        _conv(channels, 32, 4), nn.ReLU(inplace=True), _conv(32, 32, 4), nn.ReLU(inplace=True),
+        _conv(32, 64, 2), nn.ReLU(inplace=True), _conv(64, 64, 2), nn.ReLU(inplace=True), nn.Flatten(),
+        nn.Linear(64 * 4 * 4, 256), nn.ReLU(inplace=True), nn.Linear(256, 2 * latent_dim))
     decoder = nn.Sequential(
-        nn.Linear(latent_dim, 256), nn.ReLU(), nn.Linear(256, 64 * 4 * 4), nn.ReLU(), nn.Unflatten(1, (64, 4, 4)),
-        _deconv(64, 64), nn.ReLU(), _deconv(64, 32), nn.ReLU(), _deconv(32, 32), nn.ReLU(), _deconv(32, channels))
+        nn.Linear(latent_dim, 256), nn.ReLU(inplace=True), nn.Linear(256, 64 * 4 * 4), nn.ReLU(inplace=True), nn.Unflatten(1, (64, 4, 4)),
+        _deconv(64, 64), nn.ReLU(inplace=True), _deconv(64, 32), nn.ReLU(inplace=True), _deconv(32, 32), nn.ReLU(inplace=True), _deconv(32, channels))
     return encoder, decoder
 
 
 def conv28(image_shape, latent_dim):
     """A 28x28 variant (not in the reference): conv 32, 64 (4x4, stride 2) to 7x7, FC 256; mirrored decoder."""
     channels = image_shape[0]
-    encoder = nn.Sequential(_conv(channels, 32, 4), nn.ReLU(), _conv(32, 64, 4), nn.ReLU(), nn.Flatten(),
-                            nn.Linear(64 * 7 * 7, 256), nn.ReLU(), nn.Linear(256, 2 * latent_dim))
-    decoder = nn.Sequential(nn.Linear(latent_dim, 256), nn.ReLU(), nn.Linear(256, 64 * 7 * 7), nn.ReLU(),
-                            nn.Unflatten(1, (64, 7, 7)), _deconv(64, 32), nn.ReLU(), _deconv(32, channels))
+    encoder = nn.Sequential(_conv(channels, 32, 4), nn.ReLU(inplace=True), _conv(32, 64, 4), nn.ReLU(inplace=True), nn.Flatten(),
+                            nn.Linear(64 * 7 * 7, 256), nn.ReLU(inplace=True), nn.Linear(256, 2 * latent_dim))
+    decoder = nn.Sequential(nn.Linear(latent_dim, 256), nn.ReLU(inplace=True), nn.Linear(256, 64 * 7 * 7), nn.ReLU(inplace=True),
+                            nn.Unflatten(1, (64, 7, 7)), _deconv(64, 32), nn.ReLU(inplace=True), _deconv(32, channels))
     return encoder, decoder
 
 
@@ -74,12 +74,12 @@ def mlp(image_shape, latent_dim, hidden=(512, 256)):
     pixels = math.prod(image_shape)
     enc, dec, width = [nn.Flatten()], [], pixels
     for h in hidden:
-        enc += [nn.Linear(width, h), nn.ReLU()]
+        enc += [nn.Linear(width, h), nn.ReLU(inplace=True)]
         width = h
     enc.append(nn.Linear(width, 2 * latent_dim))
     width = latent_dim
     for h in reversed(hidden):
-        dec += [nn.Linear(width, h), nn.ReLU()]
+        dec += [nn.Linear(width, h), nn.ReLU(inplace=True)]
         width = h
     dec += [nn.Linear(width, pixels), nn.Unflatten(1, tuple(image_shape))]
     return nn.Sequential(*enc), nn.Sequential(*dec)

@@ -108,7 +108,9 @@ def _log_row(step: int, window: list[dict], images_per_s: float) -> dict:
 
 
 def _write_log(path: Path, rows: list[dict]) -> None:
+    """Rewrite log.csv from ``rows`` (at the start of a run or resume: drops any partial tail)."""
     if not rows:
+        path.unlink(missing_ok=True)
         return
     columns = list(dict.fromkeys(key for row in rows for key in row))
     buffer = io.StringIO()
@@ -116,6 +118,21 @@ def _write_log(path: Path, rows: list[dict]) -> None:
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(path, buffer.getvalue())
+
+
+def _append_log(path: Path, rows: list[dict]) -> None:
+    """Append the newest row to log.csv (one short write instead of rewriting the whole file).
+
+    A crash mid-write can leave a partial last line; resuming rewrites the log from the
+    checkpoint's rows, so the log a finished run keeps is always whole.
+    """
+    if len(rows) == 1 or not path.exists():
+        _write_log(path, rows)
+        return
+    buffer = io.StringIO()
+    csv.DictWriter(buffer, fieldnames=list(rows[0])).writerow(rows[-1])
+    with open(path, "a", encoding="utf-8") as log:
+        log.write(buffer.getvalue())
 
 
 def _scalars(out: dict) -> dict:
@@ -170,10 +187,11 @@ def _train_locked(config: runs.RunConfig, dataset, model, run_dir: Path, progres
         state = load_checkpoint(checkpoint_path)
         step = restore(state, model, optimizers, rng)
         log_rows = state["log_rows"]
+    _write_log(run_dir / runs.LOG, log_rows)
     runs.write_status(run_dir, "running")
     model.train()
     low_precision = config.precision == "bf16"
-    memory_format = torch.channels_last if low_precision else torch.contiguous_format
+    memory_format = torch.channels_last  # oneDNN's fast layout for these convolutions, in fp32 and bf16
     model.to(memory_format=memory_format)
     window, images, tick = [], 0, time.perf_counter()
     bar = tqdm(total=config.steps, initial=step, desc=config.run_id(), unit="step", disable=not progress, leave=False)
@@ -191,7 +209,7 @@ def _train_locked(config: runs.RunConfig, dataset, model, run_dir: Path, progres
         if step % config.log_every == 0 or step == config.steps:
             rate = images / max(time.perf_counter() - tick, 1e-9)
             log_rows.append(_log_row(step, window, rate))
-            _write_log(run_dir / runs.LOG, log_rows)
+            _append_log(run_dir / runs.LOG, log_rows)
             bar.set_postfix(loss=f"{log_rows[-1]['loss']:.1f}", img_s=f"{rate:.0f}")
             window, images, tick = [], 0, time.perf_counter()
         if step % config.checkpoint_every == 0 or step == config.steps:
