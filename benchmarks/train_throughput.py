@@ -118,6 +118,20 @@ def compiled_run(steps: int) -> tuple[float, float, float]:
     return steps * BATCH / (time.perf_counter() - start), float(np.mean(losses[-50:])), compile_s
 
 
+def grid_throughput(steps: int, precision: str, workers: int) -> float:
+    """Total images/s of the quickstart's 3-beta grid trained by ``run_grid`` with ``workers`` processes."""
+    from disentangle import grid
+
+    configs = grid.expand("beta_vae", "dsprites", betas=(1.0, 4.0, 16.0), steps=steps, precision=precision,
+                          checkpoint_every=steps)
+    with tempfile.TemporaryDirectory() as runs_dir:
+        start = time.perf_counter()
+        results = grid.run_grid(configs, runs_dir, (), workers=workers, progress=False)
+        seconds = time.perf_counter() - start
+    assert all(r.outcome == "done" for r in results), results
+    return len(configs) * steps * BATCH / seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=300)
@@ -138,6 +152,11 @@ def main() -> None:
         print(f"{name:46s} {rate:8.0f} images/s  {rate / naive:4.2f}x naive  {achieved:6.1f} GFLOP/s "
               f"({100 * achieved / peaks[precision]:.0f}% of the {precision} matmul peak)  loss after {steps} steps: {loss:.1f}")
     print("targets (issue 10): trainer fp32 >= 1.3x naive, bf16 >= 2.5x naive")
+    for precision in ("fp32", "bf16"):
+        one = grid_throughput(2 * steps, precision, workers=1)
+        three = grid_throughput(2 * steps, precision, workers=3)
+        print(f"3-beta grid, {precision}: one run at a time ({torch.get_num_threads()} threads) {one:6.0f} images/s, "
+              f"3 worker processes (1 thread each) {three:6.0f} images/s = {three / one:.2f}x (target for stacked training: 1.5x)")
 
 
 if __name__ == "__main__":

@@ -313,7 +313,7 @@ def export(run_dir, out_dir):
 @main.command()
 @click.option("--out", type=click.Path(path_type=Path), default=Path("quickstart"), show_default=True)
 @click.option("--fast", is_flag=True, help="The same path in under 2 minutes (tiny step and sample budgets).")
-@click.option("--workers", type=int, default=1, show_default=True, help="Parallel runs (each gets cores / workers threads).")
+@click.option("--workers", type=int, default=3, show_default=True, help="Parallel runs (each gets cores / workers threads, at least 1).")
 @click.option("--quiet", is_flag=True)
 @reports_errors
 def quickstart(out, fast, workers, quiet):

@@ -43,8 +43,8 @@ def restore(state: dict, model, optimizers: dict, rng: np.random.Generator) -> i
 
 
 def export_run(run_dir: Path, out_dir: Path) -> Path:
-    """Copy a finished run to ``out_dir`` for sharing: config.json, status, metrics.json,
-    log.csv, and a ``checkpoint.pt`` with the model weights only (``{"model": ..., "step": ...}``,
+    """Copy a finished run to ``out_dir`` for sharing: config.json (without the data
+    location), status, metrics.json, log.csv, and a ``checkpoint.pt`` with the model weights only (``{"model": ..., "step": ...}``,
     no optimizer state or RNG), which ``evaluate`` and ``traverse`` accept."""
     import shutil
 
@@ -57,7 +57,10 @@ def export_run(run_dir: Path, out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(out_dir / runs.CHECKPOINT) as tmp:
         torch.save({"model": state["model"], "step": state["step"]}, tmp)
-    for name in (runs.CONFIG, runs.METRICS, runs.LOG, runs.STATUS):
+    config = runs.read_config(run_dir)
+    config.dataset_options.pop("root", None)  # where the data lived on this machine: --data-root says it elsewhere
+    runs.write_config(out_dir, config)
+    for name in (runs.METRICS, runs.LOG, runs.STATUS):
         if (run_dir / name).exists():
             with atomic_path(out_dir / name) as tmp:
                 shutil.copyfile(run_dir / name, tmp)
