@@ -79,7 +79,12 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
 
 
 def write_report(runs_dir: str | Path = "runs", out: str | Path = "metrics") -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
-    """Write ``out/runs.csv`` and ``out/summary.csv``; return both tables and the problems met."""
+    """Write ``out/runs.csv`` and ``out/summary.csv``; return both tables and the problems met.
+
+    A ``runs_dir`` that is not a folder is an error, and nothing is written.
+    """
+    if not Path(runs_dir).is_dir():
+        raise DisentangleError(f"runs folder {runs_dir} does not exist (or is not a folder): nothing to report")
     problems: list[str] = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

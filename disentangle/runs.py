@@ -130,7 +130,7 @@ def run_lock(run_dir: Path):
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise RunLocked(f"run {run_dir} is being trained by another process") from None
+            raise RunLocked(f"run {run_dir} is in use by another process (training or evaluating it)") from None
         yield
     finally:
         os.close(fd)

@@ -195,3 +195,35 @@ def test_data_location_is_not_part_of_the_run_id():
     there = RunConfig(model="vae", dataset="mnist", dataset_options={"root": "/b", "binarize": "dynamic"})
     other = RunConfig(model="vae", dataset="mnist", dataset_options={"root": "/a", "binarize": "fixed"})
     assert here.run_id() == there.run_id() != other.run_id()
+
+
+def test_dci_leaves_constant_factors_out():
+    rng = np.random.default_rng(0)
+    factors = np.hstack([rng.integers(0, 5, (400, 2)), np.zeros((400, 1), int)])
+    codes = rng.standard_normal((400, 4))  # noise
+    from disentangle.metrics import dci
+
+    with_constant = dci(codes[:200], factors[:200], codes[200:], factors[200:], estimator="gbt_fast")
+    without = dci(codes[:200], factors[:200, :2], codes[200:], factors[200:, :2], estimator="gbt_fast")
+    assert with_constant == without  # the constant factor adds no "perfect" prediction
+    assert with_constant["informativeness_test"] < 0.4  # noise predicts 5 classes near chance
+
+
+def test_report_refuses_a_missing_runs_folder_and_writes_nothing(tmp_path):
+    out = tmp_path / "metrics"
+    out.mkdir()
+    (out / "runs.csv").write_text("keep me\n")
+    result = CliRunner().invoke(main, ["report", "--runs-dir", str(tmp_path / "typo"), "--out", str(out)])
+    assert result.exit_code == 2 and "does not exist" in result.output
+    assert (out / "runs.csv").read_text() == "keep me\n"
+
+
+def test_evaluate_holds_the_run_lock(tmp_path):
+    config = RunConfig(model="beta_vae", steps=2, batch_size=4, model_options={"latent_dim": 2})
+    run_dir = train(config, tmp_path / "runs", progress=False)
+    with runs.run_lock(run_dir):
+        result = CliRunner().invoke(main, ["evaluate", str(run_dir), "--metrics", "mig", "--quiet"])
+    assert result.exit_code == 2 and "in use by another process" in result.output
+    assert not (run_dir / "metrics.json").exists()
+    result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "nosuch"), "--metrics", "mig"])
+    assert result.exit_code == 2 and "not a run folder" in result.output

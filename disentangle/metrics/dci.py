@@ -69,6 +69,8 @@ def dci(codes_train, factors_train, codes_test, factors_test, *, estimator: str 
     """DCI of codes [n, d] against factors [n, k] (k >= 2 with more than one value).
 
     Returns ``disentanglement``, ``completeness``, ``informativeness_train``, ``informativeness_test``.
+    Factors with a single value are left out (as in MIG and SAP): a constant is
+    predicted perfectly by any code and would inflate informativeness.
     """
     codes_train, factors_train = check_pair(codes_train, factors_train, "_train")
     codes_test, factors_test = check_pair(codes_test, factors_test, "_test")
@@ -77,7 +79,9 @@ def dci(codes_train, factors_train, codes_test, factors_test, *, estimator: str 
                                f"factors {factors_train.shape[1]} vs {factors_test.shape[1]}")
     if estimator not in ESTIMATORS:
         raise DisentangleError(f"DCI estimator must be one of {', '.join(ESTIMATORS)}, got {estimator!r}")
-    require_factors(len(informative_factors(factors_train, "dci")), "dci")
+    keep = informative_factors(factors_train, "dci")
+    require_factors(len(keep), "dci")
+    factors_train, factors_test = factors_train[:, keep], factors_test[:, keep]  # a constant factor is not "predicted"
     importance, train_acc, test_acc = importance_matrix(codes_train, factors_train, codes_test, factors_test, estimator, seed, n_jobs)
     disentanglement, completeness = disentanglement_scores(importance)
     return {"disentanglement": disentanglement, "completeness": completeness,
