@@ -96,13 +96,14 @@ def load_trained(run_dir: str | Path, split: str = "train", data_root: str | Pat
 
 
 def _log_row(step: int, window: list[dict], images_per_s: float) -> dict:
+    """Means over the steps since the last row; the per-step values stay tensors until here."""
     row = {"step": step}
     for key in window[0]:
+        mean = torch.stack([torch.as_tensor(w[key], dtype=torch.float64) for w in window]).mean(0)
         if key == "kl_per_dim":
-            for j, value in enumerate(np.mean([w[key] for w in window], axis=0)):
-                row[f"kl_{j}"] = float(value)
+            row.update({f"kl_{j}": float(value) for j, value in enumerate(mean)})
         else:
-            row[key] = float(np.mean([w[key] for w in window]))
+            row[key] = float(mean)
     row["images_per_s"] = images_per_s
     return row
 
@@ -135,9 +136,9 @@ def _append_log(path: Path, rows: list[dict]) -> None:
         log.write(buffer.getvalue())
 
 
-def _scalars(out: dict) -> dict:
-    skip = ("z",)
-    return {k: (v.detach().float().numpy() if k == "kl_per_dim" else float(torch.as_tensor(v).detach())) for k, v in out.items() if k not in skip}
+def _detached(out: dict) -> dict:
+    """The step's loggable outputs, detached (no conversion to Python numbers in the hot loop)."""
+    return {k: (v.detach() if isinstance(v, torch.Tensor) else v) for k, v in out.items() if k != "z"}
 
 
 def train(config: runs.RunConfig, runs_dir: str | Path = "runs", progress: bool = True, threads: int | None = None) -> Path:
@@ -204,7 +205,7 @@ def _train_locked(config: runs.RunConfig, dataset, model, run_dir: Path, progres
         if not math.isfinite(loss):
             raise TrainingFailed(f"loss is {loss} at step {step}")
         step += 1
-        window.append(_scalars(out))
+        window.append(_detached(out))
         images += config.batch_size
         if step % config.log_every == 0 or step == config.steps:
             rate = images / max(time.perf_counter() - tick, 1e-9)
