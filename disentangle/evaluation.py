@@ -125,7 +125,7 @@ class CodeSamples:
 
 
 def compute_metric(name: str, dataset, model, settings: dict, rng: np.random.Generator,
-                   represent=None, samples: CodeSamples | None = None) -> dict[str, float]:
+                   represent=None, samples: CodeSamples | None = None, progress: bool = False) -> dict[str, float]:
     """One metric on a trained model, with explicit settings (``seed`` and ``split`` are ignored here).
 
     ``represent`` defaults to fp32 posterior means; ``samples`` shares coded draws between metrics.
@@ -139,8 +139,9 @@ def compute_metric(name: str, dataset, model, settings: dict, rng: np.random.Gen
     if name in LIKELIHOOD_METRICS:
         num_points = s.pop("num_points")
         observations = dataset.evaluation_observations(None if num_points == "all" else num_points, rng)
-        if name == "iwae":
-            return metrics.iwae_nll(model, observations, **s)
+        if name == "iwae":  # k = 5,000 on 10,000 images takes minutes: show it
+            with tqdm(total=len(observations), desc=f"iwae k={s.get('k')}", unit="image", disable=not progress, leave=False) as bar:
+                return metrics.iwae_nll(model, observations, progress=bar.update, **s)
         return (metrics.elbo if name == "elbo" else metrics.active_units)(model, observations)
     f_train, c_train = samples.get("train", s.pop("num_train"))
     if name == "mig":
@@ -236,7 +237,7 @@ def evaluate(run_dir: str | Path, metric_names=DEFAULT_METRICS, seed: int = 0, p
             del result[old]
         start = time.perf_counter()
         try:
-            values = compute_metric(name, dataset, model, settings, metric_rng(seed, name), represent, samples)
+            values = compute_metric(name, dataset, model, settings, metric_rng(seed, name), represent, samples, progress)
         except SingleFactorError as error:
             result["settings"][key] = {**settings, "skipped": str(error)}
             if progress:
