@@ -286,7 +286,10 @@ def report(runs_dir, out):
         return
     figures = viz.sweep_figures(table, out)
     means = [c for c in summary.columns if c.endswith(":mean") or ":" not in c]
-    click.echo(summary[means].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    shown = summary[means].copy()
+    for column in (c for c in means if ":" not in c):  # hyperparameters keep their precision (lr 0.0005)
+        shown[column] = shown[column].map(lambda v: f"{v:g}" if isinstance(v, float) else v)
+    click.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     click.echo(f"wrote {out / 'runs.csv'}, {out / 'summary.csv'}" + "".join(f", {f}" for f in figures))
 
 
