@@ -166,7 +166,7 @@ def evaluate(run_dirs, metric_names, seed, fast, force, split, metric_settings, 
 
     names = parse_metrics(metric_names)
     options = parse_metric_options(metric_settings)
-    keys = tuple(result_key(n, split) + "." for n in names)
+    keys = [result_key(n, split) for n in names]
     from disentangle.runs import run_lock
 
     for run_dir in run_dirs:
@@ -175,8 +175,8 @@ def evaluate(run_dirs, metric_names, seed, fast, force, split, metric_settings, 
         with run_lock(run_dir):  # two evaluations of one run would overwrite each other's metrics.json
             result = evaluate_run(run_dir, names, seed=seed, profile="fast" if fast else "published", force=force,
                                   progress=not quiet, split=split, options=options, data_root=data_root)
-        shown = ", ".join(f"{k}={v:.3f}" for k, v in result.items() if isinstance(v, float) and k.startswith(keys))
-        skipped = [f"{k} ({v['skipped']})" for k, v in result["settings"].items() if k.startswith(tuple(k[:-1] for k in keys)) and isinstance(v, dict) and "skipped" in v]
+        shown = ", ".join(f"{k}={v:.3f}" for k, v in result.items() if isinstance(v, float) and k.partition(".")[0] in keys)
+        skipped = [f"{k} ({result['settings'][k]['skipped']})" for k in keys if "skipped" in result["settings"].get(k, {})]
         if skipped:
             click.echo(f"{run_dir}: skipped " + "; ".join(skipped), err=True)
         click.echo(f"{run_dir}: {shown}")

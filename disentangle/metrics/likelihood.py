@@ -38,7 +38,7 @@ def log_importance_weights(model, x: torch.Tensor, k: int) -> torch.Tensor:
         flat_z = z.reshape(s * n, d)
         logits = model.decode(flat_z)
         log_px = model.log_likelihood(x.repeat(s, *([1] * (x.dim() - 1))), logits).reshape(s, n)
-        log_pz = (-0.5 * (math.log(2 * math.pi) + z.pow(2))).sum(2)
+        log_pz = gaussian_log_density(z, z.new_zeros(()), z.new_zeros(())).sum(2)  # N(0, I), broadcast
         log_qz = gaussian_log_density(z, mu, logvar).sum(2)
         out.append(log_px + log_pz - log_qz)
     return torch.cat(out)
@@ -64,8 +64,8 @@ def iwae_nll(model, observations: np.ndarray, k: int = 100, progress=None) -> di
     ``progress``, if given, is called with the number of examples done after each batch.
     """
     k = check_positive_count(k, "k")
-    total, batch_size = 0.0, max(1, min(256, SAMPLES_PER_CALL // 8))
-    for x in _batches(observations, batch_size):
+    total = 0.0
+    for x in _batches(observations):
         log_w = log_importance_weights(model, x, k)
         total += float(-(torch.logsumexp(log_w, 0) - math.log(k)).sum())
         if progress is not None:
