@@ -95,6 +95,7 @@ def parse_setting(text: str) -> tuple[str, object]:
 
 
 def run_config_from_options(model, dataset, steps, seed, beta, settings, batch_size, checkpoint_every, log_every, data_root, precision="fp32"):
+    """The :class:`RunConfig` that ``train``'s options describe (``--set`` values read as JSON)."""
     from disentangle.runs import RunConfig, default_checkpoint_every
 
     model_options = dict(parse_setting(s) for s in settings)
@@ -107,6 +108,7 @@ def run_config_from_options(model, dataset, steps, seed, beta, settings, batch_s
 
 
 def training_options(command):
+    """Decorate a command with the options every training command shares."""
     options = [
         click.option("--model", required=True, help="vae, beta_vae, annealed_vae, beta_tcvae, factor_vae, dip_vae_i, dip_vae_ii."),
         click.option("--dataset", default="dsprites", show_default=True),

@@ -66,6 +66,7 @@ PROFILES = {"published": PUBLISHED, "fast": FAST, "tiny": TINY}
 
 
 def parse_metrics(text: str | None) -> tuple[str, ...]:
+    """Comma-separated metric names -> a tuple (empty text: the default set); unknown names are an error."""
     if not text:
         return DEFAULT_METRICS
     names = tuple(n.strip() for n in text.split(",") if n.strip())

@@ -28,6 +28,7 @@ EXECUTORS = ("local", "ray")
 
 @dataclasses.dataclass
 class GridResult:
+    """What happened to one run of a grid: ``outcome`` is done, skipped, failed or locked."""
     run_id: str
     outcome: str  # done | skipped | failed | locked
     detail: str = ""
@@ -187,5 +188,6 @@ def _run_ray(task, todo, runs_dir, metric_names, profile, workers, threads, addr
 
 
 def summary_line(results: list[GridResult]) -> str:
+    """``"3 done, 0 failed, 1 skipped, 0 locked"`` for a grid's results."""
     counts = {k: sum(r.outcome == k for r in results) for k in ("done", "failed", "skipped", "locked")}
     return ", ".join(f"{v} {k}" for k, v in counts.items())

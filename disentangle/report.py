@@ -54,10 +54,12 @@ def collect(runs_dir: str | Path = "runs", problems: list[str] | None = None) ->
 
 
 def metric_columns(table: pd.DataFrame) -> list[str]:
+    """Columns of a runs table that hold metrics (``metric.key``, final recon and KL)."""
     return [c for c in table.columns if "." in c or c in ("final_recon", "final_kl")]
 
 
 def hyperparameter_columns(table: pd.DataFrame) -> list[str]:
+    """Columns of a runs table that hold model options (neither config nor metric)."""
     return [c for c in table.columns if c not in CONFIG_COLUMNS and c not in metric_columns(table)]
 
 

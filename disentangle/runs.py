@@ -76,6 +76,7 @@ def _short(value) -> str:
 
 
 def read_config(run_dir: str | Path) -> RunConfig:
+    """The :class:`RunConfig` in ``run_dir/config.json``, or a one-line error if missing or corrupt."""
     path = Path(run_dir) / CONFIG
     try:
         return RunConfig.from_json(json.loads(path.read_text()))
@@ -86,10 +87,12 @@ def read_config(run_dir: str | Path) -> RunConfig:
 
 
 def write_config(run_dir: Path, config: RunConfig) -> None:
+    """Write ``config`` (and the package version) to ``run_dir/config.json`` atomically."""
     atomic_write_json(run_dir / CONFIG, config.to_json())
 
 
 def read_status(run_dir: str | Path) -> str:
+    """The run's status line: ``running``, ``done``, ``failed: ...``, or ``new`` without a file."""
     try:
         return (Path(run_dir) / STATUS).read_text().strip() or "unknown"
     except FileNotFoundError:
@@ -97,10 +100,12 @@ def read_status(run_dir: str | Path) -> str:
 
 
 def write_status(run_dir: Path, status: str) -> None:
+    """Write the one-line status atomically."""
     atomic_write_text(run_dir / STATUS, status.replace("\n", " ") + "\n")
 
 
 def read_metrics(run_dir: str | Path) -> dict[str, Any]:
+    """The run's metrics.json as a dict ({} without a file), or a one-line error if corrupt."""
     path = Path(run_dir) / METRICS
     if not path.exists():
         return {}

@@ -24,6 +24,7 @@ OBSERVATION_SHAPES = {"dsprites": DSprites.observation_shape, "mnist": IdxClassi
 
 
 def list_datasets() -> list[str]:
+    """Names of the data sets ``get_dataset`` builds, sorted."""
     return sorted(_BUILDERS)
 
 

@@ -49,11 +49,13 @@ def factor_values() -> tuple[np.ndarray, ...]:
 
 
 def index_to_factors(index: np.ndarray) -> np.ndarray:
+    """Flat grid indices [n] -> factor classes int64 [n, 5] (shape, scale, orientation, posX, posY)."""
     index = np.asarray(index, dtype=np.int64)
     return (index[:, None] // FACTOR_BASES) % np.array(FACTOR_SIZES)
 
 
 def factors_to_index(factors: np.ndarray) -> np.ndarray:
+    """Factor classes [n, 5] -> flat grid indices int64 [n], the official file's row order."""
     return np.asarray(factors, dtype=np.int64) @ FACTOR_BASES
 
 

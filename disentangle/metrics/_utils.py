@@ -9,6 +9,7 @@ from disentangle.errors import DisentangleError
 
 
 def check_codes(codes, name: str = "codes") -> np.ndarray:
+    """``codes`` as float64 [n, d] (n >= 2, d >= 1, finite), or a one-line error naming ``name``."""
     codes = np.asarray(codes, dtype=np.float64)
     if codes.ndim != 2:
         raise DisentangleError(f"{name} must be a 2-D array [n samples, d dims], got shape {list(codes.shape)}")
@@ -20,6 +21,7 @@ def check_codes(codes, name: str = "codes") -> np.ndarray:
 
 
 def check_factors(factors, n: int, name: str = "factors") -> np.ndarray:
+    """``factors`` as int64 [n, k] with ``n`` rows of integer classes, or a one-line error."""
     factors = np.asarray(factors)
     if factors.ndim != 2:
         raise DisentangleError(f"{name} must be a 2-D array [n samples, k factors], got shape {list(factors.shape)}")
@@ -32,11 +34,13 @@ def check_factors(factors, n: int, name: str = "factors") -> np.ndarray:
 
 
 def check_pair(codes, factors, suffix: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """Checked (codes float64 [n, d], factors int64 [n, k]) of equal length."""
     codes = check_codes(codes, f"codes{suffix}")
     return codes, check_factors(factors, codes.shape[0], f"factors{suffix}")
 
 
 def check_bins(n_bins) -> int:
+    """``n_bins`` as an int >= 2, or a one-line error."""
     if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 2:
         raise DisentangleError(f"n_bins must be an integer >= 2, got {n_bins!r}")
     return int(n_bins)

@@ -18,6 +18,12 @@ from disentangle.metrics._utils import check_bins, check_pair, discretize, entro
 
 
 def mig(codes, factors, *, n_bins: int = 20) -> dict[str, float]:
+    """Mutual information gap (Chen et al. 2018) of codes [n, d] against factors [n, k].
+
+    Codes are discretised into ``n_bins`` equal-width bins; per factor, the gap between
+    the two codes sharing most information with it, divided by its entropy, averaged
+    over factors with more than one value. Returns ``{"discrete_mig"}``.
+    """
     codes, factors = check_pair(codes, factors)
     n_bins = check_bins(n_bins)
     if codes.shape[1] < 2:

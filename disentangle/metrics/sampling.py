@@ -19,6 +19,7 @@ def points_per_call(images_per_point: int, points_per_call: int | None = None) -
 
 
 def represent_factors(dataset, represent, factors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Codes float64 [n, d] of observations drawn for ``factors`` [n, k]; a one-line error if ``represent`` returns a wrong shape or non-finite codes."""
     codes = np.asarray(represent(dataset.sample_observations_from_factors(factors, rng)), dtype=np.float64)
     if codes.ndim != 2 or codes.shape[0] != len(factors):
         raise DisentangleError(f"represent must return codes [n, d] for n = {len(factors)} observations, got shape {list(codes.shape)}")

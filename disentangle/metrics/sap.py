@@ -43,11 +43,17 @@ def _r2_matrix(codes, factors, keep) -> np.ndarray:
 
 
 def top_two_gap(scores: np.ndarray) -> float:
+    """Mean over columns of the gap between the two largest entries of ``scores`` [d, k]."""
     ordered = -np.sort(-scores, axis=0)
     return float((ordered[0] - ordered[1]).mean())
 
 
 def sap(codes_train, factors_train, codes_test, factors_test, *, continuous_factors: bool = False) -> dict[str, float]:
+    """SAP score (Kumar et al. 2018): per factor, the gap between the two codes that
+    predict it best on their own; codes/factors [n, d] / [n, k], train and test.
+
+    Returns ``{"sap_score"}`` (or ``{"sap_score_continuous"}`` with ``continuous_factors``).
+    """
     codes_train, factors_train = check_pair(codes_train, factors_train, "_train")
     codes_test, factors_test = check_pair(codes_test, factors_test, "_test")
     if codes_train.shape[1] < 2:

@@ -11,11 +11,13 @@ from disentangle.models.registry import register_model
 
 
 def capacity(step: int, c_max: float, iteration_threshold: int) -> float:
+    """The capacity C (nats) at ``step``: linear from 0 to ``c_max`` at ``iteration_threshold``."""
     return min(c_max, c_max * step / iteration_threshold)
 
 
 @register_model("annealed_vae")
 class AnnealedVAE(BaseVAE):
+    """recon + gamma * |KL - C(step)| (Burgess et al. 2018); defaults as in disentanglement_lib."""
     def __init__(self, gamma: float = 1000.0, c_max: float = 25.0, iteration_threshold: int = 100000, **kwargs):
         super().__init__(**kwargs)
         self.gamma = check_non_negative("gamma", gamma)

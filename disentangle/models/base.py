@@ -30,6 +30,7 @@ def gaussian_log_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor
 
 
 def check_non_negative(name: str, value) -> float:
+    """``value`` as a finite float >= 0, or a one-line error naming ``name``."""
     value = float(value)
     if not math.isfinite(value) or value < 0:
         raise DisentangleError(f"{name} must be a finite number >= 0, got {value!r}")
@@ -37,6 +38,7 @@ def check_non_negative(name: str, value) -> float:
 
 
 def check_positive(name: str, value) -> float:
+    """``value`` as a finite float > 0, or a one-line error naming ``name``."""
     value = float(value)
     if not math.isfinite(value) or value <= 0:
         raise DisentangleError(f"{name} must be a finite number > 0, got {value!r}")

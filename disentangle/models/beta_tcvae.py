@@ -42,6 +42,7 @@ def total_correlation(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, d
 
 @register_model("beta_tcvae")
 class BetaTCVAE(BaseVAE):
+    """recon + KL + (beta - 1) * TC, TC by minibatch-weighted (or, ``stratified``, minibatch-stratified) sampling."""
     def __init__(self, beta: float = 6.0, stratified: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.beta = check_non_negative("beta", beta)

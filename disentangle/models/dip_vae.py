@@ -16,11 +16,13 @@ from disentangle.models.registry import register_model
 
 
 def covariance(x: torch.Tensor) -> torch.Tensor:
+    """Covariance [d, d] of the rows of ``x`` [n, d] (ddof 0)."""
     centred = x - x.mean(0, keepdim=True)
     return centred.T @ centred / x.shape[0]
 
 
 def dip_penalty(cov: torch.Tensor, lambda_od: float, lambda_d: float) -> torch.Tensor:
+    """lambda_od * sum of squared off-diagonal entries + lambda_d * sum (diag - 1)^2 of ``cov``."""
     diag = torch.diagonal(cov)
     off = cov - torch.diag(diag)
     return lambda_od * off.pow(2).sum() + lambda_d * (diag - 1.0).pow(2).sum()
@@ -41,6 +43,7 @@ class _DIPVAE(BaseVAE):
 
 @register_model("dip_vae_i")
 class DIPVAEI(_DIPVAE):
+    """DIP-VAE-I: matches Cov[mu(x)] to I; lambda_d defaults to 10 lambda_od."""
     lambda_d_factor = 10.0
 
     @staticmethod
@@ -50,6 +53,7 @@ class DIPVAEI(_DIPVAE):
 
 @register_model("dip_vae_ii")
 class DIPVAEII(_DIPVAE):
+    """DIP-VAE-II: matches Cov[z] = Cov[mu(x)] + E[diag exp(logvar)] to I; lambda_d defaults to lambda_od."""
     lambda_d_factor = 1.0
 
     @staticmethod

@@ -26,6 +26,7 @@ def permute_dims(z: torch.Tensor) -> torch.Tensor:
 
 
 def discriminator(latent_dim: int, hidden: int = 1000, layers: int = 6) -> nn.Sequential:
+    """The FactorVAE discriminator: ``layers`` x ``hidden`` LeakyReLU(0.2) layers, 2 logits, Glorot-initialised."""
     modules, width = [], latent_dim
     for _ in range(layers):
         modules += [nn.Linear(width, hidden), nn.LeakyReLU(0.2)]
@@ -36,6 +37,7 @@ def discriminator(latent_dim: int, hidden: int = 1000, layers: int = 6) -> nn.Se
 
 @register_model("factor_vae")
 class FactorVAE(BaseVAE):
+    """recon + KL + gamma * TC, TC from a discriminator trained in the same step (density-ratio trick)."""
     def __init__(self, gamma: float = 10.0, discriminator_lr: float = 1e-4, **kwargs):
         super().__init__(**kwargs)
         self.gamma = check_non_negative("gamma", gamma)

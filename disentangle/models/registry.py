@@ -10,6 +10,7 @@ _MODELS: dict[str, type] = {}
 
 
 def register_model(name: str) -> Callable[[type], type]:
+    """Class decorator: register a model family under ``name`` (once)."""
     def decorate(cls: type) -> type:
         if name in _MODELS:
             raise ValueError(f"model {name!r} is registered twice")
@@ -21,10 +22,12 @@ def register_model(name: str) -> Callable[[type], type]:
 
 
 def list_models() -> list[str]:
+    """Names of the registered model families, sorted."""
     return sorted(_MODELS)
 
 
 def model_class(name: str) -> type:
+    """The class registered as ``name``, or a one-line error listing the names."""
     if name not in _MODELS:
         raise DisentangleError(f"unknown model {name!r}, expected one of {', '.join(list_models())}")
     return _MODELS[name]

@@ -13,6 +13,7 @@ from disentangle.errors import DisentangleError
 
 
 def save_checkpoint(path: Path, model, optimizers: dict, step: int, rng: np.random.Generator, log_rows: list) -> None:
+    """Write model, optimizers, step, RNG states and log rows to ``path`` atomically."""
     state = {
         "step": step,
         "model": model.state_dict(),
@@ -26,6 +27,7 @@ def save_checkpoint(path: Path, model, optimizers: dict, step: int, rng: np.rand
 
 
 def load_checkpoint(path: Path) -> dict:
+    """Read a checkpoint (full or weights-only) on the CPU, or a one-line error if unreadable."""
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as error:  # torch raises many kinds for a damaged file

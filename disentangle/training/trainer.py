@@ -37,6 +37,7 @@ PRECISIONS = ("fp32", "bf16")
 
 
 def check_config(config: runs.RunConfig) -> None:
+    """One-line errors for a config's precision, step/batch/interval counts and seed."""
     if config.precision not in PRECISIONS:
         raise DisentangleError(f"precision must be one of {', '.join(PRECISIONS)}, got {config.precision!r}")
     for name in ("steps", "batch_size", "checkpoint_every", "log_every"):

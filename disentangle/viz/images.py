@@ -25,6 +25,7 @@ def mosaic(images: np.ndarray, rows: int, cols: int, pad: int = 2, fill: float =
 
 
 def save_figure(fig, path: str | Path, dpi: int = 150) -> Path:
+    """Save a matplotlib figure to ``path`` (folders made) and close it."""
     path = Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=dpi, bbox_inches="tight")

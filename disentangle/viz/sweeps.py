@@ -27,6 +27,7 @@ def _panels(n: int, width: float = 4.0, height: float = 3.2):
 
 
 def metric_vs_beta(table: pd.DataFrame, out: str | Path, x: str = "beta") -> Path | None:
+    """Every headline metric against ``x`` (log2 axis), one point per seed, median line per model; the PNG path or None."""
     metrics = [m for m in HEADLINE if m in table.columns and table[m].notna().any()]
     if x not in table.columns or not metrics:
         return None
@@ -47,6 +48,7 @@ def metric_vs_beta(table: pd.DataFrame, out: str | Path, x: str = "beta") -> Pat
 
 
 def tradeoff(table: pd.DataFrame, out: str | Path) -> Path | None:
+    """Reconstruction against disentanglement, one point per run; the PNG path or None."""
     metrics = [m for m in HEADLINE[:6] if m in table.columns and table[m].notna().any()]
     if "final_recon" not in table.columns or not metrics:
         return None
