@@ -36,33 +36,24 @@ def datasets():
 
 @datasets.command("list")
 def datasets_list():
-    """Name every data set."""
-    descriptions = {
-        "dsprites": "737,280 64x64 sprites; shape, scale, orientation, posX, posY (procedural, no download)",
-        "mnist": "70,000 28x28 digits; label (official IDX files under datasets/mnist)",
-        "fashion_mnist": "70,000 28x28 garments; label (official IDX files under datasets/fashion_mnist)",
-    }
-    for name, description in descriptions.items():
-        click.echo(f"{name:14s} {description}")
+    """Name every data set: factors, observation shape, files."""
+    from disentangle.datasets import dataset_class, list_datasets
+
+    for name in list_datasets():
+        click.echo(dataset_class(name).describe())
 
 
 @datasets.command("prepare")
 @click.argument("name")
-@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None, help="Data folder (default: datasets/).")
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None, help="Data folder (default: the set's folder under datasets/).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @reports_errors
 def datasets_prepare(name, root, quiet):
-    """Write a data set's files under the data root (dsprites: an HDF5 file of the grid)."""
-    from disentangle.datasets import default_root, dsprites, mnist
+    """Write a data set's fast cache under its folder (dsprites: the rendered grid; mnist: download)."""
+    from disentangle.datasets import dataset_class, default_root
 
-    root = root or default_root(name)
-    if name == "dsprites":
-        click.echo(f"wrote {dsprites.prepare_hdf5(root, progress=not quiet)}")
-    elif name in mnist.CHECKSUMS:
-        mnist.download_files(name, root)
-        click.echo(f"{name} files are in {root}")
-    else:
-        raise DisentangleError(f"unknown dataset {name!r}, expected one of dsprites, fashion_mnist, mnist")
+    cls = dataset_class(name)
+    click.echo(cls.prepare(root or default_root(name), progress=not quiet))
 
 
 @datasets.command("verify")
@@ -71,12 +62,9 @@ def datasets_prepare(name, root, quiet):
 @reports_errors
 def datasets_verify(name, root):
     """Print checksums and shapes of a data set's files."""
-    from disentangle.datasets import default_root, list_datasets
-    from disentangle.datasets.verify import verify
+    from disentangle.datasets import dataset_class, default_root
 
-    if name not in list_datasets():
-        raise DisentangleError(f"unknown dataset {name!r}, expected one of {', '.join(list_datasets())}")
-    for line in verify(name, root or default_root(name)):
+    for line in dataset_class(name).verify_files(root or default_root(name)):
         click.echo(line)
 
 
@@ -94,14 +82,23 @@ def parse_setting(text: str) -> tuple[str, object]:
     return key.strip(), value
 
 
-def run_config_from_options(model, dataset, steps, seed, beta, settings, batch_size, checkpoint_every, log_every, data_root, precision="fp32"):
+def dataset_options_from(data_root, dataset_settings) -> dict:
+    """``--data-root`` and ``--dataset-option KEY=VALUE`` as a data set's options."""
+    options = dict(parse_setting(s) for s in dataset_settings)
+    if data_root:
+        options["root"] = str(data_root)
+    return options
+
+
+def run_config_from_options(model, dataset, steps, seed, beta, settings, batch_size, checkpoint_every, log_every, data_root,
+                            precision="fp32", dataset_settings=()):
     """The :class:`RunConfig` that ``train``'s options describe (``--set`` values read as JSON)."""
     from disentangle.runs import RunConfig, default_checkpoint_every
 
     model_options = dict(parse_setting(s) for s in settings)
     if beta is not None:
         model_options["beta"] = beta
-    dataset_options = {"root": str(data_root)} if data_root else {}
+    dataset_options = dataset_options_from(data_root, dataset_settings)
     return RunConfig(model=model, dataset=dataset, steps=steps, seed=seed, batch_size=batch_size,
                      model_options=model_options, dataset_options=dataset_options, precision=precision,
                      checkpoint_every=checkpoint_every or default_checkpoint_every(steps), log_every=log_every)
@@ -119,6 +116,8 @@ def training_options(command):
         click.option("--checkpoint-every", type=int, default=None, help="Steps between checkpoints (default min(1000, steps))."),
         click.option("--log-every", type=int, default=50, show_default=True),
         click.option("--data-root", type=click.Path(path_type=Path), default=None, help="Data set folder."),
+        click.option("--dataset-option", "dataset_settings", multiple=True, metavar="KEY=VALUE",
+                      help="A data set option, e.g. --dataset-option binarize=dynamic (verify, in_memory: not part of the run id)."),
         click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True),
         click.option("--threads", type=int, default=None, help="torch threads (default: all cores)."),
         click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
@@ -135,13 +134,14 @@ def training_options(command):
 @click.option("--beta", type=float, default=None, help="The model's beta (beta_vae, beta_tcvae).")
 @click.option("--resume", is_flag=True, help="Continue an unfinished run (re-running the same command does this too).")
 @reports_errors
-def train(model, dataset, steps, seed, batch_size, settings, checkpoint_every, log_every, data_root, runs_dir, threads, precision, quiet, beta, resume):
+def train(model, dataset, steps, seed, batch_size, settings, checkpoint_every, log_every, data_root, dataset_settings, runs_dir, threads, precision, quiet, beta, resume):
     """Train one run into RUNS_DIR/<run-id>/ (resumes when it exists)."""
     from disentangle.runs import read_status
     from disentangle.training import TrainingFailed
     from disentangle.training import train as train_run
 
-    config = run_config_from_options(model, dataset, steps, seed, beta, settings, batch_size, checkpoint_every, log_every, data_root, precision)
+    config = run_config_from_options(model, dataset, steps, seed, beta, settings, batch_size, checkpoint_every, log_every, data_root,
+                                     precision, dataset_settings)
     try:
         run_dir = train_run(config, runs_dir, progress=not quiet, threads=threads)
     except TrainingFailed as error:
@@ -211,11 +211,12 @@ def _parse_list(text: str, cast, what: str) -> list:
 @click.option("--address", default=None, help="Ray cluster address (ray executor).")
 @click.option("--retry-failed", is_flag=True, help="Train failed runs again.")
 @click.option("--data-root", type=click.Path(path_type=Path), default=None)
+@click.option("--dataset-option", "dataset_settings", multiple=True, metavar="KEY=VALUE", help="A data set option for every run.")
 @click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True)
 @click.option("--quiet", is_flag=True)
 @reports_errors
 def grid(spec_file, model, betas, seeds, dataset, steps, batch_size, settings, metric_names, fast_eval, precision, executor, workers,
-         threads, address, retry_failed, data_root, runs_dir, quiet):
+         threads, address, retry_failed, data_root, dataset_settings, runs_dir, quiet):
     """Train (and evaluate) the cartesian product of betas, swept options and seeds, or a study file."""
     from disentangle import grid as grid_lib
 
@@ -227,14 +228,19 @@ def grid(spec_file, model, betas, seeds, dataset, steps, batch_size, settings, m
             raise DisentangleError(f"{given[0]} conflicts with --spec {spec_file}: the spec file defines the runs")
         from disentangle.spec import load_spec
 
+        from disentangle.runs import RunConfig
+
         groups = load_spec(spec_file)
-        if data_root:
-            for group in groups:
-                for config in group.configs:
-                    config.dataset_options["root"] = str(data_root)
+        extra = dataset_options_from(data_root, dataset_settings)
+        defining = sorted(set(extra) - set(RunConfig._NOT_IDENTITY_DATASET_OPTIONS))
+        if defining:
+            raise DisentangleError(f"--dataset-option {defining[0]} conflicts with --spec {spec_file}: set it in the spec's dataset_options")
+        for group in groups:
+            for config in group.configs:
+                config.dataset_options.update(extra)
     else:
         groups = [_grid_from_options(model, betas, seeds, dataset, steps, batch_size, settings, metric_names, fast_eval,
-                                     precision, data_root)]
+                                     precision, dataset_options_from(data_root, dataset_settings))]
     results = []
     for group in groups:
         results += grid_lib.run_grid(group.configs, runs_dir, group.metrics, executor=executor, workers=workers,
@@ -245,7 +251,7 @@ def grid(spec_file, model, betas, seeds, dataset, steps, batch_size, settings, m
     click.echo(f"grid: {grid_lib.summary_line(results)}")
 
 
-def _grid_from_options(model, betas, seeds, dataset, steps, batch_size, settings, metric_names, fast_eval, precision, data_root):
+def _grid_from_options(model, betas, seeds, dataset, steps, batch_size, settings, metric_names, fast_eval, precision, dataset_options):
     """The one grid the command-line options describe."""
     from disentangle import grid as grid_lib
     from disentangle.evaluation import parse_metrics
@@ -267,7 +273,7 @@ def _grid_from_options(model, betas, seeds, dataset, steps, batch_size, settings
     names = parse_metrics(metric_names) if metric_names else ()
     configs = grid_lib.expand(model, dataset or "dsprites", beta_values, _parse_list(seeds or "0", int, "--seeds"),
                               steps or 20000, sweeps, batch_size=batch_size or 64,
-                              dataset_options={"root": str(data_root)} if data_root else None, precision=precision or "fp32")
+                              dataset_options=dataset_options or None, precision=precision or "fp32")
     return GridSpec(configs, names, "fast" if fast_eval else "published", {})
 
 

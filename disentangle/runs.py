@@ -40,13 +40,15 @@ class RunConfig:
 
     # settings that change how a run is executed but not its result
     _NOT_IDENTITY = ("checkpoint_every", "log_every")
+    # data set options that say where and how the files are read, not which data it is
+    _NOT_IDENTITY_DATASET_OPTIONS = ("root", "verify", "in_memory", "progress")
 
     def identity(self) -> dict[str, Any]:
         """What the run is (hashed into its id): not where its data lives nor how often it saves."""
         data = dataclasses.asdict(self)
         for key in self._NOT_IDENTITY:
             data.pop(key)
-        data["dataset_options"] = {k: v for k, v in data["dataset_options"].items() if k != "root"}
+        data["dataset_options"] = {k: v for k, v in data["dataset_options"].items() if k not in self._NOT_IDENTITY_DATASET_OPTIONS}
         return data
 
     def run_id(self) -> str:

@@ -158,17 +158,17 @@ def _positive_int(table: dict, key: str, fail, default: int) -> int:
 
 def _check_model_options(configs: list[runs.RunConfig], fail) -> None:
     """Build each distinct model once (cheap, no data) so a bad option value fails here."""
-    from disentangle.datasets import OBSERVATION_SHAPES
+    from disentangle.datasets import dataset_class
     from disentangle.models import build_model
     from disentangle.training.trainer import DEFAULT_ARCHITECTURE
 
     seen = set()
     for config in configs:
-        key = repr(sorted(config.model_options.items()))
+        key = (config.model, config.dataset, repr(sorted(config.model_options.items())))
         if key in seen:
             continue
         seen.add(key)
-        shape = OBSERVATION_SHAPES[config.dataset]
+        shape = dataset_class(config.dataset).observation_shape
         options = {"architecture": DEFAULT_ARCHITECTURE.get(tuple(shape[1:]), "mlp"), **config.model_options}
         try:
             build_model(config.model, observation_shape=shape, **options)

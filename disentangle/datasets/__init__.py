@@ -1,4 +1,8 @@
-"""Ground-truth data sets: ``get_dataset(name, root=None, **options)``."""
+"""Ground-truth data sets: ``get_dataset(name, root=None, **options)``, ``list_datasets()``.
+
+Every data set registers itself with ``@register_dataset`` (see :mod:`.registry`);
+importing this package imports each module once so the registry is complete.
+"""
 
 from __future__ import annotations
 
@@ -6,43 +10,46 @@ import os
 from pathlib import Path
 
 from disentangle.datasets.base import GroundTruthDataset
+from disentangle.datasets.registry import dataset_class, list_datasets, register_dataset
 from disentangle.datasets.dsprites import DSprites
-from disentangle.datasets.mnist import IdxClassification
+from disentangle.datasets.dsprites_variants import ColorDSprites, NoisyDSprites, ScreamDSprites
+from disentangle.datasets.mnist import MNIST, FashionMNIST, IdxClassification
+from disentangle.datasets.grid_arrays import MPI3D, ArrayGridDataset, Shapes3D
+from disentangle.datasets.smallnorb import SmallNORB
+from disentangle.datasets.cars3d import Cars3D
 from disentangle.errors import DisentangleError
 
 DEFAULT_ROOT = Path("datasets")
 DATA_ENVIRONMENT_VARIABLE = "DISENTANGLE_DATA"  # overrides DEFAULT_ROOT
 
-_BUILDERS = {
-    "dsprites": lambda root, **options: DSprites(root=root, **options),
-    "mnist": lambda root, **options: IdxClassification("mnist", root=root, **options),
-    "fashion_mnist": lambda root, **options: IdxClassification("fashion_mnist", root=root, **options),
-}
-
-OBSERVATION_SHAPES = {"dsprites": DSprites.observation_shape, "mnist": IdxClassification.observation_shape,
-                      "fashion_mnist": IdxClassification.observation_shape}
-
-
-def list_datasets() -> list[str]:
-    """Names of the data sets ``get_dataset`` builds, sorted."""
-    return sorted(_BUILDERS)
-
 
 def default_root(name: str) -> Path:
     """Where a data set's files live when no root is given: ``$DISENTANGLE_DATA`` or ``datasets/``,
-    then ``<name>/`` under it (dSprites: the folder itself)."""
+    then the set's folder under it (its name; dSprites and its variants: the folder itself)."""
     base = Path(os.environ.get(DATA_ENVIRONMENT_VARIABLE) or DEFAULT_ROOT)
-    return base if name == "dsprites" else base / name
+    folder = dataset_class(name).folder
+    return base / (name if folder is None else folder)
 
 
 def get_dataset(name: str, root: str | Path | None = None, **options) -> GroundTruthDataset:
-    """Build a data set by name; ``root`` is the folder holding its files."""
-    if name not in _BUILDERS:
-        raise DisentangleError(f"unknown dataset {name!r}, expected one of {', '.join(list_datasets())}")
+    """Build a registered data set by name; ``root`` is the folder holding its files.
+
+    Parameters
+    ----------
+    name : str
+        One of :func:`list_datasets`.
+    root : str or Path, optional
+        Folder of the set's files (default :func:`default_root`).
+    **options
+        The loader's own options (``split``, ``in_memory``, ``verify``, ...).
+    """
+    cls = dataset_class(name)
     try:
-        return _BUILDERS[name](root if root is not None else default_root(name), **options)
+        return cls(root=root if root is not None else default_root(name), **options)
     except TypeError as error:  # an option the loader does not take
         raise DisentangleError(f"bad option for dataset {name!r}: {error}") from None
 
 
-__all__ = ["DSprites", "GroundTruthDataset", "IdxClassification", "get_dataset", "list_datasets", "default_root"]
+__all__ = ["ArrayGridDataset", "Cars3D", "ColorDSprites", "DSprites", "FashionMNIST", "GroundTruthDataset",
+           "IdxClassification", "MNIST", "MPI3D", "NoisyDSprites", "ScreamDSprites", "Shapes3D", "SmallNORB",
+           "dataset_class", "default_root", "get_dataset", "list_datasets", "register_dataset"]

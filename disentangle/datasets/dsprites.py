@@ -25,6 +25,8 @@ from tqdm.auto import tqdm
 from disentangle._io import atomic_path, md5_file
 from disentangle.datasets import sprites
 from disentangle.datasets.base import GroundTruthDataset, check_positive_count
+from disentangle.datasets.files import DataFile, check_md5
+from disentangle.datasets.registry import register_dataset
 from disentangle.errors import DisentangleError
 
 FACTOR_NAMES = ("shape", "scale", "orientation", "posX", "posY")
@@ -138,9 +140,7 @@ def _load_npz(path: Path, verify: bool) -> tuple[np.ndarray, np.ndarray]:
     if not path.is_file():
         raise DisentangleError(f"dSprites npz file not found: {path} (get {NPZ_NAME} from https://github.com/deepmind/dsprites-dataset)")
     if verify:
-        actual = md5_file(path)
-        if actual != NPZ_MD5:
-            raise DisentangleError(f"checksum mismatch for {path}: expected md5 {NPZ_MD5}, got {actual}")
+        check_md5(path, NPZ_MD5)
     try:
         with np.load(path, allow_pickle=True, encoding="latin1") as data:
             imgs, classes = data["imgs"], data["latents_classes"]
@@ -151,13 +151,46 @@ def _load_npz(path: Path, verify: bool) -> tuple[np.ndarray, np.ndarray]:
     return np.packbits(imgs > 0, axis=-1), factors_to_index(classes[:, 1:])
 
 
+@register_dataset("dsprites")
 class DSprites(GroundTruthDataset):
     """dSprites with the five varying factors (colour is constant and left out)."""
 
-    name = "dsprites"
     factor_names = FACTOR_NAMES
     factor_sizes = FACTOR_SIZES
     observation_shape = (1, 64, 64)
+    files = (DataFile(NPZ_NAME, NPZ_MD5, "https://github.com/deepmind/dsprites-dataset"),)  # optional
+    url = "https://github.com/deepmind/dsprites-dataset"
+    folder = ""  # the data root itself; the colour variants share its prepared grid
+
+    @classmethod
+    def describe(cls) -> str:
+        """One line: factors, observation shape, sources."""
+        return super().describe().replace(NPZ_NAME, f"procedural (optional: {NPZ_NAME})")
+
+    @classmethod
+    def prepare(cls, root: Path, progress: bool = True) -> str:
+        """Render the grid once into ``root/HDF5_NAME`` (the in-memory cache's source)."""
+        return f"wrote {prepare_hdf5(root, progress=progress)}"
+
+    @classmethod
+    def verify_files(cls, root: Path) -> list[str]:
+        """The renderer's grid, the prepared HDF5 file and the official npz, where present."""
+        root = Path(root)
+        lines = [f"procedural renderer: {NUM_IMAGES} images of shape [64, 64], factors "
+                 + ", ".join(f"{n}={s}" for n, s in zip(FACTOR_NAMES, FACTOR_SIZES))]
+        hdf5 = root / HDF5_NAME
+        if hdf5.is_file():
+            with h5py.File(hdf5, "r") as f:
+                shapes = {key: list(f[key].shape) for key in ("imgs", "latents_values", "latents_classes")}
+            lines.append(f"{hdf5}  md5 {md5_file(hdf5)}  " + "  ".join(f"{k} {v}" for k, v in shapes.items()))
+        else:
+            lines.append(f"no prepared file {hdf5} (run 'disentangle datasets prepare {cls.name}')")
+        npz = root / NPZ_NAME
+        if npz.is_file():
+            actual = md5_file(npz)
+            status = "OK" if actual == NPZ_MD5 else f"MISMATCH, expected {NPZ_MD5}"
+            lines.append(f"{npz}  md5 {actual} {status}")
+        return lines
 
     def __init__(self, root: str | Path | None = None, source: str = "procedural", path: str | Path | None = None,
                  in_memory: bool = False, verify: bool = True, progress: bool = False):

@@ -23,6 +23,8 @@ import numpy as np
 
 from disentangle._io import atomic_path, md5_file
 from disentangle.datasets.base import GroundTruthDataset, check_positive_count
+from disentangle.datasets.files import DataFile
+from disentangle.datasets.registry import register_dataset
 from disentangle.errors import DisentangleError
 
 SPLIT_FILES = {
@@ -127,7 +129,7 @@ class IdxClassification(GroundTruthDataset):
     factor_sizes = (10,)
     observation_shape = (1, 28, 28)
 
-    def __init__(self, name: str, root: str | Path | None = None, split: str = "train",
+    def __init__(self, root: str | Path | None = None, split: str = "train",
                  download: bool = False, verify: bool = True, binarize: str = "none", binarize_seed: int = 0):
         if split not in SPLIT_FILES:
             raise DisentangleError(f"split must be 'train' or 'test', got {split!r}")
@@ -135,7 +137,7 @@ class IdxClassification(GroundTruthDataset):
             raise DisentangleError(f"binarize must be one of {', '.join(BINARIZATIONS)}, got {binarize!r}")
         if isinstance(binarize_seed, bool) or not isinstance(binarize_seed, int) or binarize_seed < 0:
             raise DisentangleError(f"binarize_seed must be a non-negative integer, got {binarize_seed!r}")
-        self.name = name
+        name = self.name
         folder = Path(root) if root is not None else Path("datasets") / name
         if download:
             download_files(name, folder)
@@ -156,6 +158,24 @@ class IdxClassification(GroundTruthDataset):
         self.labels = labels.astype(np.int64)
         self.observation_shape = (1, *images.shape[1:])
         self._by_label = [np.flatnonzero(self.labels == c) for c in range(10)]
+
+    @classmethod
+    def prepare(cls, root: Path, progress: bool = True) -> str:
+        """Fetch the four official ``.gz`` files into ``root`` (needs network)."""
+        download_files(cls.name, Path(root))
+        return f"{cls.name} files are in {root}"
+
+    @classmethod
+    def verify_files(cls, root: Path) -> list[str]:
+        """Path, md5 and shape of each of the four IDX files, then the loaded set."""
+        lines = []
+        for images, labels in SPLIT_FILES.values():
+            for stem in (images, labels):
+                path, expected = locate(cls.name, Path(root), stem)
+                array = read_idx_file(path, expected)
+                lines.append(f"{path}  md5 {expected} OK  shape {list(array.shape)}")
+        lines.append(repr(cls(root=root)))
+        return lines
 
     def _checked(self, folder: Path, stem: str, verify: bool) -> tuple[Path, str | None]:
         path, md5 = locate(self.name, folder, stem)
@@ -197,3 +217,23 @@ class IdxClassification(GroundTruthDataset):
             rows = labels == label
             indices[rows] = pool[rng.integers(0, len(pool), rows.sum())]
         return self.observations(indices, rng)
+
+
+def _official_files(name: str) -> tuple[DataFile, ...]:
+    return tuple(DataFile(f"{stem}.gz", gz_md5, MIRRORS[name] + f"{stem}.gz") for stem, (_, gz_md5) in CHECKSUMS[name].items())
+
+
+@register_dataset("mnist")
+class MNIST(IdxClassification):
+    """MNIST digits (LeCun et al. 1998): 60,000 + 10,000 grey 28x28 images, the digit as the factor."""
+
+    files = _official_files("mnist")
+    url = MIRRORS["mnist"]
+
+
+@register_dataset("fashion_mnist")
+class FashionMNIST(IdxClassification):
+    """Fashion-MNIST (Xiao et al. 2017): MNIST's format and sizes, ten clothing classes."""
+
+    files = _official_files("fashion_mnist")
+    url = MIRRORS["fashion_mnist"]
