@@ -64,8 +64,10 @@ def test_unknown_dataset_is_one_line_error():
 SMALL_SHAPES = (2, 2, 2, 2, 2, 3)
 
 
-def write_shapes3d(folder, sizes=SMALL_SHAPES, rows=None, channels=3):
+def write_shapes3d(folder, sizes=SMALL_SHAPES, rows=None, channels=3, shuffle=False):
     factors, images = grid_images(sizes, channels)
+    if shuffle:
+        factors = factors[RNG(0).permutation(len(factors))]
     values = [np.linspace(0, 0.9, 10), np.linspace(0, 0.9, 10), np.linspace(0, 0.9, 10),
               np.linspace(0.75, 1.25, 8), np.arange(4.0), np.linspace(-30, 30, 15)]
     labels = np.stack([values[j][factors[:, j]] for j in range(6)], axis=1)
@@ -103,6 +105,9 @@ def test_shapes3d_bad_files(tmp_path, monkeypatch):
     write_shapes3d(tmp_path / "grey", channels=1)
     with pytest.raises(DisentangleError, match=r"images must have shape \[n, 64, 64, 3\], got \[96, 64, 64, 1\]"):
         get_dataset("shapes3d", root=tmp_path / "grey", verify=False)
+    write_shapes3d(tmp_path / "shuffled", shuffle=True)
+    with pytest.raises(DisentangleError, match="rows are not in factor-grid order"):
+        get_dataset("shapes3d", root=tmp_path / "shuffled", verify=False)
     (tmp_path / "junk").mkdir()
     (tmp_path / "junk" / "3dshapes.h5").write_bytes(b"not hdf5")
     with pytest.raises(DisentangleError, match="is not a readable HDF5 file"):

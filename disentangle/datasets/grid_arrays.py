@@ -126,7 +126,13 @@ class Shapes3D(ArrayGridDataset):
         images, labels = handle["images"], handle["labels"]
         if labels.shape != (images.shape[0], len(self.factor_sizes)):
             raise DisentangleError(f"{path}: 'labels' must have shape [{images.shape[0]}, 6], got {list(labels.shape)}")
-        self._labels = labels
+        strides = np.cumprod((1,) + tuple(self.factor_sizes[::-1]))[:-1][::-1]  # rows between classes of each factor
+        if images.shape[0] == int(np.prod(self.factor_sizes)):
+            first = labels[0]
+            for j, stride in enumerate(strides):  # stepping one class of factor j changes label j only
+                changed = np.flatnonzero(labels[int(stride)] != first)
+                if changed.tolist() != [j]:
+                    raise DisentangleError(f"{path}: rows are not in factor-grid order ({self.factor_names[j]} should change at row {stride})")
         if in_memory:
             images = images[()]
         return images
