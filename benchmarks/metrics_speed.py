@@ -90,7 +90,8 @@ def naive_evaluation(run_dir: str, profile: str) -> dict:
     in batches of 512, fresh samples per metric, sampling scores at 256-512 images a call."""
     import torch
 
-    from disentangle.evaluation import DEFAULT_METRICS, PROFILES, compute_metric, metric_rng
+    from disentangle.evaluation import compute_metric, default_metrics, metric_rng
+    from disentangle.metrics import get_metric
     from disentangle.training import load_trained
 
     _, dataset, model = load_trained(run_dir)
@@ -101,8 +102,8 @@ def naive_evaluation(run_dir: str, profile: str) -> dict:
                                for i in range(0, len(observations), 512)])
 
     seconds = {}
-    for name in DEFAULT_METRICS:
-        settings = dict(PROFILES[profile][name])
+    for name in default_metrics():
+        settings = get_metric(name).settings(profile)
         if name in ("beta_vae", "factor_vae"):
             settings["points_per_call"] = 4
         seconds[name], _ = timed(compute_metric, name, dataset, model, settings, metric_rng(0, name), represent)

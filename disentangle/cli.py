@@ -23,6 +23,16 @@ def reports_errors(command):
     return wrapper
 
 
+class MetricsOption(click.Option):
+    """``--metrics``, whose help lists the registered metrics (read when help is shown, not at import)."""
+
+    def get_help_record(self, ctx):
+        from disentangle.metrics import list_metrics
+
+        self.help = f"Comma-separated, from: {', '.join(list_metrics())} [default: {','.join(list_metrics(default_only=True))}]."
+        return super().get_help_record(ctx)
+
+
 @click.group()
 @click.version_option(package_name="disentangle")
 def main():
@@ -151,7 +161,7 @@ def train(model, dataset, steps, seed, batch_size, settings, checkpoint_every, l
 
 @main.command()
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--metrics", "metric_names", default=None, help="Comma-separated: mig,beta_vae,factor_vae,dci,sap,modularity,unsupervised,elbo,iwae,active_units.")
+@click.option("--metrics", "metric_names", default=None, cls=MetricsOption)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--fast", is_flag=True, help="DCI with the subsampled-GBT estimator and smaller beta-VAE/FactorVAE score samples.")
 @click.option("--force", is_flag=True, help="Recompute metrics already in metrics.json.")
@@ -202,7 +212,7 @@ def _parse_list(text: str, cast, what: str) -> list:
 @click.option("--steps", type=int, default=None, help="[default: 20000]")
 @click.option("--batch-size", type=int, default=None, help="[default: 64]")
 @click.option("--set", "settings", multiple=True, metavar="KEY=V1,V2", help="Sweep (or fix) any model option.")
-@click.option("--evaluate", "metric_names", default=None, help="Metrics after training ('' for none) [default: mig,beta_vae,factor_vae,dci,sap].")
+@click.option("--evaluate", "metric_names", default=None, help="Metrics after training, comma-separated ('' for none) [default: mig,beta_vae,factor_vae,dci,sap]; names as in 'evaluate --help'.")
 @click.option("--fast-eval", is_flag=True, help="Evaluate with the fast profile (subsampled-GBT DCI, smaller score samples).")
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), default=None, help="[default: fp32]")
 @click.option("--executor", default="local", show_default=True, help="local or ray.")
@@ -299,6 +309,55 @@ def report(runs_dir, out):
         shown[column] = shown[column].map(lambda v: f"{v:g}" if isinstance(v, float) else v)
     click.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     click.echo(f"wrote {out / 'runs.csv'}, {out / 'summary.csv'}" + "".join(f", {f}" for f in figures))
+
+
+@main.command()
+@click.option("--codes", "codes_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="An .npz of arrays codes [n, d], factors [n, k], optionally codes_test, factors_test.")
+@click.option("--encoder", default=None, help="A TorchScript file, a torch.export .pt2 file, or module:function importable from this folder.")
+@click.option("--dataset", default=None, help="The data set the encoder is scored on (with --encoder).")
+@click.option("--metrics", "metric_names", default=None, cls=MetricsOption)
+@click.option("--profile", type=click.Choice(["published", "fast", "tiny"]), default="published", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--set", "metric_settings", multiple=True, metavar="METRIC.KEY=VALUE", help="A metric setting.")
+@click.option("--device", default="cpu", show_default=True, help="Where a TorchScript encoder runs: auto, cpu, cuda, cuda:N, mps.")
+@click.option("--batch-size", type=int, default=256, show_default=True, help="Observations per encoder call (bounds memory).")
+@click.option("--data-root", type=click.Path(path_type=Path), default=None, help="The data set's folder.")
+@click.option("--dataset-option", "dataset_settings", multiple=True, metavar="KEY=VALUE", help="A data set option.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the result (metrics.json keys) here.")
+@click.option("--quiet", is_flag=True)
+@reports_errors
+def score(codes_file, encoder, dataset, metric_names, profile, seed, metric_settings, device, batch_size, data_root,
+          dataset_settings, out, quiet):
+    """Score a representation from anywhere: arrays of codes, or an encoder on a data set."""
+    from disentangle._io import atomic_write_json
+    from disentangle.evaluation import parse_metric_options
+    from disentangle.metrics.registry import parse_metric_names
+    from disentangle.representation import evaluate_codes, evaluate_representation, load_encoder, load_codes_file
+
+    if (codes_file is None) == (encoder is None):
+        raise DisentangleError("give exactly one of --codes FILE.npz or --encoder FILE --dataset NAME")
+    names = parse_metric_names(metric_names, default=()) or None
+    options = parse_metric_options(metric_settings)
+    if codes_file is not None:
+        result = evaluate_codes(**load_codes_file(codes_file), metrics=names, profile=profile, seed=seed, options=options)
+    else:
+        if dataset is None:
+            raise DisentangleError("--encoder needs --dataset NAME (the observations it is scored on)")
+        from disentangle.datasets import get_dataset
+
+        data = get_dataset(dataset, **dataset_options_from(data_root, dataset_settings))
+        result = evaluate_representation(load_encoder(encoder, device), data, metrics=names, profile=profile, seed=seed,
+                                         options=options, batch_size=batch_size, progress=not quiet)
+    for key, value in result.items():
+        if isinstance(value, float):
+            click.echo(f"{key} {value:.6g}")
+    for name, settings in result["settings"].items():
+        if "skipped" in settings:
+            click.echo(f"{name} skipped: {settings['skipped']}", err=True)
+    if out is not None:
+        atomic_write_json(out, result)
+        click.echo(f"wrote {out}")
 
 
 @main.command()

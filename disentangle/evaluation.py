@@ -18,62 +18,25 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from disentangle import __version__, metrics, runs
+from disentangle import __version__, runs
 from disentangle._io import atomic_write_json
 from disentangle.errors import DisentangleError
 from disentangle.metrics._utils import SingleFactorError
+from disentangle.metrics.registry import PROFILE_NAMES, get_metric, list_metrics, parse_metric_names
 from disentangle.metrics.sampling import represent_sample
 from disentangle.training import load_trained
 
-DEFAULT_METRICS = ("mig", "beta_vae", "factor_vae", "dci", "sap", "modularity", "unsupervised")
-LIKELIHOOD_METRICS = ("elbo", "iwae", "active_units")
-ALL_METRICS = DEFAULT_METRICS + LIKELIHOOD_METRICS
+PROFILES = PROFILE_NAMES  # published: disentanglement_lib's settings; fast: quick looks; tiny: the test suite
 
-# disentanglement_lib's published settings, and a --fast profile for quick looks
-PUBLISHED = {
-    "mig": {"num_train": 10000, "n_bins": 20},
-    "beta_vae": {"batch_size": 64, "num_train": 10000, "num_eval": 5000},
-    "factor_vae": {"batch_size": 64, "num_train": 10000, "num_eval": 5000, "num_variance_estimate": 10000},
-    "dci": {"num_train": 10000, "num_test": 5000, "estimator": "gbt"},
-    "sap": {"num_train": 10000, "num_test": 5000},
-    "modularity": {"num_train": 10000, "num_test": 5000, "n_bins": 20},
-    "unsupervised": {"num_train": 10000, "n_bins": 20},
-    "elbo": {"num_points": 5000},
-    "iwae": {"num_points": 1000, "k": 100},
-    "active_units": {"num_points": 5000},
-}
-FAST = {
-    **PUBLISHED,
-    "beta_vae": {"batch_size": 64, "num_train": 1000, "num_eval": 500},
-    "factor_vae": {"batch_size": 64, "num_train": 1000, "num_eval": 500, "num_variance_estimate": 5000},
-    "dci": {"num_train": 10000, "num_test": 5000, "estimator": "gbt_fast"},
-    "elbo": {"num_points": 1000},
-    "iwae": {"num_points": 200, "k": 50},
-    "active_units": {"num_points": 1000},
-}
-# the same path with sample sizes small enough for the test suite (quickstart --fast)
-TINY = {
-    **FAST,
-    "mig": {"num_train": 1000, "n_bins": 20},
-    "beta_vae": {"batch_size": 16, "num_train": 100, "num_eval": 50},
-    "factor_vae": {"batch_size": 16, "num_train": 100, "num_eval": 50, "num_variance_estimate": 500},
-    "dci": {"num_train": 500, "num_test": 250, "estimator": "gbt_fast"},
-    "sap": {"num_train": 500, "num_test": 250},
-    "modularity": {"num_train": 500, "num_test": 250, "n_bins": 20},
-    "unsupervised": {"num_train": 500, "n_bins": 20},
-}
-PROFILES = {"published": PUBLISHED, "fast": FAST, "tiny": TINY}
+
+def default_metrics() -> tuple[str, ...]:
+    """The metrics ``evaluate`` runs when none are named (the registry's default set)."""
+    return tuple(list_metrics(default_only=True))
 
 
 def parse_metrics(text: str | None) -> tuple[str, ...]:
     """Comma-separated metric names -> a tuple (empty text: the default set); unknown names are an error."""
-    if not text:
-        return DEFAULT_METRICS
-    names = tuple(n.strip() for n in text.split(",") if n.strip())
-    unknown = [n for n in names if n not in ALL_METRICS]
-    if unknown or not names:
-        raise DisentangleError(f"unknown metric {unknown[0] if unknown else text!r}, expected some of {', '.join(ALL_METRICS)}")
-    return names
+    return parse_metric_names(text)
 
 
 # encoder batch per precision: the fastest on a 2-core AVX-512 CPU (conv64, channels_last):
@@ -127,31 +90,36 @@ class CodeSamples:
 
 def compute_metric(name: str, dataset, model, settings: dict, rng: np.random.Generator,
                    represent=None, samples: CodeSamples | None = None, progress: bool = False) -> dict[str, float]:
-    """One metric on a trained model, with explicit settings (``seed`` and ``split`` are ignored here).
+    """One registered metric with explicit settings (``seed`` and ``split`` are ignored here).
 
-    ``represent`` defaults to fp32 posterior means; ``samples`` shares coded draws between metrics.
+    ``model`` is needed only by likelihood metrics (``needs="model"``) and as the default
+    ``represent`` (fp32 posterior means); ``samples`` shares coded draws between metrics.
     """
-    represent = represent or make_represent(model)
+    metric = get_metric(name)
+    if represent is None:
+        if model is None:
+            raise DisentangleError(f"{name} needs a represent function or a model")
+        represent = make_represent(model)
     samples = samples or CodeSamples(dataset, represent, int(settings.get("seed", 0)))
     s = {k: v for k, v in settings.items() if k not in ("seed", "split")}
-    if name in ("beta_vae", "factor_vae"):
-        score = metrics.beta_vae_score if name == "beta_vae" else metrics.factor_vae_score
-        return score(dataset, represent, rng, **s)
-    if name in LIKELIHOOD_METRICS:
+    if metric.needs == "sampling":
+        return metric.function(dataset, represent, rng, **s)
+    if metric.needs == "model":
+        if model is None:
+            raise DisentangleError(f"{name} needs a trained model of this project (a likelihood), not just a representation")
         num_points = s.pop("num_points")
         observations = dataset.evaluation_observations(None if num_points == "all" else num_points, rng)
         if name == "iwae":  # k = 5,000 on 10,000 images takes minutes: show it
             with tqdm(total=len(observations), desc=f"iwae k={s.get('k')}", unit="image", disable=not progress, leave=False) as bar:
-                return metrics.iwae_nll(model, observations, progress=bar.update, **s)
-        return (metrics.elbo if name == "elbo" else metrics.active_units)(model, observations)
+                return metric.function(model, observations, progress=bar.update, **s)
+        return metric.function(model, observations, **s)
     f_train, c_train = samples.get("train", s.pop("num_train"))
-    if name == "mig":
-        return metrics.mig(c_train, f_train, **s)
-    if name == "unsupervised":
-        return metrics.unsupervised(c_train, **s)
+    if metric.needs == "codes":
+        return metric.function(c_train, f_train, **s)
+    if metric.needs == "codes_only":
+        return metric.function(c_train, **s)
     f_test, c_test = samples.get("test", s.pop("num_test"))
-    function = {"dci": metrics.dci, "sap": metrics.sap, "modularity": metrics.modularity_explicitness}[name]
-    return function(c_train, f_train, c_test, f_test, **s)
+    return metric.function(c_train, f_train, c_test, f_test, **s)
 
 
 def metric_rng(seed: int, name: str) -> np.random.Generator:
@@ -162,9 +130,7 @@ def metric_rng(seed: int, name: str) -> np.random.Generator:
 def metric_settings(name: str, profile: str = "published", seed: int = 0, split: str = "train",
                     options: dict | None = None) -> dict:
     """The full settings one metric runs with: the profile's, then ``options``, then seed and split."""
-    if profile not in PROFILES:
-        raise DisentangleError(f"unknown evaluation profile {profile!r}, expected one of {', '.join(PROFILES)}")
-    settings = dict(PROFILES[profile][name])
+    settings = get_metric(name).settings(profile)
     for key, value in (options or {}).items():
         if key not in settings:
             raise DisentangleError(f"unknown setting {name}.{key}, expected one of {', '.join(name + '.' + k for k in settings)}")
@@ -195,8 +161,8 @@ def parse_metric_options(items) -> dict[str, dict]:
     for item in items or ():
         key, sep, raw = item.partition("=")
         name, dot, setting = key.strip().partition(".")
-        if not sep or not dot or name not in ALL_METRICS or not setting:
-            raise DisentangleError(f"metric option must be METRIC.KEY=VALUE with METRIC one of {', '.join(ALL_METRICS)}, got {item!r}")
+        if not sep or not dot or name not in list_metrics() or not setting:
+            raise DisentangleError(f"metric option must be METRIC.KEY=VALUE with METRIC one of {', '.join(list_metrics())}, got {item!r}")
         try:
             value = json.loads(raw)
         except json.JSONDecodeError:
@@ -205,7 +171,7 @@ def parse_metric_options(items) -> dict[str, dict]:
     return options
 
 
-def evaluate(run_dir: str | Path, metric_names=DEFAULT_METRICS, seed: int = 0, profile: str = "published",
+def evaluate(run_dir: str | Path, metric_names=None, seed: int = 0, profile: str = "published",
              force: bool = False, progress: bool = True, split: str = "train", options: dict | None = None,
              data_root: str | Path | None = None) -> dict:
     """Compute the requested metrics of one run; return the full metrics.json content.
@@ -219,34 +185,48 @@ def evaluate(run_dir: str | Path, metric_names=DEFAULT_METRICS, seed: int = 0, p
     with one, and metrics.json says so under ``settings`` (no number is written).
     """
     run_dir = Path(run_dir)
+    metric_names = tuple(metric_names) if metric_names is not None else default_metrics()
     if runs.read_status(run_dir) != "done":
         raise DisentangleError(f"{run_dir} is not finished (status: {runs.read_status(run_dir)}); train it first")
     options = options or {}
     wanted = {name: metric_settings(name, profile, seed, split, options.get(name)) for name in metric_names}
     config, dataset, model = load_trained(run_dir, split, data_root)
     represent = make_represent(model, precision=config.precision)
-    samples = CodeSamples(dataset, represent, seed)
     try:
         result = runs.read_metrics(run_dir)
     except DisentangleError:
         result = {}  # a corrupt file is rebuilt from scratch
     result.setdefault("settings", {})
     todo = [m for m in metric_names if force or not same_settings(result["settings"].get(result_key(m, split)), wanted[m])]
-    for name in tqdm(todo, desc=f"evaluating {run_dir.name}", unit="metric", disable=not progress, leave=False):
-        key, settings = result_key(name, split), wanted[name]
+    scores = score_metrics(todo, wanted, dataset, represent, seed, model=model, progress=progress, label=run_dir.name)
+    for name, values, settings in scores:
+        key = result_key(name, split)
         for old in [k for k in result if k.startswith(key + ".")]:
             del result[old]
+        result.update({f"{key}.{value_key}": float(value) for value_key, value in (values or {}).items()})
+        result["settings"][key] = settings
+        result["package_version"] = __version__
+        atomic_write_json(run_dir / runs.METRICS, result)
+    return result
+
+
+def score_metrics(names, wanted: dict, dataset, represent, seed: int, model=None, progress: bool = False, label: str = ""):
+    """Run metrics one by one, yielding ``(name, values or None, settings)`` as each finishes.
+
+    The array metrics share one coded sample per size (:class:`CodeSamples`); each metric
+    draws from its own stream (:func:`metric_rng`). ``settings`` is ``wanted[name]`` plus
+    ``seconds``, or plus ``skipped`` (the reason) when a metric needs more factors than the
+    data set has; then ``values`` is None.
+    """
+    samples = CodeSamples(dataset, represent, seed)
+    for name in tqdm(names, desc=f"evaluating {label}".strip(), unit="metric", disable=not progress, leave=False):
+        settings = wanted[name]
         start = time.perf_counter()
         try:
             values = compute_metric(name, dataset, model, settings, metric_rng(seed, name), represent, samples, progress)
         except SingleFactorError as error:
-            result["settings"][key] = {**settings, "skipped": str(error)}
             if progress:
-                tqdm.write(f"{run_dir.name}: {name} skipped: {error}")
+                tqdm.write(f"{label}: {name} skipped: {error}")
+            yield name, None, {**settings, "skipped": str(error)}
         else:
-            for value_key, value in values.items():
-                result[f"{key}.{value_key}"] = float(value)
-            result["settings"][key] = {**settings, "seconds": round(time.perf_counter() - start, 2)}
-        result["package_version"] = __version__
-        atomic_write_json(run_dir / runs.METRICS, result)
-    return result
+            yield name, values, {**settings, "seconds": round(time.perf_counter() - start, 2)}

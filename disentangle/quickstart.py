@@ -45,8 +45,10 @@ def run_quickstart(out: str | Path = "quickstart", fast: bool = False, workers: 
         run_dir = out / "runs" / config.run_id()
         if (run_dir / "checkpoint.pt").exists():
             viz.render_run_figures(run_dir, out / "figures" / f"beta{config.model_options['beta']:g}")
-    shown = [c for c in ("beta", "final_recon", "final_kl", "mig.discrete_mig", "beta_vae.eval_accuracy",
-                         "factor_vae.eval_accuracy", "dci.disentanglement", "sap.sap_score") if c in table.columns]
+    from disentangle.metrics import get_metric
+
+    headline = [get_metric(name).headline_column for name in METRICS]
+    shown = [c for c in ("beta", "final_recon", "final_kl", *headline) if c in table.columns]
     if not table.empty:
         echo(table.sort_values("beta")[shown].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     echo(f"tables:  {out / 'metrics' / 'runs.csv'}, {out / 'metrics' / 'summary.csv'}")

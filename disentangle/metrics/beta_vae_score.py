@@ -15,6 +15,7 @@ from disentangle.datasets.base import check_positive_count
 from disentangle.metrics._utils import require_factors
 from disentangle.metrics.sampling import points_per_call as _points_per_call
 from disentangle.metrics.sampling import represent_factors
+from disentangle.metrics.registry import register_metric
 
 
 def _points(dataset, represent, rng, batch_size, n, chunk):
@@ -34,6 +35,9 @@ def _points(dataset, represent, rng, batch_size, n, chunk):
     return np.concatenate(features), np.concatenate(labels)
 
 
+@register_metric("beta_vae", needs="sampling", published={"batch_size": 64, "num_train": 10000, "num_eval": 5000},
+                 fast={"num_train": 1000, "num_eval": 500}, tiny={"batch_size": 16, "num_train": 100, "num_eval": 50},
+                 headline="eval_accuracy", title="β-VAE score", reference="Higgins et al. 2017", default=True)
 def beta_vae_score(dataset, represent, rng: np.random.Generator, *, batch_size: int = 64, num_train: int = 10000,
                    num_eval: int = 5000, points_per_call: int | None = None) -> dict[str, float]:
     """Accuracy of predicting the fixed factor from mean code differences: ``train_accuracy``, ``eval_accuracy``.

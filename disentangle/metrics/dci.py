@@ -25,6 +25,7 @@ from sklearn.ensemble import GradientBoostingClassifier
 
 from disentangle.errors import DisentangleError
 from disentangle.metrics._utils import check_pair, informative_factors, require_factors
+from disentangle.metrics.registry import register_metric
 
 ESTIMATORS = ("gbt", "gbt_fast")
 
@@ -65,6 +66,10 @@ def importance_matrix(codes_train, factors_train, codes_test, factors_test, esti
     return importance, np.array([f[1] for f in fits]), np.array([f[2] for f in fits])
 
 
+@register_metric("dci", needs="train_test", published={"num_train": 10000, "num_test": 5000, "estimator": "gbt"},
+                 fast={"estimator": "gbt_fast"}, tiny={"num_train": 500, "num_test": 250},
+                 headline="disentanglement", title="DCI disentanglement", reference="Eastwood & Williams 2018", default=True,
+                 family="DCI")
 def dci(codes_train, factors_train, codes_test, factors_test, *, estimator: str = "gbt", seed: int = 0, n_jobs: int = 2) -> dict[str, float]:
     """DCI of codes [n, d] against factors [n, k] (k >= 2 with more than one value).
 

@@ -21,6 +21,7 @@ from disentangle.datasets.base import check_positive_count
 from disentangle.metrics._utils import require_factors
 from disentangle.metrics.sampling import points_per_call as _points_per_call
 from disentangle.metrics.sampling import represent_factors, represent_sample
+from disentangle.metrics.registry import register_metric
 
 PRUNE_THRESHOLD = 0.05
 
@@ -40,6 +41,11 @@ def _votes(dataset, represent, rng, batch_size, n, global_var, active, chunk) ->
     return votes
 
 
+@register_metric("factor_vae", needs="sampling",
+                 published={"batch_size": 64, "num_train": 10000, "num_eval": 5000, "num_variance_estimate": 10000},
+                 fast={"num_train": 1000, "num_eval": 500, "num_variance_estimate": 5000},
+                 tiny={"batch_size": 16, "num_train": 100, "num_eval": 50, "num_variance_estimate": 500},
+                 headline="eval_accuracy", title="FactorVAE score", reference="Kim & Mnih 2018", default=True)
 def factor_vae_score(dataset, represent, rng: np.random.Generator, *, batch_size: int = 64, num_train: int = 10000,
                      num_eval: int = 5000, num_variance_estimate: int = 10000,
                      points_per_call: int | None = None) -> dict[str, float]:

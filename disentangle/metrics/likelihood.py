@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from disentangle.datasets.base import check_positive_count
+from disentangle.metrics.registry import register_metric
 
 # latent samples decoded at once: bounds memory (SAMPLES_PER_CALL x pixels floats)
 SAMPLES_PER_CALL = 8192
@@ -49,6 +50,8 @@ def _batches(observations: np.ndarray, batch_size: int = 256):
         yield torch.as_tensor(observations[start:start + batch_size])
 
 
+@register_metric("elbo", needs="model", published={"num_points": 5000}, fast={"num_points": 1000},
+                 headline="elbo", title="ELBO", reference="Kingma & Welling 2014")
 @torch.no_grad()
 def elbo(model, observations: np.ndarray) -> dict[str, float]:
     """Mean single-sample ELBO (nats per example) of ``observations`` [n, C, H, W]: ``{"elbo"}``."""
@@ -56,6 +59,8 @@ def elbo(model, observations: np.ndarray) -> dict[str, float]:
     return {"elbo": total / len(observations)}
 
 
+@register_metric("iwae", needs="model", published={"num_points": 1000, "k": 100}, fast={"num_points": 200, "k": 50},
+                 headline="iwae_nll", title="IWAE NLL", reference="Burda et al. 2016")
 @torch.no_grad()
 def iwae_nll(model, observations: np.ndarray, k: int = 100, progress=None) -> dict[str, float]:
     """Mean importance-weighted NLL bound (nats) with ``k`` samples: ``{"iwae_nll", "iwae_k", "num_points"}``.
@@ -73,6 +78,8 @@ def iwae_nll(model, observations: np.ndarray, k: int = 100, progress=None) -> di
     return {"iwae_nll": total / len(observations), "iwae_k": k, "num_points": len(observations)}
 
 
+@register_metric("active_units", needs="model", published={"num_points": 5000}, fast={"num_points": 1000},
+                 headline="active_units", title="active units", reference="Burda et al. 2016")
 @torch.no_grad()
 def active_units(model, observations: np.ndarray, threshold: float = 0.01) -> dict[str, float]:
     """Number of latents whose posterior mean varies with x by more than ``threshold``: ``{"active_units"}``."""

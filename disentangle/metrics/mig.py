@@ -15,8 +15,11 @@ import numpy as np
 
 from disentangle.errors import DisentangleError
 from disentangle.metrics._utils import check_bins, check_pair, discretize, entropies, informative_factors, mutual_info_matrix
+from disentangle.metrics.registry import register_metric
 
 
+@register_metric("mig", needs="codes", published={"num_train": 10000, "n_bins": 20}, tiny={"num_train": 1000},
+                 headline="discrete_mig", title="MIG", reference="Chen et al. 2018", default=True)
 def mig(codes, factors, *, n_bins: int = 20) -> dict[str, float]:
     """Mutual information gap (Chen et al. 2018) of codes [n, d] against factors [n, k].
 

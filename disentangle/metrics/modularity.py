@@ -21,6 +21,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import label_binarize
 
 from disentangle.metrics._utils import check_bins, check_pair, discretize, informative_factors, mutual_info_matrix, require_factors
+from disentangle.metrics.registry import register_metric
 
 
 def modularity_of(mi: np.ndarray) -> float:
@@ -60,6 +61,9 @@ def standardize(codes_train: np.ndarray, codes_test: np.ndarray) -> tuple[np.nda
     return (codes_train - mean) / std, (codes_test - mean) / std
 
 
+@register_metric("modularity", needs="train_test", published={"num_train": 10000, "num_test": 5000, "n_bins": 20},
+                 tiny={"num_train": 500, "num_test": 250}, headline="modularity_score", title="modularity",
+                 reference="Ridgeway & Mozer 2018", default=True)
 def modularity_explicitness(codes_train, factors_train, codes_test, factors_test, *, n_bins: int = 20) -> dict[str, float]:
     """Modularity and explicitness of codes [n, d] against factors [n, k] (k >= 2 informative).
 

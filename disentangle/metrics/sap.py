@@ -19,6 +19,7 @@ from sklearn.svm import LinearSVC
 
 from disentangle.errors import DisentangleError
 from disentangle.metrics._utils import check_pair, informative_factors
+from disentangle.metrics.registry import register_metric
 
 
 def _accuracy_matrix(codes_train, factors_train, codes_test, factors_test, keep) -> np.ndarray:
@@ -48,6 +49,8 @@ def top_two_gap(scores: np.ndarray) -> float:
     return float((ordered[0] - ordered[1]).mean())
 
 
+@register_metric("sap", needs="train_test", published={"num_train": 10000, "num_test": 5000}, tiny={"num_train": 500, "num_test": 250},
+                 headline="sap_score", title="SAP", reference="Kumar et al. 2018", default=True)
 def sap(codes_train, factors_train, codes_test, factors_test, *, continuous_factors: bool = False) -> dict[str, float]:
     """SAP score (Kumar et al. 2018): per factor, the gap between the two codes that
     predict it best on their own; codes/factors [n, d] / [n, k], train and test.

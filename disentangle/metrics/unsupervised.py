@@ -11,6 +11,7 @@ import numpy as np
 import scipy.linalg
 
 from disentangle.metrics._utils import check_bins, check_codes, discretize, mutual_info_matrix
+from disentangle.metrics.registry import register_metric
 
 
 def gaussian_total_correlation(cov: np.ndarray) -> float:
@@ -26,6 +27,8 @@ def gaussian_wasserstein_correlation(cov: np.ndarray) -> float:
     return float(2 * np.trace(cov) - 2 * np.real(np.trace(cross)))
 
 
+@register_metric("unsupervised", needs="codes_only", published={"num_train": 10000, "n_bins": 20}, tiny={"num_train": 500},
+                 headline="gaussian_total_correlation", title="Gaussian total correlation", reference="Locatello et al. 2019", default=True)
 def unsupervised(codes, *, n_bins: int = 20) -> dict[str, float]:
     """Unsupervised scores of codes [n, d] (Locatello et al. 2019): Gaussian total
     correlation, Wasserstein dependency (raw and normalised) and mean pairwise discrete MI.

@@ -11,10 +11,19 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from disentangle.metrics import get_metric, human_name, list_metrics
 from disentangle.viz.images import save_figure
 
-HEADLINE = ("mig.discrete_mig", "beta_vae.eval_accuracy", "factor_vae.eval_accuracy", "dci.disentanglement",
-            "sap.sap_score", "modularity.modularity_score", "final_kl", "final_recon")
+TRAINING_COLUMNS = ("final_kl", "final_recon")
+
+
+def disentanglement_columns() -> list[str]:
+    """Headline columns of the registered metrics that score codes against factors."""
+    return [get_metric(n).headline_column for n in list_metrics(needs=("codes", "train_test", "sampling"))]
+
+
+def _label(column: str) -> str:
+    return {"final_kl": "KL (nats, end of training)", "final_recon": "reconstruction (nats, end of training)"}.get(column, human_name(column))
 
 
 def _panels(n: int, width: float = 4.0, height: float = 3.2):
@@ -28,7 +37,7 @@ def _panels(n: int, width: float = 4.0, height: float = 3.2):
 
 def metric_vs_beta(table: pd.DataFrame, out: str | Path, x: str = "beta") -> Path | None:
     """Every headline metric against ``x`` (log2 axis), one point per seed, median line per model; the PNG path or None."""
-    metrics = [m for m in HEADLINE if m in table.columns and table[m].notna().any()]
+    metrics = [m for m in (*disentanglement_columns(), *TRAINING_COLUMNS) if m in table.columns and table[m].notna().any()]
     if x not in table.columns or not metrics:
         return None
     fig, axes = _panels(len(metrics))
@@ -39,8 +48,8 @@ def metric_vs_beta(table: pd.DataFrame, out: str | Path, x: str = "beta") -> Pat
             ax.plot(median.index, median.values, marker="o", label=model)
         ax.set_xscale("log", base=2)
         ax.set_xlabel(x)
-        ax.set_ylabel(metric)
-        ax.set_title(metric, fontsize=10)
+        ax.set_ylabel(_label(metric))
+        ax.set_title(_label(metric), fontsize=10)
         ax.legend(fontsize=7)
     fig.suptitle(f"metrics against {x} (points: seeds, line: median)")
     fig.tight_layout()
@@ -49,7 +58,7 @@ def metric_vs_beta(table: pd.DataFrame, out: str | Path, x: str = "beta") -> Pat
 
 def tradeoff(table: pd.DataFrame, out: str | Path) -> Path | None:
     """Reconstruction against disentanglement, one point per run; the PNG path or None."""
-    metrics = [m for m in HEADLINE[:6] if m in table.columns and table[m].notna().any()]
+    metrics = [m for m in disentanglement_columns() if m in table.columns and table[m].notna().any()]
     if "final_recon" not in table.columns or not metrics:
         return None
     fig, axes = _panels(len(metrics))
@@ -62,8 +71,8 @@ def tradeoff(table: pd.DataFrame, out: str | Path) -> Path | None:
                         ax.annotate(f"β={row['beta']:g}", (row["final_recon"], row[metric]), fontsize=6,
                                     xytext=(3, 3), textcoords="offset points", color=points.get_facecolor()[0])
         ax.set_xlabel("reconstruction loss (nats)")
-        ax.set_ylabel(metric)
-        ax.set_title(f"trade-off: {metric}", fontsize=10)
+        ax.set_ylabel(_label(metric))
+        ax.set_title(f"trade-off: {_label(metric)}", fontsize=10)
         ax.legend(fontsize=7)
     fig.tight_layout()
     return save_figure(fig, Path(out) / "tradeoff.png")

@@ -1,0 +1,119 @@
+"""The metric registry: each metric declares itself once, beside its function.
+
+``@register_metric("mig", needs="codes", published={...}, headline="discrete_mig", ...)``
+on the metric's pure function records what it needs, its settings per evaluation
+profile and its headline key. ``evaluate``, ``evaluate_representation``,
+``evaluate_codes``, ``disentangle score``, the CLI's metric lists, the quickstart and
+the report's headline columns all read it, so adding a metric is one file.
+
+What a metric needs (``needs``) says how the runner calls it:
+
+- ``"codes"``: ``function(codes, factors, **settings)`` on ``num_train`` coded points;
+- ``"codes_only"``: ``function(codes, **settings)`` (unsupervised: no factors);
+- ``"train_test"``: ``function(codes_train, factors_train, codes_test, factors_test, **settings)``
+  on ``num_train`` + ``num_test`` coded points;
+- ``"sampling"``: ``function(dataset, represent, rng, **settings)`` (draws its own batches);
+- ``"model"``: ``function(model, observations, **settings)`` (likelihoods: a trained model).
+
+``num_train`` / ``num_test`` / ``num_points`` are sample sizes the runner consumes;
+every other setting goes to the function.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+from disentangle.errors import DisentangleError
+
+NEEDS = ("codes", "codes_only", "train_test", "sampling", "model")
+PROFILE_NAMES = ("published", "fast", "tiny")
+ARRAY_NEEDS = ("codes", "codes_only", "train_test")  # what evaluate_codes can run
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One registered metric: its function and everything the runners need to know."""
+
+    name: str
+    function: Callable
+    needs: str
+    profiles: Mapping[str, Mapping[str, object]]
+    headline: str
+    title: str
+    reference: str
+    default: bool = False
+    family: str = ""  # the name other keys are shown under ("DCI: completeness"); default: title
+
+    @property
+    def headline_column(self) -> str:
+        """The results-table column of the headline value, e.g. ``"mig.discrete_mig"``."""
+        return f"{self.name}.{self.headline}"
+
+    def settings(self, profile: str) -> dict:
+        """A fresh copy of the settings this metric runs with under ``profile``."""
+        if profile not in self.profiles:
+            raise DisentangleError(f"unknown evaluation profile {profile!r}, expected one of {', '.join(PROFILE_NAMES)}")
+        return dict(self.profiles[profile])
+
+
+_METRICS: dict[str, Metric] = {}
+
+
+def register_metric(name: str, *, needs: str, published: dict, headline: str, title: str, reference: str,
+                    fast: dict | None = None, tiny: dict | None = None, default: bool = False, family: str = "") -> Callable:
+    """Function decorator: register a metric under ``name``.
+
+    ``fast`` and ``tiny`` update the published settings (``tiny``: on top of ``fast``);
+    ``default`` puts the metric in ``evaluate``'s default set.
+    """
+    if needs not in NEEDS:
+        raise ValueError(f"metric {name!r}: needs must be one of {NEEDS}, got {needs!r}")
+    fast_settings = {**published, **(fast or {})}
+    profiles = {"published": dict(published), "fast": fast_settings, "tiny": {**fast_settings, **(tiny or {})}}
+
+    def decorate(function: Callable) -> Callable:
+        if name in _METRICS:
+            raise ValueError(f"metric {name!r} is registered twice")
+        _METRICS[name] = Metric(name, function, needs, profiles, headline, title, reference, default, family or title)
+        return function
+
+    return decorate
+
+
+def list_metrics(default_only: bool = False, needs: tuple[str, ...] | None = None) -> list[str]:
+    """Registered metric names in registration order (optionally: the default set, or by need)."""
+    return [m.name for m in _METRICS.values() if (not default_only or m.default) and (needs is None or m.needs in needs)]
+
+
+def get_metric(name: str) -> Metric:
+    """The registered metric ``name``, or a one-line error listing the names."""
+    if name not in _METRICS:
+        raise DisentangleError(f"unknown metric {name!r}, expected one of {', '.join(_METRICS)}")
+    return _METRICS[name]
+
+
+def parse_metric_names(text: str | None, default: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """Comma-separated metric names -> a checked tuple (empty or None: ``default``, else the default set)."""
+    if not text:
+        return tuple(default) if default is not None else tuple(list_metrics(default_only=True))
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if not names:
+        raise DisentangleError(f"no metric named in {text!r}, expected some of {', '.join(_METRICS)}")
+    for name in names:
+        get_metric(name)
+    return names
+
+
+def headline_columns() -> tuple[str, ...]:
+    """The results-table column of every registered metric's headline value."""
+    return tuple(m.headline_column for m in _METRICS.values())
+
+
+def human_name(column: str) -> str:
+    """A readable name for a results column: ``"mig.discrete_mig"`` -> ``"MIG"``; other keys kept."""
+    name, _, key = column.partition(".")
+    metric = _METRICS.get(name)
+    if metric is None:
+        return column
+    return metric.title if key == metric.headline else f"{metric.family}: {key.replace('_', ' ')}"

@@ -1,0 +1,252 @@
+"""Score any representation: a ``represent`` function from any framework, or arrays of codes.
+
+- :func:`evaluate_representation` codes a data set's observations with the user's
+  ``represent(observations [n, C, H, W]) -> codes [n, d]`` and runs the same metrics,
+  settings, samples and random streams as ``evaluate`` does for a trained run.
+- :func:`evaluate_codes` runs the array metrics on codes the user already has.
+- :func:`load_encoder` turns a TorchScript file or ``module:function`` into a ``represent``.
+
+Both evaluations return the mapping metrics.json holds: ``{"<metric>.<key>": value,
+"settings": {metric: settings}, "package_version": ...}``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from disentangle import __version__
+from disentangle.errors import DisentangleError
+from disentangle.evaluation import default_metrics, metric_settings, score_metrics
+from disentangle.metrics._utils import SingleFactorError, check_pair
+from disentangle.metrics.registry import ARRAY_NEEDS, get_metric
+
+DEFAULT_CHUNK = 256  # observations per represent call: bounded memory whatever the sample size
+
+
+def _as_array(codes) -> np.ndarray:
+    if hasattr(codes, "detach"):  # a torch tensor (any device)
+        codes = codes.detach().float().cpu().numpy()
+    return np.asarray(codes)
+
+
+def checked_represent(represent: Callable, batch_size: int = DEFAULT_CHUNK) -> Callable:
+    """Wrap ``represent`` so it is called on chunks of ``batch_size`` observations and its
+    output is checked: one finite numeric row per observation, the same width every call."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise DisentangleError(f"batch_size must be a positive integer, got {batch_size!r}")
+    width: list[int] = []
+
+    def wrapped(observations: np.ndarray) -> np.ndarray:
+        out = []
+        for start in range(0, len(observations), batch_size):
+            chunk = observations[start:start + batch_size]
+            codes = _as_array(represent(chunk))
+            if codes.ndim != 2 or codes.shape[0] != len(chunk):
+                raise DisentangleError(f"represent returned codes of shape {list(codes.shape)} for {len(chunk)} observations, "
+                                       f"expected [{len(chunk)}, d]")
+            if codes.dtype == bool or not np.issubdtype(codes.dtype, np.number):
+                raise DisentangleError(f"represent returned codes of dtype {codes.dtype}, expected floats")
+            if not np.isfinite(codes).all():
+                raise DisentangleError(f"represent returned NaN or inf codes (row {start + int(np.argwhere(~np.isfinite(codes))[0, 0])} of the sample)")
+            if width and codes.shape[1] != width[0]:
+                raise DisentangleError(f"represent returned {codes.shape[1]} code dims after {width[0]} earlier: it must be fixed")
+            width[:] = [codes.shape[1]]
+            out.append(codes.astype(np.float64))
+        return np.concatenate(out)
+
+    return wrapped
+
+
+def evaluate_representation(represent: Callable, dataset, metrics=None, profile: str = "published", seed: int = 0,
+                            options: dict | None = None, batch_size: int = DEFAULT_CHUNK, progress: bool = False) -> dict:
+    """Score a representation that is not from this project.
+
+    Parameters
+    ----------
+    represent : callable
+        ``represent(observations: float32 [n, C, H, W] in [0, 1]) -> codes [n, d]`` (numpy or a
+        torch tensor), called on chunks of ``batch_size`` observations.
+    dataset : GroundTruthDataset or str
+        The data set (a name is built with :func:`disentangle.datasets.get_dataset`).
+    metrics : sequence of str, optional
+        Registered metric names (default: ``evaluate``'s default set). Likelihood metrics
+        need a model of this project and are refused.
+    profile : {"published", "fast", "tiny"}
+    seed : int
+        The same seed as ``evaluate`` gives the same samples and streams.
+    options : dict, optional
+        ``{metric: {setting: value}}`` overrides.
+
+    Returns
+    -------
+    dict
+        ``{"<metric>.<key>": float, "settings": {metric: settings}, "package_version": str}``.
+    """
+    from disentangle.datasets import get_dataset
+
+    dataset = get_dataset(dataset) if isinstance(dataset, str) else dataset
+    names = _checked_names(metrics, default_metrics())
+    for name in names:
+        if get_metric(name).needs == "model":
+            raise DisentangleError(f"{name} needs a trained model of this project (a likelihood), not a represent function")
+    wanted = {name: metric_settings(name, profile, seed, options=(options or {}).get(name)) for name in names}
+    return _collect(score_metrics(names, wanted, dataset, checked_represent(represent, batch_size), seed, progress=progress))
+
+
+def evaluate_codes(codes_train, factors_train, codes_test=None, factors_test=None, metrics=None, profile: str = "published",
+                   seed: int = 0, options: dict | None = None) -> dict:
+    """Run the array metrics on codes [n, d] and integer factors [n, k] the caller already has.
+
+    ``codes_test`` / ``factors_test`` feed the metrics that fit on one set and score on
+    another (DCI, SAP, modularity); without them only the others run by default, and
+    asking for one of those is an error. The profile's sample sizes are replaced by the
+    arrays' lengths; every other setting is the profile's. Returns the same mapping as
+    :func:`evaluate_representation`.
+    """
+    codes_train, factors_train = check_pair(codes_train, factors_train, "_train")
+    has_test = codes_test is not None or factors_test is not None
+    if has_test:
+        if codes_test is None or factors_test is None:
+            raise DisentangleError("give both codes_test and factors_test, or neither")
+        codes_test, factors_test = check_pair(codes_test, factors_test, "_test")
+        if codes_test.shape[1] != codes_train.shape[1] or factors_test.shape[1] != factors_train.shape[1]:
+            raise DisentangleError(f"codes_test/factors_test must have {codes_train.shape[1]} code dims and {factors_train.shape[1]} factors "
+                                   f"like the training arrays, got {codes_test.shape[1]} and {factors_test.shape[1]}")
+    usable = [n for n in default_metrics() if get_metric(n).needs in ARRAY_NEEDS and (has_test or get_metric(n).needs != "train_test")]
+    names = _checked_names(metrics, usable)
+    result: dict = {"settings": {}}
+    for name in names:
+        metric = get_metric(name)
+        if metric.needs not in ARRAY_NEEDS:
+            raise DisentangleError(f"{name} draws its own observations: use evaluate_representation with a data set and an encoder")
+        if metric.needs == "train_test" and not has_test:
+            raise DisentangleError(f"{name} fits on one set and scores on another: give codes_test and factors_test")
+        settings = metric_settings(name, profile, seed, options=(options or {}).get(name))
+        settings["num_train"] = len(codes_train)
+        if metric.needs == "train_test":
+            settings["num_test"] = len(codes_test)
+        call = {k: v for k, v in settings.items() if k not in ("seed", "num_train", "num_test")}
+        try:
+            if metric.needs == "codes":
+                values = metric.function(codes_train, factors_train, **call)
+            elif metric.needs == "codes_only":
+                values = metric.function(codes_train, **call)
+            else:
+                values = metric.function(codes_train, factors_train, codes_test, factors_test, **call)
+        except SingleFactorError as error:
+            result["settings"][name] = {**settings, "skipped": str(error)}
+            continue
+        result.update({f"{name}.{key}": float(value) for key, value in values.items()})
+        result["settings"][name] = settings
+    result["package_version"] = __version__
+    return result
+
+
+def _checked_names(metrics, default) -> tuple[str, ...]:
+    if metrics is None:
+        return tuple(default)
+    names = (metrics,) if isinstance(metrics, str) else tuple(metrics)
+    for name in names:
+        get_metric(name)
+    return names
+
+
+def _collect(scores) -> dict:
+    result: dict = {"settings": {}}
+    for name, values, settings in scores:
+        result.update({f"{name}.{key}": float(value) for key, value in (values or {}).items()})
+        result["settings"][name] = settings
+    result["package_version"] = __version__
+    return result
+
+
+def load_codes_file(path: Path) -> dict:
+    """Arrays ``codes``, ``factors`` (and optionally ``codes_test``, ``factors_test``) of an ``.npz``
+    file, as :func:`evaluate_codes` keyword arguments."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except (OSError, ValueError) as error:
+        raise DisentangleError(f"{path} is not a readable .npz file ({error})") from None
+    for key in ("codes", "factors"):
+        if key not in arrays:
+            raise DisentangleError(f"{path} has no array {key!r}, expected codes, factors (optionally codes_test, factors_test); "
+                                   f"found {', '.join(arrays) or 'none'}")
+    return {"codes_train": arrays["codes"], "factors_train": arrays["factors"],
+            "codes_test": arrays.get("codes_test"), "factors_test": arrays.get("factors_test")}
+
+
+def resolve_device(device: str):
+    """``auto`` | ``cpu`` | ``cuda`` | ``cuda:N`` | ``mps`` -> a torch device, or a one-line error."""
+    import torch
+
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        raise DisentangleError(f"unknown device {device!r}, expected auto, cpu, cuda, cuda:N or mps") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise DisentangleError(f"device {device!r} asked for, but this machine has no CUDA")
+    if resolved.type == "mps" and not torch.backends.mps.is_available():
+        raise DisentangleError(f"device {device!r} asked for, but MPS is not available here")
+    return resolved
+
+
+def load_encoder(spec: str, device: str = "cpu") -> Callable:
+    """A ``represent`` function from a TorchScript file, a ``torch.export`` file (``.pt2``),
+    or ``module:function`` importable here.
+
+    A TorchScript or exported module is called on float32 tensors on ``device``; when it returns a
+    tuple (mean, log-variance, ...) the first element is the code. A ``module:function``
+    is called on the numpy observations as it is (any framework); a ``torch.nn.Module``
+    found there is treated like a TorchScript module.
+    """
+    import torch
+
+    path = Path(spec)
+    if path.is_file():
+        target = resolve_device(device)
+        if path.suffix == ".pt2":  # torch.export, TorchScript's successor
+            try:
+                return _torch_represent(torch.export.load(str(path)).module().to(target), target)
+            except (RuntimeError, ValueError, KeyError) as error:
+                raise DisentangleError(f"{path} is not a torch.export file ({str(error).splitlines()[0]})") from None
+        try:
+            module = torch.jit.load(str(path), map_location=target)
+        except (RuntimeError, ValueError) as error:
+            raise DisentangleError(f"{path} is not a TorchScript file ({str(error).splitlines()[0]})") from None
+        return _torch_represent(module.eval(), target)
+    module_name, colon, attribute = spec.partition(":")
+    if not colon or not module_name or not attribute:
+        raise DisentangleError(f"--encoder must be a TorchScript file or module:function, got {spec!r} (no such file)")
+    if str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
+    try:
+        found = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as error:
+        raise DisentangleError(f"cannot import {spec!r} from {Path.cwd()}: {error}") from None
+    if isinstance(found, torch.nn.Module):
+        target = resolve_device(device)
+        return _torch_represent(found.to(target).eval(), target)
+    if not callable(found):
+        raise DisentangleError(f"{spec!r} is a {type(found).__name__}, expected a function or torch module")
+    return found
+
+
+def _torch_represent(module, device) -> Callable:
+    import torch
+
+    @torch.inference_mode()
+    def represent(observations: np.ndarray) -> np.ndarray:
+        out = module(torch.as_tensor(observations, dtype=torch.float32).to(device))
+        if isinstance(out, (tuple, list)):
+            out = out[0]
+        return out.float().cpu().numpy()
+
+    return represent

@@ -1,0 +1,162 @@
+"""Scoring representations that are not from this project: the metric registry,
+``evaluate_representation``, ``evaluate_codes`` and ``disentangle score``."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+import disentangle
+from disentangle.cli import main
+from disentangle.datasets import get_dataset
+from disentangle.errors import DisentangleError
+from disentangle.evaluation import CodeSamples
+from disentangle.metrics import get_metric, headline_columns, human_name, list_metrics
+from disentangle.representation import checked_represent
+
+ARRAY_METRICS = ["mig", "sap", "dci", "modularity", "unsupervised"]
+
+
+class CentroidEncoder(torch.nn.Module):
+    """A hand-written encoder: the sprite's centre of mass and its area (no training)."""
+
+    def forward(self, x):
+        mass = x.sum(dim=(1, 2, 3)) + 1e-6
+        grid = torch.linspace(0, 1, x.shape[-1])
+        cx = (x.sum(dim=(1, 2)) * grid).sum(-1) / mass
+        cy = (x.sum(dim=(1, 3)) * grid).sum(-1) / mass
+        return torch.stack([cx, cy, mass / 4096.0], dim=1)
+
+
+def centroid_numpy(observations):
+    with torch.no_grad():
+        return CentroidEncoder()(torch.as_tensor(observations)).numpy()
+
+
+def test_registry_declares_every_metric_once():
+    names = list_metrics()
+    assert names[:7] == ["mig", "beta_vae", "factor_vae", "dci", "sap", "modularity", "unsupervised"]
+    assert {"elbo", "iwae", "active_units"} <= set(names)
+    assert list_metrics(default_only=True) == names[:7]
+    assert "mig.discrete_mig" in headline_columns() and human_name("mig.discrete_mig") == "MIG"
+    assert human_name("dci.completeness") == "DCI: completeness"
+    for name in names:
+        metric = get_metric(name)
+        assert set(metric.profiles) == {"published", "fast", "tiny"} and metric.reference
+    with pytest.raises(DisentangleError, match="unknown metric 'bogus', expected one of mig, beta_vae"):
+        get_metric("bogus")
+    assert "unsupervised, elbo, iwae, active_units" in " ".join(CliRunner().invoke(main, ["evaluate", "--help"]).output.split())
+
+
+def test_unknown_metric_fails_before_any_training(tmp_path):
+    result = CliRunner().invoke(main, ["grid", "--model", "beta_vae", "--beta", "1", "--steps", "2", "--evaluate", "mig,bogus",
+                                       "--runs-dir", str(tmp_path / "runs"), "--quiet"])
+    assert result.exit_code == 2 and "unknown metric 'bogus'" in result.output
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+@pytest.fixture(scope="module")
+def python_result():
+    return disentangle.evaluate_representation(centroid_numpy, "dsprites", metrics=ARRAY_METRICS + ["factor_vae"], profile="tiny", seed=3)
+
+
+def test_python_api_scores_a_foreign_encoder(python_result):
+    assert python_result["mig.discrete_mig"] > 0.1  # the centroid separates posX from posY
+    assert python_result["settings"]["mig"]["num_train"] == 1000 and python_result["settings"]["mig"]["seed"] == 3
+    assert 0 <= python_result["factor_vae.eval_accuracy"] <= 1
+
+
+def test_same_codes_through_evaluate_codes_give_the_same_numbers(python_result):
+    samples = CodeSamples(get_dataset("dsprites"), checked_represent(centroid_numpy), seed=3)
+    f_mig, c_mig = samples.get("train", 1000)
+    f_train, c_train = samples.get("train", 500)
+    f_test, c_test = samples.get("test", 250)
+    by_arrays = {**disentangle.evaluate_codes(c_mig, f_mig, metrics=["mig"], profile="tiny"),
+                 **disentangle.evaluate_codes(c_train, f_train, c_test, f_test, metrics=["sap", "dci", "modularity", "unsupervised"], profile="tiny")}
+    keys = [k for k in python_result if k.partition(".")[0] in ARRAY_METRICS]
+    assert len(keys) >= 8
+    for key in keys:
+        assert by_arrays[key] == pytest.approx(python_result[key], abs=1e-12), key
+
+
+def test_torchscript_and_module_function_through_the_cli(python_result, tmp_path, monkeypatch):
+    scripted = tmp_path / "encoder.pt"
+    torch.jit.script(CentroidEncoder()).save(str(scripted))
+    out = tmp_path / "scores.json"
+    args = ["--dataset", "dsprites", "--profile", "tiny", "--seed", "3", "--metrics", "mig,sap,factor_vae", "--quiet"]
+    result = CliRunner().invoke(main, ["score", "--encoder", str(scripted), *args, "--batch-size", "100", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    written = json.loads(out.read_text())
+    for key in ("mig.discrete_mig", "sap.sap_score", "factor_vae.eval_accuracy"):
+        assert written[key] == pytest.approx(python_result[key], abs=1e-6), key
+    exported = tmp_path / "encoder.pt2"
+    program = torch.export.export(CentroidEncoder(), (torch.zeros(4, 1, 64, 64),), dynamic_shapes=({0: torch.export.Dim("n")},))
+    torch.export.save(program, str(exported))
+    result = CliRunner().invoke(main, ["score", "--encoder", str(exported), *args])
+    assert result.exit_code == 0, result.output
+    assert f"sap.sap_score {python_result['sap.sap_score']:.6g}" in result.output
+    (tmp_path / "my_encoder.py").write_text(
+        "import numpy as np\n"
+        "def represent(x):\n"
+        "    mass = x.sum(axis=(1, 2, 3)) + 1e-6\n"
+        "    grid = np.linspace(0, 1, x.shape[-1], dtype=np.float32)\n"
+        "    return np.stack([(x.sum(axis=(1, 2)) * grid).sum(-1) / mass, (x.sum(axis=(1, 3)) * grid).sum(-1) / mass, mass / 4096], 1)\n")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["score", "--encoder", "my_encoder:represent", *args])
+    assert result.exit_code == 0, result.output
+    assert f"mig.discrete_mig {python_result['mig.discrete_mig']:.6g}" in result.output
+
+
+def test_score_codes_file(tmp_path):
+    rng = np.random.default_rng(0)
+    factors = rng.integers(0, 5, (600, 2))
+    codes = factors + 0.01 * rng.standard_normal((600, 2))
+    np.savez(tmp_path / "codes.npz", codes=codes[:400], factors=factors[:400], codes_test=codes[400:], factors_test=factors[400:])
+    result = CliRunner().invoke(main, ["score", "--codes", str(tmp_path / "codes.npz"), "--out", str(tmp_path / "m.json")])
+    assert result.exit_code == 0, result.output
+    written = json.loads((tmp_path / "m.json").read_text())
+    assert written["mig.discrete_mig"] > 0.9 and written["dci.disentanglement"] > 0.9
+    assert written["settings"]["dci"]["num_train"] == 400 and written["settings"]["dci"]["num_test"] == 200
+    np.savez(tmp_path / "train_only.npz", codes=codes, factors=factors)
+    written = CliRunner().invoke(main, ["score", "--codes", str(tmp_path / "train_only.npz")]).output
+    assert "mig.discrete_mig" in written and "dci." not in written  # metrics needing a test set are left out by default
+
+
+@pytest.mark.parametrize("represent, message", [
+    (lambda x: np.zeros((len(x) - 1, 3)), r"represent returned codes of shape \[\d+, 3\] for \d+ observations, expected \[\d+, d\]"),
+    (lambda x: np.zeros(len(x)), r"represent returned codes of shape \[\d+\]"),
+    (lambda x: np.full((len(x), 2), np.nan), r"represent returned NaN or inf codes \(row 0 of the sample\)"),
+    (lambda x: np.array([["a", "b"]] * len(x)), "represent returned codes of dtype <U1, expected floats"),
+])
+def test_bad_encoder_output_is_a_one_line_error(represent, message):
+    with pytest.raises(DisentangleError, match=message):
+        disentangle.evaluate_representation(represent, "dsprites", metrics=["mig"], profile="tiny")
+
+
+def test_bad_requests_are_one_line_errors(tmp_path):
+    codes, factors = np.zeros((10, 2)), np.zeros((10, 2), int)
+    with pytest.raises(DisentangleError, match="dci fits on one set and scores on another: give codes_test and factors_test"):
+        disentangle.evaluate_codes(codes, factors, metrics=["dci"])
+    with pytest.raises(DisentangleError, match="beta_vae draws its own observations: use evaluate_representation"):
+        disentangle.evaluate_codes(codes, factors, metrics=["beta_vae"])
+    with pytest.raises(DisentangleError, match=r"factors_train has 9 rows but codes have 10"):
+        disentangle.evaluate_codes(codes, factors[:9])
+    with pytest.raises(DisentangleError, match="codes_train contains NaN or inf"):
+        disentangle.evaluate_codes(np.full((10, 2), np.nan), factors)
+    with pytest.raises(DisentangleError, match="iwae needs a trained model of this project"):
+        disentangle.evaluate_representation(centroid_numpy, "dsprites", metrics=["iwae"])
+    np.savez(tmp_path / "bad.npz", z=codes)
+    runner = CliRunner()
+    result = runner.invoke(main, ["score", "--codes", str(tmp_path / "bad.npz")])
+    assert result.exit_code == 2 and "has no array 'codes', expected codes, factors" in result.output
+    result = runner.invoke(main, ["score", "--codes", str(tmp_path / "bad.npz"), "--encoder", "x:y"])
+    assert result.exit_code == 2 and "give exactly one of --codes FILE.npz or --encoder" in result.output
+    result = runner.invoke(main, ["score", "--encoder", "no_such_module:f", "--dataset", "dsprites"])
+    assert result.exit_code == 2 and "cannot import 'no_such_module:f'" in result.output
+    scripted = tmp_path / "enc.pt"
+    torch.jit.script(CentroidEncoder()).save(str(scripted))
+    if not torch.cuda.is_available():
+        result = runner.invoke(main, ["score", "--encoder", str(scripted), "--dataset", "dsprites", "--device", "cuda"])
+        assert result.exit_code == 2 and "device 'cuda' asked for, but this machine has no CUDA" in result.output
