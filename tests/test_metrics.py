@@ -5,7 +5,7 @@ import pytest
 
 from disentangle import DisentangleError
 from disentangle.datasets import DSprites
-from disentangle.metrics import beta_vae_score, dci, factor_vae_score, mig, modularity_explicitness, sap, unsupervised
+from disentangle.metrics import beta_vae_score, dci, factor_vae_score, mig, modularity_explicitness, sap, unsupervised, z_max_variance
 from disentangle.metrics._utils import discretize, entropies, mutual_info_matrix
 from disentangle.metrics.dci import disentanglement_scores
 from disentangle.metrics.modularity import modularity_of
@@ -160,17 +160,17 @@ def oracle_data():
     return data, oracle, random
 
 
-@pytest.mark.parametrize("score", [beta_vae_score, factor_vae_score])
+@pytest.mark.parametrize("score", [beta_vae_score, factor_vae_score, z_max_variance])
 def test_sampling_scores_oracle_and_noise(oracle_data, score):
     data, oracle, random = oracle_data
     sizes = {"num_train": 400, "num_eval": 200}
-    if score is factor_vae_score:
+    if score is not beta_vae_score:
         sizes["num_variance_estimate"] = 2000
     good = score(data, oracle, np.random.default_rng(0), **sizes)
     bad = score(data, random, np.random.default_rng(0), **sizes)
     assert good["eval_accuracy"] > 0.95
     assert bad["eval_accuracy"] < 0.35  # chance is 1/5
-    if score is factor_vae_score:
+    if score is not beta_vae_score:
         assert good["num_active_dims"] == 5  # counts active dims, not all dims
 
 

@@ -14,6 +14,13 @@ from disentangle.metrics.sap import sap
 from disentangle.metrics.modularity import modularity_explicitness
 from disentangle.metrics.unsupervised import unsupervised
 from disentangle.metrics.likelihood import active_units, elbo, iwae_nll
+from disentangle.metrics.irs import irs
+from disentangle.metrics.mig_sup import mig_sup
+from disentangle.metrics.dcimig import dcimig
+from disentangle.metrics.jemmig import jemmig
+from disentangle.metrics.infomec import infomec
+from disentangle.metrics.factor_vae_score import z_max_variance
 
-__all__ = ["Metric", "active_units", "beta_vae_score", "dci", "elbo", "factor_vae_score", "get_metric", "headline_columns",
-           "human_name", "iwae_nll", "list_metrics", "mig", "modularity_explicitness", "register_metric", "sap", "unsupervised"]
+__all__ = ["Metric", "active_units", "beta_vae_score", "dci", "dcimig", "elbo", "factor_vae_score", "get_metric", "headline_columns",
+           "human_name", "infomec", "irs", "iwae_nll", "jemmig", "list_metrics", "mig", "mig_sup", "modularity_explicitness",
+           "register_metric", "sap", "unsupervised", "z_max_variance"]

@@ -66,6 +66,21 @@ def entropies(factors: np.ndarray) -> np.ndarray:
     return np.array([mutual_info_score(factors[:, k], factors[:, k]) for k in range(factors.shape[1])])
 
 
+def joint_entropy(a: np.ndarray, b: np.ndarray) -> float:
+    """Entropy (nats) of the pair of discrete columns ``(a, b)``: H(a, b)."""
+    _, counts = np.unique(np.stack([a, b], axis=1), axis=0, return_counts=True)
+    p = counts / counts.sum()
+    return float(-(p * np.log(p)).sum())
+
+
+def top_two(matrix: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """The largest and second-largest entries along ``axis`` (0 where there is only one)."""
+    ordered = -np.sort(-matrix, axis=axis)
+    first = np.take(ordered, 0, axis=axis)
+    second = np.take(ordered, 1, axis=axis) if matrix.shape[axis] > 1 else np.zeros_like(first)
+    return first, second
+
+
 def informative_factors(factors: np.ndarray, metric: str) -> np.ndarray:
     """Indices of factors with more than one value; a clear error if there are none."""
     keep = np.array([len(np.unique(factors[:, k])) > 1 for k in range(factors.shape[1])])

@@ -1,0 +1,46 @@
+"""Interventional Robustness Score: Suter, Miladinović, Schölkopf & Bauer, "Robustly
+Disentangled Causal Mechanisms: Validating Deep Representations for Interventional
+Robustness", ICML 2019 (disentanglement_lib's ``irs.py``).
+
+For each code dimension and factor: how far the code still moves when the factor is
+held fixed (the ``diff_quantile`` quantile of |z - E[z | factor value]|, averaged over
+the factor's values), relative to the code's largest deviation from its mean. A
+code's score is 1 minus that for its best factor; IRS is the average over active
+codes weighted by their largest deviation. As in the reference, factors are binned
+into ``n_bins`` equal-width bins first and constant codes are dropped.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from disentangle.errors import DisentangleError
+from disentangle.metrics._utils import check_bins, check_pair, discretize
+from disentangle.metrics.registry import register_metric
+
+
+def irs_matrix(factors: np.ndarray, codes: np.ndarray, diff_quantile: float = 0.99) -> tuple[np.ndarray, np.ndarray]:
+    """(IRS matrix [d, k] = 1 - normalised deviation, each code's largest deviation [d])."""
+    max_deviation = np.max(np.abs(codes - codes.mean(axis=0)), axis=0)
+    deviation = np.zeros((codes.shape[1], factors.shape[1]))
+    for k in range(factors.shape[1]):
+        values = np.unique(factors[:, k])
+        for value in values:
+            group = codes[factors[:, k] == value]
+            deviation[:, k] += np.quantile(np.abs(group - group.mean(axis=0)), diff_quantile, axis=0)
+        deviation[:, k] /= len(values)
+    return 1.0 - deviation / max_deviation[:, None], max_deviation
+
+
+@register_metric("irs", needs="codes", published={"num_train": 10000, "diff_quantile": 0.99, "n_bins": 20},
+                 tiny={"num_train": 1000}, headline="irs", title="IRS", reference="Suter et al. 2019")
+def irs(codes, factors, *, diff_quantile: float = 0.99, n_bins: int = 20) -> dict[str, float]:
+    """IRS of codes [n, d] against factors [n, k]. Returns ``{"irs", "num_active_dims"}``."""
+    codes, factors = check_pair(codes, factors)
+    if not 0.0 < diff_quantile <= 1.0:
+        raise DisentangleError(f"diff_quantile must be in (0, 1], got {diff_quantile!r}")
+    active = codes.var(axis=0) > 0.0
+    if not active.any():
+        return {"irs": 0.0, "num_active_dims": 0}
+    matrix, max_deviation = irs_matrix(discretize(factors.astype(np.float64), check_bins(n_bins)), codes[:, active], diff_quantile)
+    return {"irs": float(np.average(matrix.max(axis=1), weights=max_deviation)), "num_active_dims": int(active.sum())}
