@@ -169,9 +169,11 @@ def train(model, dataset, steps, seed, batch_size, settings, checkpoint_every, l
               help="The data set split to score (test: MNIST's 10,000 test images; stored as <metric>_test).")
 @click.option("--set", "metric_settings", multiple=True, metavar="METRIC.KEY=VALUE", help="A metric setting, e.g. --set iwae.k=5000 --set iwae.num_points=all.")
 @click.option("--data-root", type=click.Path(path_type=Path), default=None, help="Where the run's data set files are on this machine.")
+@click.option("--bootstrap", type=int, default=0, show_default=True,
+              help="Replicates of a 95% bootstrap interval per array-metric value (stored as <key>.ci_low/.ci_high; 0: none).")
 @click.option("--quiet", is_flag=True)
 @reports_errors
-def evaluate(run_dirs, metric_names, seed, fast, force, split, metric_settings, data_root, quiet):
+def evaluate(run_dirs, metric_names, seed, fast, force, split, metric_settings, data_root, bootstrap, quiet):
     """Score trained runs; writes RUN_DIR/metrics.json."""
     from disentangle.evaluation import evaluate as evaluate_run
     from disentangle.evaluation import parse_metric_options, parse_metrics, result_key
@@ -186,7 +188,7 @@ def evaluate(run_dirs, metric_names, seed, fast, force, split, metric_settings, 
             raise DisentangleError(f"{run_dir} is not a run folder")
         with run_lock(run_dir):  # two evaluations of one run would overwrite each other's metrics.json
             result = evaluate_run(run_dir, names, seed=seed, profile="fast" if fast else "published", force=force,
-                                  progress=not quiet, split=split, options=options, data_root=data_root)
+                                  progress=not quiet, split=split, options=options, data_root=data_root, bootstrap=bootstrap)
         shown = ", ".join(f"{k}={v:.3f}" for k, v in result.items() if isinstance(v, float) and k.partition(".")[0] in keys)
         skipped = [f"{k} ({result['settings'][k]['skipped']})" for k in keys if "skipped" in result["settings"].get(k, {})]
         if skipped:
@@ -325,10 +327,11 @@ def report(runs_dir, out):
 @click.option("--data-root", type=click.Path(path_type=Path), default=None, help="The data set's folder.")
 @click.option("--dataset-option", "dataset_settings", multiple=True, metavar="KEY=VALUE", help="A data set option.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the result (metrics.json keys) here.")
+@click.option("--bootstrap", type=int, default=0, show_default=True, help="Replicates of a 95% bootstrap interval per array-metric value.")
 @click.option("--quiet", is_flag=True)
 @reports_errors
 def score(codes_file, encoder, dataset, metric_names, profile, seed, metric_settings, device, batch_size, data_root,
-          dataset_settings, out, quiet):
+          dataset_settings, out, bootstrap, quiet):
     """Score a representation from anywhere: arrays of codes, or an encoder on a data set."""
     from disentangle._io import atomic_write_json
     from disentangle.evaluation import parse_metric_options
@@ -340,7 +343,8 @@ def score(codes_file, encoder, dataset, metric_names, profile, seed, metric_sett
     names = parse_metric_names(metric_names, default=()) or None
     options = parse_metric_options(metric_settings)
     if codes_file is not None:
-        result = evaluate_codes(**load_codes_file(codes_file), metrics=names, profile=profile, seed=seed, options=options)
+        result = evaluate_codes(**load_codes_file(codes_file), metrics=names, profile=profile, seed=seed, options=options,
+                                bootstrap=bootstrap)
     else:
         if dataset is None:
             raise DisentangleError("--encoder needs --dataset NAME (the observations it is scored on)")
@@ -348,7 +352,7 @@ def score(codes_file, encoder, dataset, metric_names, profile, seed, metric_sett
 
         data = get_dataset(dataset, **dataset_options_from(data_root, dataset_settings))
         result = evaluate_representation(load_encoder(encoder, device), data, metrics=names, profile=profile, seed=seed,
-                                         options=options, batch_size=batch_size, progress=not quiet)
+                                         options=options, batch_size=batch_size, progress=not quiet, bootstrap=bootstrap)
     for key, value in result.items():
         if isinstance(value, float):
             click.echo(f"{key} {value:.6g}")

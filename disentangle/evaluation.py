@@ -22,7 +22,7 @@ from disentangle import __version__, runs
 from disentangle._io import atomic_write_json
 from disentangle.errors import DisentangleError
 from disentangle.metrics._utils import SingleFactorError
-from disentangle.metrics.registry import PROFILE_NAMES, get_metric, list_metrics, parse_metric_names
+from disentangle.metrics.registry import ARRAY_NEEDS, PROFILE_NAMES, get_metric, list_metrics, parse_metric_names
 from disentangle.metrics.sampling import represent_sample
 from disentangle.training import load_trained
 
@@ -114,12 +114,47 @@ def compute_metric(name: str, dataset, model, settings: dict, rng: np.random.Gen
                 return metric.function(model, observations, progress=bar.update, **s)
         return metric.function(model, observations, **s)
     f_train, c_train = samples.get("train", s.pop("num_train"))
-    if metric.needs == "codes":
-        return metric.function(c_train, f_train, **s)
-    if metric.needs == "codes_only":
-        return metric.function(c_train, **s)
-    f_test, c_test = samples.get("test", s.pop("num_test"))
-    return metric.function(c_train, f_train, c_test, f_test, **s)
+    f_test, c_test = samples.get("test", s.pop("num_test")) if metric.needs == "train_test" else (None, None)
+    return score_arrays(metric, s, c_train, f_train, c_test, f_test, rng)
+
+
+def score_arrays(metric, settings: dict, codes_train, factors_train, codes_test=None, factors_test=None,
+                 rng: np.random.Generator | None = None) -> dict[str, float]:
+    """An array metric on given arrays; ``settings["bootstrap"] = N`` adds a 95% percentile
+    interval per key (``<key>.ci_low`` / ``<key>.ci_high``) over N resamples of the rows."""
+    s = dict(settings)
+    replicates = s.pop("bootstrap", 0)
+    train = (codes_train,) if metric.needs == "codes_only" else (codes_train, factors_train)
+    test = (codes_test, factors_test) if metric.needs == "train_test" else None
+
+    def call(train_arrays, test_arrays):
+        return metric.function(*train_arrays, *(test_arrays or ()), **s)
+
+    values = call(train, test)
+    if replicates:
+        values.update(bootstrap_interval(call, train, test, replicates, rng or np.random.default_rng(0)))
+    return values
+
+
+def bootstrap_interval(call, train: tuple, test: tuple | None, replicates: int, rng: np.random.Generator,
+                       level: float = 0.95) -> dict[str, float]:
+    """Percentile bootstrap (Efron 1979): resample the rows of the train (and test) arrays with
+    replacement ``replicates`` times, recompute, and return ``<key>.ci_low`` / ``<key>.ci_high``."""
+    if isinstance(replicates, bool) or not isinstance(replicates, int) or replicates < 2:
+        raise DisentangleError(f"bootstrap must be an integer >= 2 replicates, got {replicates!r}")
+    draws: dict[str, list[float]] = {}
+    for _ in range(replicates):
+        rows = rng.integers(0, len(train[0]), len(train[0]))
+        test_rows = rng.integers(0, len(test[0]), len(test[0])) if test is not None else None
+        resampled = call(tuple(a[rows] for a in train), tuple(a[test_rows] for a in test) if test is not None else None)
+        for key, value in resampled.items():
+            draws.setdefault(key, []).append(float(value))
+    tail = 100 * (1 - level) / 2
+    interval = {}
+    for key, values in draws.items():
+        low, high = np.percentile(values, [tail, 100 - tail])
+        interval[f"{key}.ci_low"], interval[f"{key}.ci_high"] = float(low), float(high)
+    return interval
 
 
 def metric_rng(seed: int, name: str) -> np.random.Generator:
@@ -128,8 +163,9 @@ def metric_rng(seed: int, name: str) -> np.random.Generator:
 
 
 def metric_settings(name: str, profile: str = "published", seed: int = 0, split: str = "train",
-                    options: dict | None = None) -> dict:
-    """The full settings one metric runs with: the profile's, then ``options``, then seed and split."""
+                    options: dict | None = None, bootstrap: int = 0) -> dict:
+    """The full settings one metric runs with: the profile's, then ``options``, then seed and split,
+    and ``bootstrap`` (replicates of the percentile interval) for array metrics when asked."""
     settings = get_metric(name).settings(profile)
     for key, value in (options or {}).items():
         if key not in settings:
@@ -138,6 +174,8 @@ def metric_settings(name: str, profile: str = "published", seed: int = 0, split:
     settings["seed"] = seed
     if split != "train":
         settings["split"] = split
+    if bootstrap and get_metric(name).needs in ARRAY_NEEDS:  # the sampling and likelihood scores draw their own points
+        settings["bootstrap"] = bootstrap
     return settings
 
 
@@ -173,7 +211,7 @@ def parse_metric_options(items) -> dict[str, dict]:
 
 def evaluate(run_dir: str | Path, metric_names=None, seed: int = 0, profile: str = "published",
              force: bool = False, progress: bool = True, split: str = "train", options: dict | None = None,
-             data_root: str | Path | None = None) -> dict:
+             data_root: str | Path | None = None, bootstrap: int = 0) -> dict:
     """Compute the requested metrics of one run; return the full metrics.json content.
 
     A metric already in metrics.json is reused only when it ran with the same
@@ -189,7 +227,7 @@ def evaluate(run_dir: str | Path, metric_names=None, seed: int = 0, profile: str
     if runs.read_status(run_dir) != "done":
         raise DisentangleError(f"{run_dir} is not finished (status: {runs.read_status(run_dir)}); train it first")
     options = options or {}
-    wanted = {name: metric_settings(name, profile, seed, split, options.get(name)) for name in metric_names}
+    wanted = {name: metric_settings(name, profile, seed, split, options.get(name), bootstrap) for name in metric_names}
     config, dataset, model = load_trained(run_dir, split, data_root)
     represent = make_represent(model, precision=config.precision)
     try:

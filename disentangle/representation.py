@@ -21,9 +21,9 @@ import numpy as np
 
 from disentangle import __version__
 from disentangle.errors import DisentangleError
-from disentangle.evaluation import default_metrics, metric_settings, score_metrics
-from disentangle.metrics._utils import SingleFactorError, check_pair
-from disentangle.metrics.registry import ARRAY_NEEDS, get_metric
+from disentangle.evaluation import default_metrics, metric_rng, metric_settings, score_arrays, score_metrics
+from disentangle.metrics._utils import SingleFactorError, check_pair, is_continuous
+from disentangle.metrics.registry import ARRAY_NEEDS, get_metric, list_metrics
 
 DEFAULT_CHUNK = 256  # observations per represent call: bounded memory whatever the sample size
 
@@ -63,7 +63,8 @@ def checked_represent(represent: Callable, batch_size: int = DEFAULT_CHUNK) -> C
 
 
 def evaluate_representation(represent: Callable, dataset, metrics=None, profile: str = "published", seed: int = 0,
-                            options: dict | None = None, batch_size: int = DEFAULT_CHUNK, progress: bool = False) -> dict:
+                            options: dict | None = None, batch_size: int = DEFAULT_CHUNK, progress: bool = False,
+                            bootstrap: int = 0) -> dict:
     """Score a representation that is not from this project.
 
     Parameters
@@ -81,6 +82,8 @@ def evaluate_representation(represent: Callable, dataset, metrics=None, profile:
         The same seed as ``evaluate`` gives the same samples and streams.
     options : dict, optional
         ``{metric: {setting: value}}`` overrides.
+    bootstrap : int
+        Replicates of a 95% percentile interval for each array metric's values (0: none).
 
     Returns
     -------
@@ -94,30 +97,35 @@ def evaluate_representation(represent: Callable, dataset, metrics=None, profile:
     for name in names:
         if get_metric(name).needs == "model":
             raise DisentangleError(f"{name} needs a trained model of this project (a likelihood), not a represent function")
-    wanted = {name: metric_settings(name, profile, seed, options=(options or {}).get(name)) for name in names}
+    wanted = {name: metric_settings(name, profile, seed, options=(options or {}).get(name), bootstrap=bootstrap) for name in names}
     return _collect(score_metrics(names, wanted, dataset, checked_represent(represent, batch_size), seed, progress=progress))
 
 
 def evaluate_codes(codes_train, factors_train, codes_test=None, factors_test=None, metrics=None, profile: str = "published",
-                   seed: int = 0, options: dict | None = None) -> dict:
+                   seed: int = 0, options: dict | None = None, bootstrap: int = 0) -> dict:
     """Run the array metrics on codes [n, d] and integer factors [n, k] the caller already has.
 
     ``codes_test`` / ``factors_test`` feed the metrics that fit on one set and score on
     another (DCI, SAP, modularity); without them only the others run by default, and
-    asking for one of those is an error. The profile's sample sizes are replaced by the
+    asking for one of those is an error. Real-valued factors (not integer classes) run the
+    metrics' continuous variants (MIG on binned factors, DCI with regressors, SAP with R^2),
+    recorded as ``continuous_factors: true`` in the settings; the others refuse them.
+    The arrays need not come from a complete factor grid. The profile's sample sizes are replaced by the
     arrays' lengths; every other setting is the profile's. Returns the same mapping as
     :func:`evaluate_representation`.
     """
-    codes_train, factors_train = check_pair(codes_train, factors_train, "_train")
+    continuous = is_continuous(factors_train) or (factors_test is not None and is_continuous(factors_test))
+    codes_train, factors_train = check_pair(codes_train, factors_train, "_train", continuous)
     has_test = codes_test is not None or factors_test is not None
     if has_test:
         if codes_test is None or factors_test is None:
             raise DisentangleError("give both codes_test and factors_test, or neither")
-        codes_test, factors_test = check_pair(codes_test, factors_test, "_test")
+        codes_test, factors_test = check_pair(codes_test, factors_test, "_test", continuous)
         if codes_test.shape[1] != codes_train.shape[1] or factors_test.shape[1] != factors_train.shape[1]:
             raise DisentangleError(f"codes_test/factors_test must have {codes_train.shape[1]} code dims and {factors_train.shape[1]} factors "
                                    f"like the training arrays, got {codes_test.shape[1]} and {factors_test.shape[1]}")
-    usable = [n for n in default_metrics() if get_metric(n).needs in ARRAY_NEEDS and (has_test or get_metric(n).needs != "train_test")]
+    usable = [n for n in default_metrics() if get_metric(n).needs in ARRAY_NEEDS and (has_test or get_metric(n).needs != "train_test")
+              and (get_metric(n).continuous or not continuous)]
     names = _checked_names(metrics, usable)
     result: dict = {"settings": {}}
     for name in names:
@@ -126,18 +134,18 @@ def evaluate_codes(codes_train, factors_train, codes_test=None, factors_test=Non
             raise DisentangleError(f"{name} draws its own observations: use evaluate_representation with a data set and an encoder")
         if metric.needs == "train_test" and not has_test:
             raise DisentangleError(f"{name} fits on one set and scores on another: give codes_test and factors_test")
-        settings = metric_settings(name, profile, seed, options=(options or {}).get(name))
+        if continuous and not metric.continuous:
+            raise DisentangleError(f"{name} needs integer factor classes, got real-valued factors "
+                                   f"(metrics with a continuous variant: {', '.join(n for n in list_metrics() if get_metric(n).continuous)})")
+        settings = metric_settings(name, profile, seed, options=(options or {}).get(name), bootstrap=bootstrap)
+        if continuous:
+            settings["continuous_factors"] = True
         settings["num_train"] = len(codes_train)
         if metric.needs == "train_test":
             settings["num_test"] = len(codes_test)
         call = {k: v for k, v in settings.items() if k not in ("seed", "num_train", "num_test")}
         try:
-            if metric.needs == "codes":
-                values = metric.function(codes_train, factors_train, **call)
-            elif metric.needs == "codes_only":
-                values = metric.function(codes_train, **call)
-            else:
-                values = metric.function(codes_train, factors_train, codes_test, factors_test, **call)
+            values = score_arrays(metric, call, codes_train, factors_train, codes_test, factors_test, metric_rng(seed, name))
         except SingleFactorError as error:
             result["settings"][name] = {**settings, "skipped": str(error)}
             continue

@@ -159,3 +159,47 @@ def test_bad_requests_are_one_line_errors(tmp_path):
     if not torch.cuda.is_available():
         result = runner.invoke(main, ["score", "--encoder", str(scripted), "--dataset", "dsprites", "--device", "cuda"])
         assert result.exit_code == 2 and "device 'cuda' asked for, but this machine has no CUDA" in result.output
+
+
+def test_bootstrap_interval_brackets_the_estimate_and_narrows_with_more_points():
+    rng = np.random.default_rng(0)
+    factors = rng.integers(0, 4, (4000, 2))
+    codes = factors + 0.7 * rng.standard_normal((4000, 2))
+    small = disentangle.evaluate_codes(codes[:400], factors[:400], codes[400:600], factors[400:600], metrics=["sap"], bootstrap=40)
+    large = disentangle.evaluate_codes(codes[:3000], factors[:3000], codes[3000:], factors[3000:], metrics=["sap"], bootstrap=40)
+    for result in (small, large):
+        assert result["sap.sap_score.ci_low"] <= result["sap.sap_score"] <= result["sap.sap_score.ci_high"]
+        assert result["settings"]["sap"]["bootstrap"] == 40
+    assert (large["sap.sap_score.ci_high"] - large["sap.sap_score.ci_low"]) < (small["sap.sap_score.ci_high"] - small["sap.sap_score.ci_low"])
+    again = disentangle.evaluate_codes(codes[:400], factors[:400], codes[400:600], factors[400:600], metrics=["sap"], bootstrap=40)
+    assert again == small  # seeded
+    with pytest.raises(DisentangleError, match="bootstrap must be an integer >= 2 replicates, got 1"):
+        disentangle.evaluate_codes(codes, factors, metrics=["mig"], bootstrap=1)
+    scored = disentangle.evaluate_representation(centroid_numpy, "dsprites", metrics=["mig", "beta_vae"], profile="tiny", bootstrap=5)
+    assert "mig.discrete_mig.ci_low" in scored and "beta_vae.eval_accuracy.ci_low" not in scored  # sampling scores draw their own points
+    assert "bootstrap" not in scored["settings"]["beta_vae"]
+
+
+def test_continuous_factors_run_the_regression_variants():
+    rng = np.random.default_rng(0)
+    factors = rng.random((2000, 2))
+    good = factors + 0.02 * rng.standard_normal((2000, 2))
+    noise = rng.standard_normal((2000, 2))
+    scores = [disentangle.evaluate_codes(c[:1500], factors[:1500], c[1500:], factors[1500:], profile="fast") for c in (good, noise)]
+    for key in ("dci.disentanglement", "dci.informativeness_test_r2", "sap.sap_score_continuous", "mig.discrete_mig"):
+        assert scores[0][key] > scores[1][key] + 0.3, key
+    assert scores[0]["settings"]["dci"]["continuous_factors"] is True
+    assert "modularity.modularity_score" not in scores[0]  # no continuous variant: left out by default ...
+    with pytest.raises(DisentangleError, match="modularity needs integer factor classes, got real-valued factors"):
+        disentangle.evaluate_codes(good, factors, good, factors, metrics=["modularity"])  # ... and refused when asked
+
+
+def test_incomplete_factor_grid_works_with_every_array_metric():
+    rng = np.random.default_rng(0)
+    full = np.stack(np.meshgrid(np.arange(5), np.arange(6), indexing="ij"), -1).reshape(-1, 2)
+    factors = np.repeat(full[(full[:, 0] + full[:, 1]) % 3 != 0], 30, axis=0)  # a third of the grid missing
+    codes = factors + 0.1 * rng.standard_normal(factors.shape)
+    array_metrics = list_metrics(needs=("codes", "codes_only", "train_test"))
+    result = disentangle.evaluate_codes(codes, factors, codes, factors, metrics=array_metrics, profile="fast")
+    for name in array_metrics:
+        assert any(k.startswith(name + ".") for k in result), name

@@ -20,23 +20,34 @@ def check_codes(codes, name: str = "codes") -> np.ndarray:
     return codes
 
 
-def check_factors(factors, n: int, name: str = "factors") -> np.ndarray:
-    """``factors`` as int64 [n, k] with ``n`` rows of integer classes, or a one-line error."""
+def check_factors(factors, n: int, name: str = "factors", continuous: bool = False) -> np.ndarray:
+    """``factors`` as int64 [n, k] with ``n`` rows of integer classes (``continuous``: finite
+    float64 values), or a one-line error."""
     factors = np.asarray(factors)
     if factors.ndim != 2:
         raise DisentangleError(f"{name} must be a 2-D array [n samples, k factors], got shape {list(factors.shape)}")
     if factors.shape[0] != n:
         raise DisentangleError(f"{name} has {factors.shape[0]} rows but codes have {n}: lengths must match")
+    if continuous:
+        if not np.issubdtype(factors.dtype, np.number) or not np.isfinite(factors).all():
+            raise DisentangleError(f"{name} must hold finite numbers, got dtype {factors.dtype} or NaN/inf")
+        return factors.astype(np.float64)
     if not np.issubdtype(factors.dtype, np.integer):
         if not (np.isfinite(factors).all() and np.all(np.mod(factors, 1) == 0)):
             raise DisentangleError(f"{name} must hold integer classes, got dtype {factors.dtype}")
     return factors.astype(np.int64)
 
 
-def check_pair(codes, factors, suffix: str = "") -> tuple[np.ndarray, np.ndarray]:
-    """Checked (codes float64 [n, d], factors int64 [n, k]) of equal length."""
+def check_pair(codes, factors, suffix: str = "", continuous: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Checked (codes float64 [n, d], factors int64 [n, k] or float64 when ``continuous``) of equal length."""
     codes = check_codes(codes, f"codes{suffix}")
-    return codes, check_factors(factors, codes.shape[0], f"factors{suffix}")
+    return codes, check_factors(factors, codes.shape[0], f"factors{suffix}", continuous)
+
+
+def is_continuous(factors) -> bool:
+    """Whether a factor array holds values that are not integer classes (a regression target)."""
+    factors = np.asarray(factors)
+    return bool(np.issubdtype(factors.dtype, np.floating) and np.isfinite(factors).all() and np.any(np.mod(factors, 1) != 0))
 
 
 def check_bins(n_bins) -> int:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.stats
 from joblib import Parallel, delayed
-from sklearn.ensemble import GradientBoostingClassifier
+from sklearn.ensemble import GradientBoostingClassifier, GradientBoostingRegressor
 
 from disentangle.errors import DisentangleError
 from disentangle.metrics._utils import check_pair, informative_factors, require_factors
@@ -30,16 +30,17 @@ from disentangle.metrics.registry import register_metric
 ESTIMATORS = ("gbt", "gbt_fast")
 
 
-def _classifier(estimator: str, seed: int):
+def _classifier(estimator: str, seed: int, regression: bool = False):
+    model = GradientBoostingRegressor if regression else GradientBoostingClassifier
     if estimator == "gbt":
-        return GradientBoostingClassifier(random_state=seed)
-    return GradientBoostingClassifier(n_estimators=10, subsample=0.2, random_state=seed)
+        return model(random_state=seed)
+    return model(n_estimators=10, subsample=0.2, random_state=seed)
 
 
-def _fit_one(x_train, y_train, x_test, y_test, estimator, seed):
+def _fit_one(x_train, y_train, x_test, y_test, estimator, seed, regression=False):
     if len(np.unique(y_train)) < 2:  # a constant factor: nothing to predict, no importance
         return np.zeros(x_train.shape[1]), 1.0, 1.0
-    model = _classifier(estimator, seed).fit(x_train, y_train)
+    model = _classifier(estimator, seed, regression).fit(x_train, y_train)
     return model.feature_importances_, model.score(x_train, y_train), model.score(x_test, y_test)
 
 
@@ -57,10 +58,10 @@ def disentanglement_scores(importance: np.ndarray) -> tuple[float, float]:
     return float(per_code @ code_weight), float(per_factor @ factor_weight)
 
 
-def importance_matrix(codes_train, factors_train, codes_test, factors_test, estimator="gbt", seed=0, n_jobs=2):
-    """(R [d, k], train accuracy [k], test accuracy [k])."""
+def importance_matrix(codes_train, factors_train, codes_test, factors_test, estimator="gbt", seed=0, n_jobs=2, regression=False):
+    """(R [d, k], train score [k], test score [k]): accuracy, or R^2 with ``regression``."""
     fits = Parallel(n_jobs=n_jobs, prefer="threads")(  # tree building releases the GIL; no process pool to outlive us
-        delayed(_fit_one)(codes_train, factors_train[:, j], codes_test, factors_test[:, j], estimator, seed)
+        delayed(_fit_one)(codes_train, factors_train[:, j], codes_test, factors_test[:, j], estimator, seed, regression)
         for j in range(factors_train.shape[1]))
     importance = np.stack([f[0] for f in fits], axis=1)
     return importance, np.array([f[1] for f in fits]), np.array([f[2] for f in fits])
@@ -69,16 +70,19 @@ def importance_matrix(codes_train, factors_train, codes_test, factors_test, esti
 @register_metric("dci", needs="train_test", published={"num_train": 10000, "num_test": 5000, "estimator": "gbt"},
                  fast={"estimator": "gbt_fast"}, tiny={"num_train": 500, "num_test": 250},
                  headline="disentanglement", title="DCI disentanglement", reference="Eastwood & Williams 2018", default=True,
-                 family="DCI")
-def dci(codes_train, factors_train, codes_test, factors_test, *, estimator: str = "gbt", seed: int = 0, n_jobs: int = 2) -> dict[str, float]:
+                 family="DCI", continuous=True)
+def dci(codes_train, factors_train, codes_test, factors_test, *, estimator: str = "gbt", seed: int = 0, n_jobs: int = 2,
+        continuous_factors: bool = False) -> dict[str, float]:
     """DCI of codes [n, d] against factors [n, k] (k >= 2 with more than one value).
 
-    Returns ``disentanglement``, ``completeness``, ``informativeness_train``, ``informativeness_test``.
+    Returns ``disentanglement``, ``completeness``, ``informativeness_train``, ``informativeness_test``
+    (accuracy). ``continuous_factors``: gradient-boosted *regressors* give the importances and
+    informativeness is their R^2, returned as ``informativeness_train_r2`` / ``informativeness_test_r2``.
     Factors with a single value are left out (as in MIG and SAP): a constant is
     predicted perfectly by any code and would inflate informativeness.
     """
-    codes_train, factors_train = check_pair(codes_train, factors_train, "_train")
-    codes_test, factors_test = check_pair(codes_test, factors_test, "_test")
+    codes_train, factors_train = check_pair(codes_train, factors_train, "_train", continuous_factors)
+    codes_test, factors_test = check_pair(codes_test, factors_test, "_test", continuous_factors)
     if codes_train.shape[1] != codes_test.shape[1] or factors_train.shape[1] != factors_test.shape[1]:
         raise DisentangleError(f"train and test must have the same columns, got codes {codes_train.shape[1]} vs {codes_test.shape[1]}, "
                                f"factors {factors_train.shape[1]} vs {factors_test.shape[1]}")
@@ -87,7 +91,9 @@ def dci(codes_train, factors_train, codes_test, factors_test, *, estimator: str 
     keep = informative_factors(factors_train, "dci")
     require_factors(len(keep), "dci")
     factors_train, factors_test = factors_train[:, keep], factors_test[:, keep]  # a constant factor is not "predicted"
-    importance, train_acc, test_acc = importance_matrix(codes_train, factors_train, codes_test, factors_test, estimator, seed, n_jobs)
+    importance, train_score, test_score = importance_matrix(codes_train, factors_train, codes_test, factors_test, estimator, seed,
+                                                            n_jobs, regression=continuous_factors)
     disentanglement, completeness = disentanglement_scores(importance)
+    suffix = "_r2" if continuous_factors else ""
     return {"disentanglement": disentanglement, "completeness": completeness,
-            "informativeness_train": float(train_acc.mean()), "informativeness_test": float(test_acc.mean())}
+            f"informativeness_train{suffix}": float(train_score.mean()), f"informativeness_test{suffix}": float(test_score.mean())}

@@ -44,6 +44,7 @@ class Metric:
     reference: str
     default: bool = False
     family: str = ""  # the name other keys are shown under ("DCI: completeness"); default: title
+    continuous: bool = False  # takes continuous_factors=True (regression / binned-factor variant)
 
     @property
     def headline_column(self) -> str:
@@ -61,11 +62,13 @@ _METRICS: dict[str, Metric] = {}
 
 
 def register_metric(name: str, *, needs: str, published: dict, headline: str, title: str, reference: str,
-                    fast: dict | None = None, tiny: dict | None = None, default: bool = False, family: str = "") -> Callable:
+                    fast: dict | None = None, tiny: dict | None = None, default: bool = False, family: str = "",
+                    continuous: bool = False) -> Callable:
     """Function decorator: register a metric under ``name``.
 
     ``fast`` and ``tiny`` update the published settings (``tiny``: on top of ``fast``);
-    ``default`` puts the metric in ``evaluate``'s default set.
+    ``default`` puts the metric in ``evaluate``'s default set; ``continuous`` says the function
+    takes ``continuous_factors=True`` for real-valued factors.
     """
     if needs not in NEEDS:
         raise ValueError(f"metric {name!r}: needs must be one of {NEEDS}, got {needs!r}")
@@ -75,7 +78,7 @@ def register_metric(name: str, *, needs: str, published: dict, headline: str, ti
     def decorate(function: Callable) -> Callable:
         if name in _METRICS:
             raise ValueError(f"metric {name!r} is registered twice")
-        _METRICS[name] = Metric(name, function, needs, profiles, headline, title, reference, default, family or title)
+        _METRICS[name] = Metric(name, function, needs, profiles, headline, title, reference, default, family or title, continuous)
         return function
 
     return decorate

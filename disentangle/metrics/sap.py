@@ -50,15 +50,15 @@ def top_two_gap(scores: np.ndarray) -> float:
 
 
 @register_metric("sap", needs="train_test", published={"num_train": 10000, "num_test": 5000}, tiny={"num_train": 500, "num_test": 250},
-                 headline="sap_score", title="SAP", reference="Kumar et al. 2018", default=True)
+                 headline="sap_score", title="SAP", reference="Kumar et al. 2018", default=True, continuous=True)
 def sap(codes_train, factors_train, codes_test, factors_test, *, continuous_factors: bool = False) -> dict[str, float]:
     """SAP score (Kumar et al. 2018): per factor, the gap between the two codes that
     predict it best on their own; codes/factors [n, d] / [n, k], train and test.
 
     Returns ``{"sap_score"}`` (or ``{"sap_score_continuous"}`` with ``continuous_factors``).
     """
-    codes_train, factors_train = check_pair(codes_train, factors_train, "_train")
-    codes_test, factors_test = check_pair(codes_test, factors_test, "_test")
+    codes_train, factors_train = check_pair(codes_train, factors_train, "_train", continuous_factors)
+    codes_test, factors_test = check_pair(codes_test, factors_test, "_test", continuous_factors)
     if codes_train.shape[1] < 2:
         raise DisentangleError(f"SAP needs at least 2 code dimensions to take a gap, got {codes_train.shape[1]}")
     keep = informative_factors(factors_train, "SAP")
