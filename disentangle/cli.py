@@ -292,20 +292,28 @@ def _grid_from_options(model, betas, seeds, dataset, steps, batch_size, settings
 @main.command()
 @click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), default=Path("metrics"), show_default=True)
+@click.option("--html", "as_html", is_flag=True, help="Also write a static site: OUT/report/index.html and a page per run.")
+@click.option("--format", "fmt", type=click.Choice(["png", "svg", "pdf"]), default="png", show_default=True, help="Format of the grid figures.")
+@click.option("--quiet", is_flag=True)
 @reports_errors
-def report(runs_dir, out):
-    """Write OUT/runs.csv, OUT/summary.csv and the sweep figures; print the summary."""
+def report(runs_dir, out, as_html, fmt, quiet):
+    """Write OUT/runs.csv, OUT/summary.csv, OUT/summary_long.csv and the grid figures; print the summary."""
     from disentangle import viz
     from disentangle.report import write_report
 
     table, summary, problems = write_report(runs_dir, out)
+    if as_html:
+        from disentangle.html_report import write_html_report
+
+        click.echo(f"wrote {write_html_report(runs_dir, out, fmt=fmt, progress=not quiet, collected=(table, problems))}")
     for problem in problems:
-        click.echo(f"skipped: {problem}", err=True)
+        click.echo(f"unreadable: {problem}", err=True)
     if table.empty:
         click.echo(f"no runs in {runs_dir}")
         return
-    figures = viz.sweep_figures(table, out)
-    means = [c for c in summary.columns if c.endswith(":mean") or ":" not in c]
+    figures = viz.sweep_figures(table, out, fmt)
+    keys = [c for c in summary.columns if ":" not in c and (len(summary) == 1 or summary[c].astype(str).nunique() > 1 or c == "model")]
+    means = keys + [c for c in summary.columns if c.endswith(":median")]
     shown = summary[means].copy()
     for column in (c for c in means if ":" not in c):  # hyperparameters keep their precision (lr 0.0005)
         shown[column] = shown[column].map(lambda v: f"{v:g}" if isinstance(v, float) else v)

@@ -1,9 +1,15 @@
 """Collect runs into tidy pandas tables and write the comparison CSVs.
 
-``collect(runs_dir)``: one row per run: config columns (model, dataset, every
-model option, seed, steps), metric columns, and the final recon and KL from the
-log. Broken runs (corrupt config.json or metrics.json) are reported and skipped.
-``summarize``: mean, std, median and count over seeds per model x options x dataset.
+``collect(runs_dir)``: one row per run folder: what the run is (model, data set,
+precision, batch size, steps, every model option with the value it ran with, data
+set options), how it went (status, steps done, ``finished``, training seconds,
+package version), its metrics (``<metric>.<key>``) with each metric's settings
+(``eval:<metric>``), and the final recon and KL. A run whose files cannot be read is
+a row with its ``problem``, not a crash.
+
+``summarize``: median, IQR, min, max, mean, std and count of every metric over the seeds of
+each group of *finished* runs, grouped by everything that defines a run except the
+seed; wide (``<metric>:<stat>``) and tidy (one row per group x metric) forms.
 """
 
 from __future__ import annotations
@@ -11,68 +17,163 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from disentangle import runs
 from disentangle._io import atomic_path
 from disentangle.errors import DisentangleError
 
-CONFIG_COLUMNS = ("run_id", "status", "model", "dataset", "seed", "steps", "batch_size")
+RUN_COLUMNS = ("run_id", "status", "finished", "problem", "model", "dataset", "precision", "seed", "steps", "steps_done",
+               "batch_size", "train_seconds", "package_version")
+IDENTITY_COLUMNS = ("model", "dataset", "precision", "batch_size", "steps")  # + model options + data:* (see identity_columns)
+TRAINING_COLUMNS = ("final_recon", "final_kl")
+STATS = ("median", "iqr", "min", "max", "mean", "std", "count")
 
 
-def _final_log_values(run_dir: Path) -> dict:
+def _log_values(run_dir: Path, batch_size: int) -> dict:
+    """Final recon and KL, steps logged, and training seconds (sum of step time from images/s)."""
     try:
         log = pd.read_csv(run_dir / runs.LOG)
-    except (FileNotFoundError, pd.errors.EmptyDataError, pd.errors.ParserError):
+    except (FileNotFoundError, pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError):
         return {}
-    if log.empty:
+    if log.empty or "step" not in log:
         return {}
     last = log.iloc[-1]
-    return {"final_recon": float(last["recon"]), "final_kl": float(last["kl"])}
+    values = {"steps_done": int(last["step"])}
+    values.update({name: float(last[column]) for name, column in (("final_recon", "recon"), ("final_kl", "kl")) if column in log})
+    if "images_per_s" in log:
+        steps = log["step"].diff().fillna(log["step"].iloc[0])
+        values["train_seconds"] = round(float((steps * batch_size / log["images_per_s"]).sum()), 1)
+    return values
+
+
+def resolved_model_options(config: runs.RunConfig) -> dict:
+    """The run's model options with every default it ran with filled in (as the trainer resolves them)."""
+    from disentangle.datasets import dataset_class
+    from disentangle.models import model_class
+    from disentangle.training.trainer import DEFAULT_ARCHITECTURE
+
+    try:
+        defaults = model_class(config.model).default_options()
+        shape = tuple(dataset_class(config.dataset).observation_shape[1:])
+        defaults["architecture"] = DEFAULT_ARCHITECTURE.get(shape, "mlp")
+    except DisentangleError:
+        defaults = {}
+    return {**defaults, **config.model_options}
+
+
+def _settings_text(settings: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(settings.items()) if k not in ("seconds", "seed"))
+
+
+def run_row(run_dir: Path) -> dict:
+    """One row of the runs table; a run whose files cannot be read gets its ``problem``."""
+    row = {"run_id": run_dir.name, "status": runs.read_status(run_dir)}
+    try:
+        config = runs.read_config(run_dir)
+        values = runs.read_metrics(run_dir)
+    except (DisentangleError, UnicodeDecodeError) as error:
+        return {**row, "finished": False, "problem": str(error)}
+    row.update({"model": config.model, "dataset": config.dataset, "precision": config.precision, "seed": config.seed,
+                "steps": config.steps, "batch_size": config.batch_size, "package_version": _package_version(run_dir)})
+    row.update(resolved_model_options(config))
+    row.update({f"data:{k}": v for k, v in config.identity()["dataset_options"].items()})
+    row.update(_log_values(run_dir, config.batch_size))
+    row["finished"] = row["status"] == "done" and row.get("steps_done", config.steps) >= config.steps
+    row.update({k: v for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
+    for name, settings in (values.get("settings") or {}).items():
+        if isinstance(settings, dict):
+            row[f"eval:{name}"] = _settings_text(settings)
+    return row
+
+
+def _package_version(run_dir: Path) -> str | None:
+    import json
+
+    try:
+        return json.loads((run_dir / runs.CONFIG).read_text()).get("package_version")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def collect(runs_dir: str | Path = "runs", problems: list[str] | None = None) -> pd.DataFrame:
-    """One row per run folder under ``runs_dir``; unreadable runs go to ``problems``."""
+    """One row per run folder under ``runs_dir``; unreadable runs keep a row and go to ``problems``."""
     problems = [] if problems is None else problems
-    rows = []
-    for run_dir in sorted(p for p in Path(runs_dir).iterdir() if p.is_dir()) if Path(runs_dir).is_dir() else []:
-        try:
-            config = runs.read_config(run_dir)
-            values = runs.read_metrics(run_dir)
-        except DisentangleError as error:
-            problems.append(str(error))
-            continue
-        row = {"run_id": run_dir.name, "status": runs.read_status(run_dir), "model": config.model,
-               "dataset": config.dataset, "seed": config.seed, "steps": config.steps, "batch_size": config.batch_size}
-        row.update(config.model_options)
-        row.update(_final_log_values(run_dir))
-        row.update({k: v for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
-        rows.append(row)
+    folder = Path(runs_dir)
+    rows = [run_row(d) for d in sorted(p for p in folder.iterdir() if p.is_dir())] if folder.is_dir() else []
+    problems += [f"{row['run_id']}: {row['problem']}" for row in rows if row.get("problem")]
     for problem in problems:
-        warnings.warn(f"skipped: {problem}", stacklevel=2)
-    return pd.DataFrame(rows)
+        warnings.warn(f"unreadable: {problem}", stacklevel=2)
+    table = pd.DataFrame(rows)
+    if "problem" not in table and not table.empty:
+        table["problem"] = None
+    return table
 
 
 def metric_columns(table: pd.DataFrame) -> list[str]:
-    """Columns of a runs table that hold metrics (``metric.key``, final recon and KL)."""
-    return [c for c in table.columns if "." in c or c in ("final_recon", "final_kl")]
+    """Columns of a runs table that hold metric values (``metric.key``, not intervals) and final recon / KL."""
+    from disentangle.metrics import list_metrics
+
+    names = set(list_metrics()) | {f"{n}_test" for n in list_metrics()}
+    return [c for c in table.columns if (c.partition(".")[0] in names and not c.endswith((".ci_low", ".ci_high")))
+            or c in TRAINING_COLUMNS]
+
+
+def identity_columns(table: pd.DataFrame) -> list[str]:
+    """Everything that defines a run except its seed: config fields, model options, data set options."""
+    known = set(RUN_COLUMNS) | set(metric_columns(table))
+    extra = [c for c in table.columns if c not in known and not c.startswith("eval:") and "." not in c]
+    return [c for c in IDENTITY_COLUMNS if c in table.columns] + extra
 
 
 def hyperparameter_columns(table: pd.DataFrame) -> list[str]:
-    """Columns of a runs table that hold model options (neither config nor metric)."""
-    return [c for c in table.columns if c not in CONFIG_COLUMNS and c not in metric_columns(table)]
+    """Identity columns that vary from run to run (what a sweep sweeps)."""
+    return [c for c in identity_columns(table) if c not in IDENTITY_COLUMNS]
+
+
+def _groups(table: pd.DataFrame):
+    done = table[table["finished"] == True] if "finished" in table else table.iloc[0:0]  # noqa: E712 (object column)
+    keys = identity_columns(done)
+    filled = done.copy()
+    for key in keys:
+        filled[key] = filled[key].map(lambda v: "-" if v is None or (isinstance(v, float) and np.isnan(v)) else v)
+    return filled, keys
+
+
+def summarize_long(table: pd.DataFrame) -> pd.DataFrame:
+    """Tidy summary: one row per group x metric with median, IQR, min, max, mean, std, count over seeds (finished runs only)."""
+    if table.empty:
+        return pd.DataFrame()
+    filled, keys = _groups(table)
+    values = metric_columns(filled)
+    if filled.empty or not values:
+        return pd.DataFrame()
+    rows = []
+    for group, frame in filled.groupby(keys, dropna=False, sort=True):
+        group = group if isinstance(group, tuple) else (group,)
+        for metric in values:
+            column = pd.to_numeric(frame[metric], errors="coerce").dropna()
+            if column.empty:
+                continue
+            q25, q75 = np.percentile(column, [25, 75])
+            rows.append({**dict(zip(keys, group)), "metric": metric, "median": float(column.median()), "iqr": float(q75 - q25),
+                         "min": float(column.min()), "max": float(column.max()), "mean": float(column.mean()),
+                         "std": float(column.std()) if len(column) > 1 else float("nan"), "count": int(len(column)),
+                         "seeds": " ".join(str(s) for s in sorted(frame.loc[column.index, "seed"]))})
+    return pd.DataFrame(rows)
 
 
 def summarize(table: pd.DataFrame) -> pd.DataFrame:
-    """Mean, std, median and count over seeds of every metric, per model x options x dataset."""
-    if table.empty:
+    """Wide summary: one row per group, ``<metric>:<stat>`` columns (median, iqr, min, max, mean, std, count)."""
+    long = summarize_long(table)
+    if long.empty:
         return pd.DataFrame()
-    keys = ["model", "dataset", *hyperparameter_columns(table), "steps"]
-    values = metric_columns(table)
-    grouped = table.fillna({k: "-" for k in keys}).groupby(keys, dropna=False)[values]
-    summary = grouped.agg(["mean", "std", "median", "count"])
-    summary.columns = [f"{metric}:{stat}" for metric, stat in summary.columns]
-    return summary.reset_index()
+    keys = [c for c in long.columns if c not in ("metric", "seeds", *STATS)]
+    wide = long.pivot_table(index=keys, columns="metric", values=list(STATS), aggfunc="first", dropna=False)
+    wide.columns = [f"{metric}:{stat}" for stat, metric in wide.columns]
+    ordered = [f"{m}:{s}" for m in dict.fromkeys(long["metric"]) for s in STATS if f"{m}:{s}" in wide.columns]
+    return wide[ordered].reset_index()
 
 
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
@@ -81,7 +182,8 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
 
 
 def write_report(runs_dir: str | Path = "runs", out: str | Path = "metrics") -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
-    """Write ``out/runs.csv`` and ``out/summary.csv``; return both tables and the problems met.
+    """Write ``out/runs.csv``, ``out/summary.csv`` (wide) and ``out/summary_long.csv`` (tidy);
+    return the runs table, the wide summary and the problems met.
 
     A ``runs_dir`` that is not a folder is an error, and nothing is written.
     """
@@ -95,4 +197,5 @@ def write_report(runs_dir: str | Path = "runs", out: str | Path = "metrics") -> 
     out = Path(out)
     _write_csv(table, out / "runs.csv")
     _write_csv(summary, out / "summary.csv")
+    _write_csv(summarize_long(table), out / "summary_long.csv")
     return table, summary, problems

@@ -161,7 +161,7 @@ def test_unwritable_runs_folder(tmp_path):
     assert "is not writable" in result.output
 
 
-def test_report_skips_corrupt_files(tmp_path):
+def test_report_lists_corrupt_runs_with_their_problem(tmp_path):
     grid.run_grid(_configs(), tmp_path / "runs", ("mig",), workers=1, profile="tiny", progress=False)
     good, broken = sorted((tmp_path / "runs").iterdir())
     (broken / runs.METRICS).write_text("{ not json")
@@ -170,7 +170,11 @@ def test_report_skips_corrupt_files(tmp_path):
     (bad_config / runs.CONFIG).write_text("[1, 2")
     result = CliRunner().invoke(main, ["report", "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "metrics")])
     assert result.exit_code == 0, result.output
-    assert "skipped:" in result.output and "corrupt" in result.output
-    table = pd.read_csv(tmp_path / "metrics" / "runs.csv")
-    assert table["run_id"].tolist() == [good.name]
-    assert json.loads((good / runs.METRICS).read_text())["mig.discrete_mig"] == pytest.approx(table["mig.discrete_mig"][0])
+    assert "unreadable:" in result.output and "corrupt" in result.output
+    table = pd.read_csv(tmp_path / "metrics" / "runs.csv").set_index("run_id")
+    assert sorted(table.index) == sorted([good.name, broken.name, "broken-config"])
+    assert "corrupt" in table.loc[broken.name, "problem"] and "corrupt" in table.loc["broken-config", "problem"]
+    assert pd.isna(table.loc[good.name, "problem"]) and bool(table.loc[good.name, "finished"])
+    assert json.loads((good / runs.METRICS).read_text())["mig.discrete_mig"] == pytest.approx(table.loc[good.name, "mig.discrete_mig"])
+    summary = pd.read_csv(tmp_path / "metrics" / "summary.csv")
+    assert summary["mig.discrete_mig:count"].tolist() == [1]  # only the readable, finished run is averaged

@@ -8,7 +8,9 @@ say exactly which file is missing and where it is published.
 
 from __future__ import annotations
 
+import gzip
 import json
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,3 +62,14 @@ def check_md5(path: Path, expected: str | None) -> str:
         except OSError:
             pass
     return actual
+
+
+def read_bytes(path: Path) -> bytes:
+    """A file's bytes, decompressed when its name ends in ``.gz``; a one-line error on a bad gzip file."""
+    raw = Path(path).read_bytes()
+    if Path(path).suffix == ".gz":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as error:
+            raise DisentangleError(f"{path} is not a valid gzip file ({error})") from None
+    return raw

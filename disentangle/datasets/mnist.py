@@ -13,17 +13,15 @@ draws every pixel as Bernoulli(intensity) each time an image is drawn (training)
 
 from __future__ import annotations
 
-import gzip
 import shutil
 import urllib.request
-import zlib
 from pathlib import Path
 
 import numpy as np
 
 from disentangle._io import atomic_path, md5_file
 from disentangle.datasets.base import GroundTruthDataset, check_positive_count
-from disentangle.datasets.files import DataFile
+from disentangle.datasets.files import DataFile, read_bytes
 from disentangle.datasets.registry import register_dataset
 from disentangle.errors import DisentangleError
 
@@ -94,13 +92,7 @@ def read_idx_file(path: Path, expected_md5: str | None) -> np.ndarray:
         actual = md5_file(path)
         if actual != expected_md5:
             raise DisentangleError(f"checksum mismatch for {path}: expected md5 {expected_md5}, got {actual}")
-    raw = path.read_bytes()
-    if path.suffix == ".gz":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as error:
-            raise DisentangleError(f"{path} is not a valid gzip file ({error})") from None
-    return parse_idx(raw, str(path))
+    return parse_idx(read_bytes(path), str(path))
 
 
 def download_files(name: str, folder: Path) -> None:

@@ -12,8 +12,6 @@ lighting 6, and the instance (10) drawn at random for each observation, not a fa
 
 from __future__ import annotations
 
-import gzip
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +20,7 @@ from tqdm.auto import tqdm
 
 from disentangle._io import atomic_path
 from disentangle.datasets.base import GroundTruthDataset, check_positive_count
-from disentangle.datasets.files import DataFile, check_md5, missing_message
+from disentangle.datasets.files import DataFile, check_md5, missing_message, read_bytes
 from disentangle.datasets.grid_arrays import to_observations
 from disentangle.datasets.registry import register_dataset
 from disentangle.errors import DisentangleError
@@ -73,13 +71,7 @@ def _locate(folder: Path, stem: str, verify: bool) -> Path:
 
 def read_matrix_file(path: Path) -> np.ndarray:
     """Read one ``.mat`` or ``.mat.gz`` binary-matrix file."""
-    raw = path.read_bytes()
-    if path.suffix == ".gz":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as error:
-            raise DisentangleError(f"{path} is not a valid gzip file ({error})") from None
-    return parse_binary_matrix(raw, str(path))
+    return parse_binary_matrix(read_bytes(path), str(path))
 
 
 def resize_images(images: np.ndarray, size: int = 64, progress: bool = False) -> np.ndarray:

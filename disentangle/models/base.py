@@ -87,6 +87,16 @@ class BaseVAE(nn.Module):
             options |= {p for p in inspect.signature(klass.__init__).parameters if p not in ("self", "kwargs")}
         return options
 
+    @classmethod
+    def default_options(cls) -> dict:
+        """Every hyperparameter with the value it takes when not given (shape and data-set size excluded)."""
+        defaults: dict = {}
+        for klass in reversed([k for k in cls.__mro__ if k is not nn.Module and issubclass(k, nn.Module)]):
+            for name, parameter in inspect.signature(klass.__init__).parameters.items():
+                if name not in ("self", "kwargs", "observation_shape", "dataset_size") and parameter.default is not inspect.Parameter.empty:
+                    defaults[name] = parameter.default
+        return defaults
+
     # -- the model -----------------------------------------------------------------
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mu, logvar = self.encoder(x).float().chunk(2, dim=1)

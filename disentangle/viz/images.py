@@ -33,11 +33,28 @@ def save_figure(fig, path: str | Path, dpi: int = 150) -> Path:
     return path
 
 
-def save_gif(frames: list[np.ndarray], path: str | Path, duration_ms: int = 80, scale: int = 2) -> Path:
-    """Frames of [H, W] in [0, 1] to an animated, looping GIF."""
+def save_gif(frames: list[np.ndarray], path: str | Path, duration_ms: int = 80, scale: int = 2,
+             column_labels: list[str] | None = None, caption: str | None = None) -> Path:
+    """Frames of [H, W] (grey) or [H, W, 3] in [0, 1] to an animated, looping GIF; ``column_labels``
+    (one per equal-width column) and a ``caption`` are drawn on a white strip above every frame."""
+    from PIL import ImageDraw
+
     path = Path(path)
-    pictures = [Image.fromarray((np.clip(f, 0, 1) * 255).astype(np.uint8)).resize((f.shape[1] * scale, f.shape[0] * scale), Image.NEAREST)
-                for f in frames]
+    pictures = []
+    for f in frames:
+        picture = Image.fromarray((np.clip(f, 0, 1) * 255).astype(np.uint8)).convert("RGB")
+        picture = picture.resize((f.shape[1] * scale, f.shape[0] * scale), Image.NEAREST)
+        if column_labels or caption:
+            strip = 12 * (bool(column_labels) + bool(caption))
+            framed = Image.new("RGB", (picture.width, picture.height + strip), "white")
+            framed.paste(picture, (0, strip))
+            draw = ImageDraw.Draw(framed)
+            if caption:
+                draw.text((2, 0), caption, fill="black")
+            for i, label in enumerate(column_labels or []):
+                draw.text((2 + i * picture.width // len(column_labels), strip - 12), label, fill="black")
+            picture = framed
+        pictures.append(picture)
     with atomic_path(path) as tmp:
         pictures[0].save(tmp, format="GIF", save_all=True, append_images=pictures[1:], duration=duration_ms, loop=0)
     return path

@@ -14,6 +14,45 @@ from disentangle.training import load_trained
 from disentangle.viz.images import mosaic, save_figure, save_gif, show_mosaic
 
 TRAVERSAL_VALUES = np.linspace(-2.0, 2.0, 9)
+INACTIVE_KL = 0.01  # nats: a latent whose KL from the prior is below this carries (almost) nothing
+
+
+def latent_labels(kl: np.ndarray, factor_names: list, order: np.ndarray, num_factors: int) -> list[str]:
+    """Row labels for the traversals: ``z3  KL 2.10  ~posX``; ``inactive`` below :data:`INACTIVE_KL`;
+    no factor name on a single-factor data set (every latent would be "~label")."""
+    labels = []
+    for j in order:
+        if kl[j] < INACTIVE_KL:
+            labels.append(f"z{j}  inactive")
+        elif factor_names[j] and num_factors > 1:
+            labels.append(f"z{j}  KL {kl[j]:.2f}  ~{factor_names[j]}")
+        else:
+            labels.append(f"z{j}  KL {kl[j]:.2f}")
+    return labels
+
+
+def training_curves(log_path: Path, out: Path, title: str, fmt: str = "png") -> Path | None:
+    """Loss, reconstruction and KL against step, and the final KL per latent, from log.csv."""
+    import pandas as pd
+
+    try:
+        log = pd.read_csv(log_path)
+    except (OSError, pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError):
+        return None
+    if log.empty or "step" not in log:
+        return None
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.0))
+    for column, ax in zip(("loss", "recon", "kl"), axes):
+        if column in log:
+            ax.plot(log["step"], log[column], lw=1.2)
+        ax.set_title({"loss": "loss", "recon": "reconstruction (nats)", "kl": "KL (nats)"}[column], fontsize=10)
+        ax.set_xlabel("step")
+    per_latent = [c for c in log.columns if c.startswith("kl_") and c[3:].isdigit()]
+    for column in per_latent:
+        axes[2].plot(log["step"], log[column], lw=0.7, alpha=0.6)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return save_figure(fig, out / f"training_curves.{fmt}")
 
 
 @torch.no_grad()
@@ -43,8 +82,9 @@ def traversal_grid(model, seed_code: np.ndarray, order: np.ndarray, values=TRAVE
 
 
 def render_run_figures(run_dir: str | Path, out: str | Path | None = None, seed: int = 0,
-                       data_root: str | Path | None = None) -> list[Path]:
-    """Write traversals.png, traversals.gif, reconstructions.png, samples.png, kl_per_latent.png."""
+                       data_root: str | Path | None = None, fmt: str = "png") -> list[Path]:
+    """Write traversals.<fmt>, traversals.gif, reconstructions.<fmt>, samples.<fmt>, kl_per_latent.<fmt>
+    and training_curves.<fmt>; every figure names its run."""
     run_dir = Path(run_dir)
     out = Path(out) if out else run_dir / "figures"
     config, dataset, model = load_trained(run_dir, data_root=data_root)
@@ -56,12 +96,12 @@ def render_run_figures(run_dir: str | Path, out: str | Path | None = None, seed:
     with torch.no_grad():
         seed_code = model.encode(torch.as_tensor(seed_obs))[0].numpy()[0]
     cell = dataset.observation_shape[1]
-    labels = [f"z{j}  KL {kl[j]:.2f}" + (f"  ~{factor_names[j]}" if factor_names[j] else "") for j in order]
-    title = f"{config.model} {', '.join(f'{k}={v}' for k, v in config.model_options.items())} — latent traversals"
+    labels = latent_labels(kl, factor_names, order, dataset.num_factors)
+    title = f"{run_dir.name}\nlatent traversals (rows sorted by KL; inactive: KL < {INACTIVE_KL} nats)"
     grid = traversal_grid(model, seed_code, order)
     figure = show_mosaic(mosaic(grid, len(order), len(TRAVERSAL_VALUES)), title, (len(TRAVERSAL_VALUES) * 0.9 + 2.5, len(order) * 0.9 + 0.8),
                          row_labels=labels, col_labels=[f"{v:+.1f}" for v in TRAVERSAL_VALUES], cell=cell)
-    paths = [save_figure(figure, out / "traversals.png")]
+    paths = [save_figure(figure, out / f"traversals.{fmt}")]
 
     forward = np.linspace(-2, 2, 16)
     sweep = np.concatenate([forward, forward[-2:0:-1]])  # there and back, no repeated frame
@@ -70,21 +110,23 @@ def render_run_figures(run_dir: str | Path, out: str | Path | None = None, seed:
         codes = np.repeat(seed_code[None], len(order), axis=0)
         codes[np.arange(len(order)), order] = value
         frames.append(mosaic(_decode(model, codes), 1, len(order)))
-    paths.append(save_gif(frames, out / "traversals.gif"))
+    paths.append(save_gif(frames, out / "traversals.gif", column_labels=[label.split("  ")[0] + ("" if "inactive" not in label else " off")
+                                                                       for label in labels], caption=run_dir.name))
 
     _, inputs = dataset.sample(8, rng)
     with torch.no_grad():
         recon = _decode(model, model.encode(torch.as_tensor(inputs))[0].numpy())
-    figure = show_mosaic(mosaic(np.concatenate([inputs, recon]), 2, 8), "inputs (top) and reconstructions (bottom)", (8, 2.6))
-    paths.append(save_figure(figure, out / "reconstructions.png"))
+    figure = show_mosaic(mosaic(np.concatenate([inputs, recon]), 2, 8), f"{run_dir.name}\ninputs (top) and reconstructions (bottom)", (8, 2.8))
+    paths.append(save_figure(figure, out / f"reconstructions.{fmt}"))
 
     samples = _decode(model, rng.standard_normal((16, model.latent_dim)))
-    paths.append(save_figure(show_mosaic(mosaic(samples, 2, 8), "samples from the prior", (8, 2.6)), out / "samples.png"))
+    paths.append(save_figure(show_mosaic(mosaic(samples, 2, 8), f"{run_dir.name}\nsamples from the prior", (8, 2.8)), out / f"samples.{fmt}"))
 
     fig, ax = plt.subplots(figsize=(6, 3.2))
-    ax.bar([f"z{j}" for j in range(len(kl))], kl, color="tab:blue")
-    ax.set_xlabel("latent")
+    ax.bar([f"z{j}" for j in range(len(kl))], kl, color=["tab:gray" if v < INACTIVE_KL else "tab:blue" for v in kl])
+    ax.set_xlabel("latent (grey: inactive)")
     ax.set_ylabel("KL (nats)")
-    ax.set_title("KL divergence per latent")
-    paths.append(save_figure(fig, out / "kl_per_latent.png"))
-    return paths
+    ax.set_title(f"{run_dir.name}\nKL divergence per latent", fontsize=9)
+    paths.append(save_figure(fig, out / f"kl_per_latent.{fmt}"))
+    curves = training_curves(run_dir / "log.csv", out, f"{run_dir.name}: training", fmt)
+    return paths + ([curves] if curves else [])

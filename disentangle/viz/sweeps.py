@@ -1,6 +1,8 @@
-"""Figures of a whole grid, from ``report.collect``: every metric against beta
-(one point per seed, median line, per model) and the reconstruction /
-disentanglement trade-off."""
+"""Figures of a whole grid, from ``report.collect``: every metric against a swept
+hyperparameter (one point per seed, a median line and a min-max band per model), the
+reconstruction / disentanglement trade-off, and the rank correlation between metrics
+across runs (Locatello et al. 2019, Fig. 2). Only finished runs are drawn; axes carry
+the metrics' human names; ``fmt`` is png, svg or pdf."""
 
 from __future__ import annotations
 
@@ -15,6 +17,9 @@ from disentangle.metrics import get_metric, human_name, list_metrics
 from disentangle.viz.images import save_figure
 
 TRAINING_COLUMNS = ("final_kl", "final_recon")
+FORMATS = ("png", "svg", "pdf")
+plt.rcParams.update({"font.size": 8, "axes.titlesize": 9, "axes.labelsize": 8, "legend.fontsize": 7,
+                     "axes.spines.top": False, "axes.spines.right": False})  # one style, readable at column width
 
 
 def disentanglement_columns() -> list[str]:
@@ -26,7 +31,17 @@ def _label(column: str) -> str:
     return {"final_kl": "KL (nats, end of training)", "final_recon": "reconstruction (nats, end of training)"}.get(column, human_name(column))
 
 
-def _panels(n: int, width: float = 4.0, height: float = 3.2):
+def _finished(table: pd.DataFrame) -> pd.DataFrame:
+    return table[table["finished"] == True] if "finished" in table else table  # noqa: E712 (object column)
+
+
+def _note(table: pd.DataFrame) -> str:
+    steps = ", ".join(f"{s:g}" for s in sorted(pd.to_numeric(table["steps"], errors="coerce").dropna().unique())) if "steps" in table else "?"
+    seeds = table.groupby([c for c in ("model", "dataset") if c in table]).size().max() if len(table) else 0
+    return f"{len(table)} finished runs; steps {steps}; up to {seeds} runs per model"
+
+
+def _panels(n: int, width: float = 3.2, height: float = 2.5):
     cols = min(3, n)
     rows = math.ceil(n / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
@@ -35,49 +50,84 @@ def _panels(n: int, width: float = 4.0, height: float = 3.2):
     return fig, axes.flat
 
 
-def metric_vs_beta(table: pd.DataFrame, out: str | Path, x: str = "beta") -> Path | None:
-    """Every headline metric against ``x`` (log2 axis), one point per seed, median line per model; the PNG path or None."""
+def _check_format(fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise ValueError(f"figure format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    return fmt
+
+
+def metric_vs_beta(table: pd.DataFrame, out: str | Path, x: str = "beta", fmt: str = "png") -> Path | None:
+    """Every headline metric against ``x`` (log2 axis): seeds as points, median line, min-max band per model."""
+    table = _finished(table)
     metrics = [m for m in (*disentanglement_columns(), *TRAINING_COLUMNS) if m in table.columns and table[m].notna().any()]
-    if x not in table.columns or not metrics:
+    if x not in table.columns or not metrics or pd.to_numeric(table[x], errors="coerce").dropna().empty:
         return None
     fig, axes = _panels(len(metrics))
     for ax, metric in zip(axes, metrics):
-        for model, rows in table.dropna(subset=[x, metric]).groupby("model"):
-            ax.scatter(rows[x], rows[metric], alpha=0.6, s=18)
-            median = rows.groupby(x)[metric].median()
-            ax.plot(median.index, median.values, marker="o", label=model)
-        ax.set_xscale("log", base=2)
+        rows_all = table.assign(**{x: pd.to_numeric(table[x], errors="coerce")}).dropna(subset=[x, metric])
+        for model, rows in rows_all.groupby("model"):
+            values = rows[metric].astype(float)
+            by_x = values.groupby(rows[x])
+            line, = ax.plot(by_x.median().index, by_x.median().values, marker="o", ms=3, label=model)
+            ax.fill_between(by_x.min().index, by_x.min().values, by_x.max().values, color=line.get_color(), alpha=0.15, lw=0)
+            ax.scatter(rows[x], values, s=8, alpha=0.6, color=line.get_color())
+        if (rows_all[x] > 0).all():
+            ax.set_xscale("log", base=2)
         ax.set_xlabel(x)
-        ax.set_ylabel(_label(metric))
-        ax.set_title(_label(metric), fontsize=10)
-        ax.legend(fontsize=7)
-    fig.suptitle(f"metrics against {x} (points: seeds, line: median)")
+        ax.set_title(_label(metric))
+        ax.legend()
+    fig.suptitle(f"metrics against {x} (points: seeds; line: median; band: min-max) — {_note(table)}", fontsize=8)
     fig.tight_layout()
-    return save_figure(fig, Path(out) / "metric_vs_beta.png")
+    return save_figure(fig, Path(out) / f"metric_vs_{x}.{_check_format(fmt)}")
 
 
-def tradeoff(table: pd.DataFrame, out: str | Path) -> Path | None:
-    """Reconstruction against disentanglement, one point per run; the PNG path or None."""
+def tradeoff(table: pd.DataFrame, out: str | Path, fmt: str = "png") -> Path | None:
+    """Reconstruction against each disentanglement score, one point per finished run."""
+    table = _finished(table)
     metrics = [m for m in disentanglement_columns() if m in table.columns and table[m].notna().any()]
     if "final_recon" not in table.columns or not metrics:
         return None
     fig, axes = _panels(len(metrics))
     for ax, metric in zip(axes, metrics):
         for model, rows in table.dropna(subset=["final_recon", metric]).groupby("model"):
-            points = ax.scatter(rows["final_recon"], rows[metric], label=model, s=22)
+            points = ax.scatter(rows["final_recon"], rows[metric], label=model, s=14)
             if "beta" in rows:
                 for _, row in rows.iterrows():
-                    if not np.isnan(row.get("beta", np.nan)):
-                        ax.annotate(f"β={row['beta']:g}", (row["final_recon"], row[metric]), fontsize=6,
+                    beta = pd.to_numeric(row.get("beta"), errors="coerce")
+                    if not pd.isna(beta):
+                        ax.annotate(f"β={beta:g}", (row["final_recon"], row[metric]), fontsize=6,
                                     xytext=(3, 3), textcoords="offset points", color=points.get_facecolor()[0])
-        ax.set_xlabel("reconstruction loss (nats)")
-        ax.set_ylabel(_label(metric))
-        ax.set_title(f"trade-off: {_label(metric)}", fontsize=10)
-        ax.legend(fontsize=7)
+        ax.set_xlabel("reconstruction (nats)")
+        ax.set_title(_label(metric))
+        ax.legend()
+    fig.suptitle(f"reconstruction against disentanglement — {_note(table)}", fontsize=8)
     fig.tight_layout()
-    return save_figure(fig, Path(out) / "tradeoff.png")
+    return save_figure(fig, Path(out) / f"tradeoff.{_check_format(fmt)}")
 
 
-def sweep_figures(table: pd.DataFrame, out: str | Path) -> list[Path]:
-    """Both grid figures (metric_vs_beta.png, tradeoff.png), where the table has the columns."""
-    return [path for path in (metric_vs_beta(table, out), tradeoff(table, out)) if path]
+def rank_correlation(table: pd.DataFrame, out: str | Path, fmt: str = "png", minimum_runs: int = 5) -> Path | None:
+    """Spearman rank correlation between the metrics across finished runs (Locatello et al. 2019, Fig. 2);
+    None below ``minimum_runs`` runs or two metrics."""
+    table = _finished(table)
+    metrics = [m for m in (*disentanglement_columns(), *TRAINING_COLUMNS) if m in table.columns and table[m].notna().sum() >= minimum_runs]
+    if len(table) < minimum_runs or len(metrics) < 2:
+        return None
+    matrix = table[metrics].astype(float).corr(method="spearman").to_numpy()
+    fig, ax = plt.subplots(figsize=(1.0 + 0.55 * len(metrics), 0.8 + 0.5 * len(metrics)))
+    image = ax.imshow(matrix, vmin=-1, vmax=1, cmap="RdBu_r")
+    names = [_label(m) for m in metrics]
+    ax.set_xticks(range(len(metrics)), names, rotation=45, ha="right")
+    ax.set_yticks(range(len(metrics)), names)
+    for i in range(len(metrics)):
+        for j in range(len(metrics)):
+            if not np.isnan(matrix[i, j]):
+                ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=6)
+    fig.colorbar(image, ax=ax, shrink=0.8, label="Spearman ρ")
+    ax.set_title(f"rank correlation across {len(table)} finished runs", fontsize=8)
+    fig.tight_layout()
+    return save_figure(fig, Path(out) / f"rank_correlation.{_check_format(fmt)}")
+
+
+def sweep_figures(table: pd.DataFrame, out: str | Path, fmt: str = "png") -> list[Path]:
+    """The grid figures the table has columns for: metrics against β, the trade-off, the rank correlation."""
+    return [path for path in (metric_vs_beta(table, out, fmt=fmt), tradeoff(table, out, fmt=fmt), rank_correlation(table, out, fmt=fmt)) if path]

@@ -1,0 +1,210 @@
+"""A static HTML site of a whole study: ``disentangle report --html``.
+
+``write_html_report(runs_dir, out)`` writes ``out/report/index.html`` (the runs table,
+sortable and filterable; the summary over seeds; the grid figures) and one page per
+run under ``out/report/runs/`` (config, status, training curves, traversals as PNG and
+GIF, reconstructions, samples, every metric with its settings and interval). Every
+image is a file in the folder and every link relative: no CDN, no server; it opens
+from ``file://`` and from any static host. Re-running updates it (a run's figures are
+redrawn only when its checkpoint or log is newer); a run with a corrupt file is listed
+with its problem.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from disentangle import runs
+from disentangle._io import atomic_write_text
+from disentangle.metrics import get_metric, human_name, list_metrics
+from disentangle.report import identity_columns, summarize_long, write_report
+from disentangle.viz.run_figures import render_run_figures, training_curves
+from disentangle.viz.sweeps import sweep_figures
+
+RUN_FIGURES = ("traversals.png", "traversals.gif", "reconstructions.png", "samples.png", "kl_per_latent.png", "training_curves.png")
+STYLE = """
+body{font:14px/1.45 system-ui,sans-serif;margin:1.5em auto;max-width:1200px;padding:0 1em;color:#222}
+h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;font-size:12.5px;margin:.5em 0}th,td{border:1px solid #ddd;padding:3px 6px;text-align:right}
+th{background:#f4f4f4;cursor:pointer;user-select:none}th[data-order=asc]::after{content:" ▲"}th[data-order=desc]::after{content:" ▼"}
+td.l,th.l{text-align:left}tr.failed td{background:#fff0f0}tr.unfinished td{color:#888}.problem{color:#a00}
+.filters label{margin-right:1em}img{max-width:100%;border:1px solid #eee;margin:.3em 0}.figs img{max-width:49%}
+code{background:#f6f6f6;padding:0 3px}
+"""
+SCRIPT = """
+function cellValue(row, i){const c=row.cells[i];const v=c.dataset.v!==undefined?c.dataset.v:c.textContent.trim();
+  const n=parseFloat(v);return (v!==''&&!isNaN(n)&&isFinite(v))?n:v.toLowerCase();}
+document.querySelectorAll('table.sortable th').forEach(function(th){th.addEventListener('click',function(){
+  const table=th.closest('table');const i=Array.prototype.indexOf.call(th.parentNode.children,th);
+  const asc=th.dataset.order!=='asc';table.querySelectorAll('th').forEach(function(h){delete h.dataset.order;});
+  th.dataset.order=asc?'asc':'desc';const body=table.tBodies[0];const rows=Array.from(body.rows);
+  rows.sort(function(a,b){const x=cellValue(a,i),y=cellValue(b,i);
+    if(typeof x===typeof y){return (x<y?-1:x>y?1:0)*(asc?1:-1);}return (typeof x==='number'?-1:1)*(asc?1:-1);});
+  rows.forEach(function(r){body.appendChild(r);});});});
+function applyFilters(){const wanted={};document.querySelectorAll('select.filter').forEach(function(s){wanted[s.name]=s.value;});
+  document.querySelectorAll('#runs tbody tr').forEach(function(r){let show=true;
+    for(const k in wanted){if(wanted[k]&&r.dataset[k]!==wanted[k]){show=false;}}r.hidden=!show;});}
+document.querySelectorAll('select.filter').forEach(function(s){s.addEventListener('change',applyFilters);});
+"""
+
+
+def _e(value) -> str:
+    return html.escape("" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value))
+
+
+def _number(value) -> str:
+    if isinstance(value, float):
+        return "" if pd.isna(value) else f"{value:.4g}"
+    return _e(value)
+
+
+def _page(title: str, body: str, depth: int = 0) -> str:
+    return ("<!doctype html><html lang=en><head><meta charset=utf-8>"
+            '<meta name=viewport content="width=device-width,initial-scale=1"><link rel=icon href="data:,">'
+            f"<title>{_e(title)}</title><style>{STYLE}</style></head><body>{body}<script>{SCRIPT}</script></body></html>")
+
+
+def _status_class(row: dict) -> str:
+    status = str(row.get("status") or "")
+    if row.get("problem") or status.startswith("failed"):
+        return "failed"
+    return "" if row.get("finished") else "unfinished"
+
+
+def _headline(table: pd.DataFrame) -> list[str]:
+    columns = [get_metric(n).headline_column for n in list_metrics()]
+    return [c for c in columns if c in table.columns] + [c for c in ("final_recon", "final_kl") if c in table.columns]
+
+
+def _varying(table: pd.DataFrame) -> list[str]:
+    """Identity columns whose value differs between runs (what the study sweeps)."""
+    return [c for c in identity_columns(table) if table[c].astype(str).nunique() > 1 and c not in ("model", "dataset")]
+
+
+def _runs_table(table: pd.DataFrame) -> str:
+    varying, metrics = _varying(table), _headline(table)
+    head = ["run", "status", "model", "dataset", "seed", *varying, "steps", *metrics]
+    labels = [_column_name(c) if c in metrics else c for c in head]
+    rows = []
+    for row in table.to_dict("records"):
+        steps = f"{_number(row.get('steps_done'))} / {_number(row.get('steps'))}" if row.get("steps") is not None else ""
+        cells = [f'<td class=l><a href="runs/{_e(row["run_id"])}.html">{_e(row["run_id"])}</a></td>',
+                 f'<td class=l>{_e(row.get("problem") and "unreadable" or row.get("status"))}</td>',
+                 f'<td class=l>{_e(row.get("model"))}</td>', f'<td class=l>{_e(row.get("dataset"))}</td>',
+                 f'<td>{_number(row.get("seed"))}</td>', *[f"<td>{_number(row.get(c))}</td>" for c in varying],
+                 f'<td data-v="{_number(row.get("steps_done"))}">{steps}</td>', *[f"<td>{_number(row.get(c))}</td>" for c in metrics]]
+        status = "failed" if _status_class(row) == "failed" else ("done" if row.get("finished") else "unfinished")
+        rows.append(f'<tr class="{_status_class(row)}" data-model="{_e(row.get("model"))}" data-dataset="{_e(row.get("dataset"))}" '
+                    f'data-status="{status}">{"".join(cells)}</tr>')
+    header = "".join(f'<th class="{"l" if c in ("run", "status", "model", "dataset") else ""}">{_e(label)}</th>' for c, label in zip(head, labels))
+    return f'<table id=runs class=sortable><thead><tr>{header}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def _column_name(column: str) -> str:
+    return {"final_recon": "recon (end)", "final_kl": "KL (end)"}.get(column, human_name(column))
+
+
+def _filters(table: pd.DataFrame) -> str:
+    parts = []
+    for name in ("model", "dataset"):
+        values = sorted(str(v) for v in table[name].dropna().unique()) if name in table else []
+        options = "".join(f"<option>{_e(v)}</option>" for v in values)
+        parts.append(f'<label>{name} <select class=filter name={name} id=filter-{name}><option value="">all</option>{options}</select></label>')
+    options = "".join(f"<option>{s}</option>" for s in ("done", "failed", "unfinished"))
+    parts.append(f'<label>status <select class=filter name=status id=filter-status><option value="">all</option>{options}</select></label>')
+    return f'<p class=filters>{"".join(parts)}</p>'
+
+
+def _summary_table(long: pd.DataFrame) -> str:
+    if long.empty:
+        return "<p>No finished runs to summarise yet.</p>"
+    keys = [c for c in long.columns if c not in ("metric", "seeds", "median", "iqr", "min", "max", "mean", "std", "count")]
+    varying = [k for k in keys if long[k].astype(str).nunique() > 1] or keys[:1]
+    head = "".join(f"<th class=l>{_e(k)}</th>" for k in varying) + "<th class=l>metric</th><th>median</th><th>IQR</th><th>min</th><th>max</th><th>n</th>"
+    body = "".join("<tr>" + "".join(f"<td class=l>{_number(r[k])}</td>" for k in varying) + f"<td class=l>{_e(_column_name(r['metric']))}</td>"
+                   + "".join(f"<td>{_number(r[s])}</td>" for s in ("median", "iqr", "min", "max")) + f"<td>{r['count']}</td></tr>"
+                   for r in long.to_dict("records"))
+    return f"<table class=sortable><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _fresh(figure: Path, sources: list[Path]) -> bool:
+    return figure.is_file() and all(not s.exists() or s.stat().st_mtime <= figure.stat().st_mtime for s in sources)
+
+
+def _run_figures(run_dir: Path, row: dict, folder: Path) -> str | None:
+    """Draw the run's figures into ``folder`` (when missing or stale); the problem text if they cannot be drawn."""
+    sources = [run_dir / runs.LOG, run_dir / "checkpoint.pt"]
+    if (run_dir / "checkpoint.pt").is_file() and row.get("finished") and not row.get("problem"):
+        if not _fresh(folder / "traversals.png", sources):
+            try:
+                render_run_figures(run_dir, folder)
+            except Exception as error:  # noqa: BLE001 -- any broken run file is shown on its page, not raised
+                return f"figures could not be drawn: {str(error).splitlines()[0] if str(error) else type(error).__name__}"
+    elif (run_dir / runs.LOG).is_file() and not _fresh(folder / "training_curves.png", sources):
+        training_curves(run_dir / runs.LOG, folder, f"{run_dir.name}: training")
+    return None
+
+
+def _run_page(run_dir: Path, row: dict, site: Path) -> str:
+    run_id = row["run_id"]
+    folder = site / "img" / run_id
+    problem = row.get("problem") or _run_figures(run_dir, row, folder)
+    parts = [f'<p><a href="../index.html">← all runs</a></p><h1>{_e(run_id)}</h1>',
+             f"<p>status: <b>{_e(row.get('status'))}</b>" + (" (finished)" if row.get("finished") else "") + "</p>"]
+    if problem:
+        parts.append(f"<p class=problem>{_e(problem)}</p>")
+    try:
+        config = json.loads((run_dir / runs.CONFIG).read_text())
+        parts.append(f"<h2>config</h2><pre>{_e(json.dumps(config, indent=2, sort_keys=True))}</pre>")
+    except (OSError, ValueError, UnicodeDecodeError):
+        pass
+    metrics = [c for c in row if "." in c and c.partition(".")[0].removesuffix("_test") in list_metrics() and not c.endswith(("ci_low", "ci_high"))]
+    if metrics:
+        body = "".join(f"<tr><td class=l>{_e(human_name(c))}</td><td class=l><code>{_e(c)}</code></td><td>{_number(row[c])}</td>"
+                       f"<td>{_interval(row, c)}</td><td class=l>{_e(row.get('eval:' + c.partition('.')[0]))}</td></tr>" for c in metrics)
+        parts.append("<h2>metrics</h2><table class=sortable><thead><tr><th class=l>metric</th><th class=l>key</th><th>value</th>"
+                     f"<th>95% interval</th><th class=l>settings</th></tr></thead><tbody>{body}</tbody></table>")
+    images = [name for name in RUN_FIGURES if (folder / name).is_file()]
+    if images:
+        parts.append("<h2>figures</h2>" + "".join(f'<p><img src="../img/{_e(run_id)}/{name}" alt="{_e(name)}"></p>' for name in images))
+    return _page(run_id, "".join(parts))
+
+
+def _interval(row: dict, column: str) -> str:
+    low, high = row.get(f"{column}.ci_low"), row.get(f"{column}.ci_high")
+    return "" if low is None or pd.isna(low) else f"[{low:.4g}, {high:.4g}]"
+
+
+def write_html_report(runs_dir: str | Path = "runs", out: str | Path = "metrics", fmt: str = "png", progress: bool = False,
+                      collected: tuple | None = None) -> Path:
+    """Write the CSVs (see :func:`disentangle.report.write_report`; ``collected`` = its
+    ``(table, problems)`` when already written), the grid figures in ``fmt`` under ``out``, and
+    the site under ``out/report``; return the index path."""
+    start = time.perf_counter()
+    table, problems = collected if collected is not None else write_report(runs_dir, out)[::2]
+    out, site = Path(out), Path(out) / "report"
+    if fmt != "png":
+        sweep_figures(table, out, fmt)  # the paper's vector copies beside the CSVs
+    figures = sweep_figures(table, site / "img") if not table.empty else []
+    (site / "runs").mkdir(parents=True, exist_ok=True)
+    for row in table.to_dict("records"):
+        atomic_write_text(site / "runs" / f"{row['run_id']}.html", _run_page(Path(runs_dir) / row["run_id"], row, site))
+        if progress:
+            print(f"report: {row['run_id']}", flush=True)
+    counts = table["status"].astype(str).str.split(":").str[0].value_counts().to_dict() if not table.empty else {}
+    body = [f"<h1>disentangle report</h1><p>{len(table)} runs in <code>{_e(Path(runs_dir).resolve())}</code> — "
+            + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) + f"; generated {time.strftime('%Y-%m-%d %H:%M')}</p>"]
+    if problems:
+        body.append("<ul>" + "".join(f"<li class=problem>{_e(p)}</li>" for p in problems) + "</ul>")
+    body.append("<h2>runs</h2>" + (_filters(table) + _runs_table(table) if not table.empty else "<p>No runs yet.</p>"))
+    body.append("<h2>summary over seeds (finished runs)</h2>" + _summary_table(summarize_long(table)))
+    if figures:
+        body.append("<h2>figures</h2><div class=figs>" + "".join(f'<img src="img/{f.name}" alt="{f.stem}">' for f in figures) + "</div>")
+    body.append(f"<p><small>tables: runs.csv, summary.csv, summary_long.csv beside this folder; built in {time.perf_counter() - start:.1f} s</small></p>")
+    atomic_write_text(site / "index.html", _page("disentangle report", "".join(body)))
+    return site / "index.html"
