@@ -217,10 +217,18 @@ def _parse_list(text: str, cast, what: str) -> list:
 @click.option("--evaluate", "metric_names", default=None, help="Metrics after training, comma-separated ('' for none) [default: mig,beta_vae,factor_vae,dci,sap]; names as in 'evaluate --help'.")
 @click.option("--fast-eval", is_flag=True, help="Evaluate with the fast profile (subsampled-GBT DCI, smaller score samples).")
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), default=None, help="[default: fp32]")
-@click.option("--executor", default="local", show_default=True, help="local or ray.")
-@click.option("--workers", type=int, default=2, show_default=True)
+@click.option("--executor", default="local", show_default=True, help="local, ray or slurm.")
+@click.option("--workers", type=int, default=2, show_default=True, help="Runs at once (slurm: the default array parallelism).")
 @click.option("--threads", type=int, default=None, help="torch threads per run (default: cores / workers).")
 @click.option("--address", default=None, help="Ray cluster address (ray executor).")
+@click.option("--partition", default=None, help="SLURM partition (slurm executor).")
+@click.option("--time", "time_min", type=int, default=None, help="SLURM time limit per run, minutes [default: 60].")
+@click.option("--cpus-per-task", type=int, default=None, help="SLURM CPUs per run [default: --threads].")
+@click.option("--gpus-per-task", type=int, default=None, help="SLURM GPUs per run.")
+@click.option("--mem", type=float, default=None, help="SLURM memory per run, GB.")
+@click.option("--slurm-array-parallelism", type=int, default=None, help="SLURM array tasks at once [default: --workers].")
+@click.option("--slurm-folder", type=click.Path(path_type=Path), default=None, help="submitit's logs and job files [default: RUNS_DIR/.slurm].")
+@click.option("--no-wait", is_flag=True, help="slurm: submit and return; re-running the command collects what finished.")
 @click.option("--retry-failed", is_flag=True, help="Train failed runs again.")
 @click.option("--data-root", type=click.Path(path_type=Path), default=None)
 @click.option("--dataset-option", "dataset_settings", multiple=True, metavar="KEY=VALUE", help="A data set option for every run.")
@@ -228,7 +236,8 @@ def _parse_list(text: str, cast, what: str) -> list:
 @click.option("--quiet", is_flag=True)
 @reports_errors
 def grid(spec_file, model, betas, seeds, dataset, steps, batch_size, settings, metric_names, fast_eval, precision, executor, workers,
-         threads, address, retry_failed, data_root, dataset_settings, runs_dir, quiet):
+         threads, address, partition, time_min, cpus_per_task, gpus_per_task, mem, slurm_array_parallelism, slurm_folder, no_wait,
+         retry_failed, data_root, dataset_settings, runs_dir, quiet):
     """Train (and evaluate) the cartesian product of betas, swept options and seeds, or a study file."""
     from disentangle import grid as grid_lib
 
@@ -255,8 +264,12 @@ def grid(spec_file, model, betas, seeds, dataset, steps, batch_size, settings, m
                                      precision, dataset_options_from(data_root, dataset_settings))]
     results = []
     for group in groups:
+        executor_options = {"address": address, "partition": partition, "time": time_min, "cpus_per_task": cpus_per_task,
+                            "gpus_per_task": gpus_per_task, "mem": mem, "slurm_array_parallelism": slurm_array_parallelism,
+                            "slurm_folder": str(slurm_folder) if slurm_folder else None, "wait": False if no_wait else None}
         results += grid_lib.run_grid(group.configs, runs_dir, group.metrics, executor=executor, workers=workers,
-                                     profile=group.profile, retry_failed=retry_failed, address=address,
+                                     profile=group.profile, retry_failed=retry_failed,
+                                     executor_options={k: v for k, v in executor_options.items() if v is not None},
                                      progress=not quiet, metric_options=group.metric_options, threads=threads)
     for result in results:
         click.echo(f"{result.outcome:8s} {result.run_id} {result.detail}")

@@ -1,5 +1,5 @@
-"""Beta grids: expand a grid into run configs, then train and evaluate each run on
-local worker processes or Ray tasks.
+"""Beta grids: expand a grid into run configs, then train and evaluate each run on an
+executor (local worker processes, Ray tasks, a SLURM job array: :mod:`disentangle.executors`).
 
 Every run's folder is derived from its config, so re-running a grid skips finished
 runs, resumes partial ones (from their last checkpoint) and retries failed ones
@@ -9,29 +9,16 @@ the same run twice; a failing run is recorded and the grid goes on.
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import itertools
 import os
 import tempfile
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from multiprocessing import get_context
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from disentangle import runs
 from disentangle.errors import DisentangleError
-
-EXECUTORS = ("local", "ray")
-
-
-@dataclasses.dataclass
-class GridResult:
-    """What happened to one run of a grid: ``outcome`` is done, skipped, failed or locked."""
-    run_id: str
-    outcome: str  # done | skipped | failed | locked
-    detail: str = ""
+from disentangle.executors.base import GridResult
 
 
 def expand(model: str, dataset: str = "dsprites", betas=(None,), seeds=(0,), steps: int = 1000,
@@ -102,25 +89,19 @@ def run_one(config: runs.RunConfig, runs_dir: str, metric_names, profile: str, t
         return GridResult(run_id, "failed", f"{type(error).__name__}: {error}")
 
 
-def _init_worker(threads: int) -> None:
-    import torch
-
-    torch.set_num_threads(threads)
-    os.environ["OMP_NUM_THREADS"] = str(threads)
-
-
 def run_grid(configs: list[runs.RunConfig], runs_dir: str | Path = "runs", metric_names=(), executor: str = "local",
-             workers: int = 2, profile: str = "published", retry_failed: bool = False, address: str | None = None,
-             progress: bool = True, metric_options: dict | None = None, threads: int | None = None) -> list[GridResult]:
-    """Train and evaluate every config; return one result per config, in the order given.
+             workers: int = 2, profile: str = "published", retry_failed: bool = False, progress: bool = True,
+             metric_options: dict | None = None, threads: int | None = None, executor_options: dict | None = None) -> list[GridResult]:
+    """Train and evaluate every config on ``executor`` (see :mod:`disentangle.executors`, with its own
+    ``executor_options``); return one result per config, in the order given.
 
     Runs start seed by seed (every setting at the first seed before any at the
     second), so a study stopped half way already covers its whole sweep.
     """
-    if executor not in EXECUTORS:
-        raise DisentangleError(f"unknown executor {executor!r}, expected one of {', '.join(EXECUTORS)}")
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise DisentangleError(f"workers must be a positive integer, got {workers!r}")
+    from disentangle.executors import RunTask, get_executor
+    from disentangle.training.trainer import check_config
+
+    runner = get_executor(executor, workers=workers, **(executor_options or {}))
     runs_dir = Path(runs_dir)
     try:
         runs_dir.mkdir(parents=True, exist_ok=True)
@@ -128,24 +109,21 @@ def run_grid(configs: list[runs.RunConfig], runs_dir: str | Path = "runs", metri
             pass
     except OSError as error:
         raise DisentangleError(f"runs folder {runs_dir} is not writable ({error.strerror})") from None
-    from disentangle.training.trainer import check_config
-
     for config in configs:
         check_config(config)
+    threads = threads or max(1, (os.cpu_count() or 1) // workers)
     results: dict[str, GridResult] = {}
     todo = []
-    for config in configs:
-        reason = _needs_work(config, runs_dir, metric_names, retry_failed, profile, metric_options)
+    for config in sorted(configs, key=lambda c: c.seed):  # stable: the sweep order within a seed is kept
+        task = RunTask(config, str(runs_dir), tuple(metric_names), profile, threads, dict(metric_options or {}))
+        reason = runner.pending_reason(task) or _needs_work(config, runs_dir, metric_names, retry_failed, profile, metric_options)
         if reason:
             results[config.run_id()] = GridResult(config.run_id(), "skipped", reason)
         else:
-            todo.append(config)
-    todo.sort(key=lambda config: config.seed)  # stable: the sweep order within a seed is kept
-    threads = threads or max(1, (os.cpu_count() or 1) // workers)
+            task.progress = progress and workers == 1 and executor == "local"
+            todo.append(task)
     bar = tqdm(total=len(todo), desc="grid", unit="run", disable=not progress)
-    runner = _run_ray if executor == "ray" else _run_local
-    task = functools.partial(run_one, metric_options=metric_options or {})
-    for result in runner(task, todo, str(runs_dir), tuple(metric_names), profile, workers, threads, address, progress):
+    for result in runner.run(todo):
         results[result.run_id] = result
         bar.update(1)
         bar.set_postfix_str(f"{result.run_id}: {result.outcome}")
@@ -153,41 +131,9 @@ def run_grid(configs: list[runs.RunConfig], runs_dir: str | Path = "runs", metri
     return [results[c.run_id()] for c in configs]
 
 
-def _run_local(task, todo, runs_dir, metric_names, profile, workers, threads, address, progress):
-    if workers == 1:  # in this process: show each run's own progress bars too
-        _init_worker(threads)
-        for config in todo:
-            yield task(config, runs_dir, metric_names, profile, threads, progress)
-        return
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(threads,)) as pool:
-        futures = [pool.submit(task, config, runs_dir, metric_names, profile, threads) for config in todo]
-        for future in as_completed(futures):
-            yield future.result()
-
-
-def _run_ray(task, todo, runs_dir, metric_names, profile, workers, threads, address, progress):
-    try:
-        import ray
-    except ImportError:
-        raise DisentangleError("the ray executor needs Ray: pip install 'disentangle[ray]'") from None
-    started = not ray.is_initialized()
-    if started:
-        if address:
-            ray.init(address=address, log_to_driver=False)
-        else:
-            ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
-    remote = ray.remote(num_cpus=threads)(task.func)  # Ray takes functions, not partials
-    try:
-        pending = [remote.remote(config, runs_dir, metric_names, profile, threads, **task.keywords) for config in todo]
-        while pending:
-            ready, pending = ray.wait(pending, num_returns=1)
-            yield ray.get(ready[0])
-    finally:
-        if started:
-            ray.shutdown()
-
-
 def summary_line(results: list[GridResult]) -> str:
-    """``"3 done, 0 failed, 1 skipped, 0 locked"`` for a grid's results."""
+    """``"3 done, 0 failed, 1 skipped, 0 locked"`` (and ``, 2 submitted`` when any) for a grid's results."""
     counts = {k: sum(r.outcome == k for r in results) for k in ("done", "failed", "skipped", "locked")}
+    if any(r.outcome == "submitted" for r in results):
+        counts["submitted"] = sum(r.outcome == "submitted" for r in results)
     return ", ".join(f"{v} {k}" for k, v in counts.items())

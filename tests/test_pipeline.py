@@ -142,7 +142,7 @@ def test_ray_executor_on_local_instance(tmp_path):
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--model", "nope", "--beta", "1"], "unknown model 'nope'"),
-    (["--model", "beta_vae", "--beta", "1", "--executor", "slurm"], "unknown executor 'slurm'"),
+    (["--model", "beta_vae", "--beta", "1", "--executor", "bogus"], "unknown executor 'bogus', expected one of local, ray, slurm"),
     (["--model", "beta_vae", "--beta", ""], "the beta list is empty"),
     (["--model", "beta_vae", "--beta", "1,x"], "--beta must be a comma-separated list of numbers"),
     (["--model", "beta_vae", "--beta", "1", "--evaluate", "mig,nope"], "unknown metric 'nope'"),

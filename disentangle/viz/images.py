@@ -42,11 +42,12 @@ def save_gif(frames: list[np.ndarray], path: str | Path, duration_ms: int = 80, 
     path = Path(path)
     pictures = []
     for f in frames:
-        picture = Image.fromarray((np.clip(f, 0, 1) * 255).astype(np.uint8)).convert("RGB")
+        levels = (np.round(np.clip(f, 0, 1) * 31) * (255 / 31)).astype(np.uint8)  # 32 levels per channel: GIFs a third the size
+        picture = Image.fromarray(levels)  # "L" for grey frames: a third of RGB's size
         picture = picture.resize((f.shape[1] * scale, f.shape[0] * scale), Image.NEAREST)
         if column_labels or caption:
             strip = 12 * (bool(column_labels) + bool(caption))
-            framed = Image.new("RGB", (picture.width, picture.height + strip), "white")
+            framed = Image.new(picture.mode, (picture.width, picture.height + strip), "white")
             framed.paste(picture, (0, strip))
             draw = ImageDraw.Draw(framed)
             if caption:
@@ -56,7 +57,7 @@ def save_gif(frames: list[np.ndarray], path: str | Path, duration_ms: int = 80, 
             picture = framed
         pictures.append(picture)
     with atomic_path(path) as tmp:
-        pictures[0].save(tmp, format="GIF", save_all=True, append_images=pictures[1:], duration=duration_ms, loop=0)
+        pictures[0].save(tmp, format="GIF", save_all=True, append_images=pictures[1:], duration=duration_ms, loop=0, optimize=True)
     return path
 
 

@@ -101,16 +101,16 @@ def render_run_figures(run_dir: str | Path, out: str | Path | None = None, seed:
     grid = traversal_grid(model, seed_code, order)
     figure = show_mosaic(mosaic(grid, len(order), len(TRAVERSAL_VALUES)), title, (len(TRAVERSAL_VALUES) * 0.9 + 2.5, len(order) * 0.9 + 0.8),
                          row_labels=labels, col_labels=[f"{v:+.1f}" for v in TRAVERSAL_VALUES], cell=cell)
-    paths = [save_figure(figure, out / f"traversals.{fmt}")]
+    paths = [save_figure(figure, out / f"traversals.{fmt}", dpi=90)]
 
-    forward = np.linspace(-2, 2, 16)
+    forward = np.linspace(-2, 2, 10)
     sweep = np.concatenate([forward, forward[-2:0:-1]])  # there and back, no repeated frame
     frames = []
     for value in sweep:
         codes = np.repeat(seed_code[None], len(order), axis=0)
         codes[np.arange(len(order)), order] = value
         frames.append(mosaic(_decode(model, codes), 1, len(order)))
-    paths.append(save_gif(frames, out / "traversals.gif", column_labels=[label.split("  ")[0] + ("" if "inactive" not in label else " off")
+    paths.append(save_gif(frames, out / "traversals.gif", duration_ms=120, scale=1, column_labels=[label.split("  ")[0] + ("" if "inactive" not in label else " off")
                                                                        for label in labels], caption=run_dir.name))
 
     _, inputs = dataset.sample(8, rng)

@@ -1,0 +1,11 @@
+"""Where a grid's runs execute: one small class per executor, registered by name.
+
+``get_executor("slurm", partition="debug")`` builds one; ``list_executors()`` names
+them. Each takes :class:`RunTask` objects (one picklable description per run) and
+yields a :class:`GridResult` per task. Adding an executor is one file here.
+"""
+
+from disentangle.executors.base import EXECUTORS, Executor, GridResult, RunTask, get_executor, list_executors
+from disentangle.executors import local, ray_executor, slurm  # noqa: F401 -- registration
+
+__all__ = ["EXECUTORS", "Executor", "GridResult", "RunTask", "get_executor", "list_executors"]

@@ -1,0 +1,38 @@
+"""Local worker processes (spawned, one torch thread pool each); one worker runs in this process."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
+
+from disentangle.executors.base import EXECUTORS, Executor, run_in_order
+
+
+def init_worker(threads: int) -> None:
+    """Give a worker process its share of the cores."""
+    import torch
+
+    torch.set_num_threads(threads)
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+
+
+def _call(task):
+    return task()
+
+
+@EXECUTORS.register("local")
+class LocalExecutor(Executor):
+    """``workers`` processes on this machine (``workers=1``: this process, with progress bars)."""
+
+    def run(self, tasks):
+        if not tasks:
+            return
+        threads = tasks[0].threads or 1
+        if self.workers == 1:
+            init_worker(threads)
+            yield from run_in_order(tasks)
+            return
+        with ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"), initializer=init_worker, initargs=(threads,)) as pool:
+            for future in as_completed([pool.submit(_call, task) for task in tasks]):
+                yield future.result()

@@ -1,0 +1,112 @@
+"""SLURM through submitit: one job array per grid, one array task per run (train + evaluate).
+
+The driver shows progress as tasks finish, or returns at once with ``wait=False``
+(``--no-wait``); each submitted run leaves its job id in ``<slurm_folder>/queued/<run-id>``,
+so re-running the grid skips runs whose job is still in the queue and collects the rest
+from their folders: nothing is submitted twice. A task that hits its time limit or is
+preempted is checkpointed by submitit and requeued; the run resumes from its last
+checkpoint (every ``checkpoint_every`` steps), bit for bit, like any resumed run.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import submitit
+
+from disentangle._io import atomic_write_text
+from disentangle.errors import DisentangleError
+from disentangle.executors.base import EXECUTORS, Executor, GridResult, RunTask
+
+
+class CheckpointableTask(submitit.helpers.Checkpointable):
+    """A run task submitit may requeue: on timeout or preemption it resubmits itself unchanged."""
+
+    def __init__(self, task: RunTask):
+        self.task = task
+
+    def __call__(self) -> GridResult:
+        return self.task()
+
+
+def _in_queue(job_id: str) -> bool:
+    try:
+        out = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return out.returncode == 0 and bool(out.stdout.strip())
+
+
+@EXECUTORS.register("slurm")
+class SlurmExecutor(Executor):
+    """A SLURM job array: ``partition`` (required), ``time`` minutes per run, ``cpus_per_task``
+    (default: the run's threads), ``gpus_per_task``, ``mem`` (GB), ``slurm_array_parallelism``
+    (default: ``workers``), ``slurm_folder`` (default ``<runs_dir>/.slurm``), ``wait``."""
+
+    def __init__(self, workers: int = 2, partition: str | None = None, time: int = 60, cpus_per_task: int | None = None,
+                 gpus_per_task: int = 0, mem: float | None = None, slurm_array_parallelism: int | None = None,
+                 slurm_folder: str | None = None, wait: bool = True):
+        super().__init__(workers)
+        for command in ("sbatch", "squeue", "scancel"):
+            if shutil.which(command) is None:
+                raise DisentangleError(f"the slurm executor needs {command} on PATH (a SLURM client): not found")
+        if not partition:
+            raise DisentangleError("the slurm executor needs --partition NAME")
+        if isinstance(time, bool) or not isinstance(time, int) or time < 1:
+            raise DisentangleError(f"--time must be a positive number of minutes, got {time!r}")
+        self.partition, self.time, self.cpus_per_task, self.gpus_per_task = partition, time, cpus_per_task, gpus_per_task
+        self.mem, self.array_parallelism, self.folder, self.wait = mem, slurm_array_parallelism, slurm_folder, wait
+        logging.getLogger("submitit").setLevel(logging.ERROR)  # clusters without accounting make it warn at every poll
+
+    def _folder(self, runs_dir: str) -> Path:
+        return Path(self.folder) if self.folder else Path(runs_dir) / ".slurm"
+
+    def pending_reason(self, task: RunTask) -> str | None:
+        marker = self._folder(task.runs_dir) / "queued" / task.run_id
+        if marker.is_file():
+            job_id = marker.read_text().strip()
+            if _in_queue(job_id):
+                return f"queued as SLURM job {job_id}"
+            marker.unlink(missing_ok=True)
+        return None
+
+    def run(self, tasks):
+        if not tasks:
+            return
+        folder = self._folder(tasks[0].runs_dir)
+        executor = submitit.AutoExecutor(folder=folder / "%j", cluster="slurm")
+        parameters = {"slurm_partition": self.partition, "timeout_min": self.time,
+                      "cpus_per_task": self.cpus_per_task or tasks[0].threads or 1,
+                      "slurm_array_parallelism": self.array_parallelism or self.workers}
+        if self.gpus_per_task:
+            parameters["slurm_gpus_per_task"] = self.gpus_per_task
+        if self.mem:
+            parameters["mem_gb"] = self.mem
+        executor.update_parameters(**parameters)
+        try:
+            with executor.batch():  # one job array; each element a checkpointable task submitit can requeue
+                jobs = [executor.submit(CheckpointableTask(task)) for task in tasks]
+        except (submitit.core.utils.FailedJobError, subprocess.CalledProcessError, OSError) as error:
+            raise DisentangleError(f"sbatch refused the job array: {str(error).strip().splitlines()[-1]}") from None
+        for job, task in zip(jobs, tasks):
+            atomic_write_text(folder / "queued" / task.run_id, job.job_id)
+        if not self.wait:
+            for job, task in zip(jobs, tasks):
+                yield GridResult(task.run_id, "submitted", f"SLURM job {job.job_id}")
+            return
+        pending = dict(zip(jobs, tasks))
+        while pending:
+            for job in [j for j in pending if j.done()]:
+                task = pending.pop(job)
+                try:
+                    result = job.result()
+                except Exception as error:  # noqa: BLE001 -- a killed or crashed job is a failed run, the grid goes on
+                    result = GridResult(task.run_id, "failed", f"SLURM job {job.job_id}: {str(error).strip().splitlines()[0]}")
+                (folder / "queued" / task.run_id).unlink(missing_ok=True)
+                yield result
+            if pending:
+                time.sleep(1.0)
