@@ -64,7 +64,7 @@ def test_quickstart_figures_decode_and_are_not_blank(quickstart_out):
     for name in ("traversals.png", "reconstructions.png", "samples.png", "kl_per_latent.png"):
         _check_image(figures / name)
     with Image.open(figures / "traversals.gif") as gif:
-        assert gif.n_frames == 30
+        assert 1 < gif.n_frames <= 18  # there and back in 18 steps (identical neighbours merge)
         assert gif.size[0] >= 10 * 64
 
 
