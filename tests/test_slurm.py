@@ -1,0 +1,130 @@
+"""Grids on a real one-node SLURM cluster (Debian's slurm-wlm + munge), started per module.
+
+The fixture writes a slurm.conf into a temp folder (linuxproc process tracking, no task
+plugin, cons_tres selection, a ``debug`` partition with this machine's CPUs, no
+accounting), starts munged, slurmctld and slurmd as root, and stops them afterwards.
+CI installs the packages and sets DISENTANGLE_REQUIRE_SLURM=1 (missing ones fail there);
+elsewhere the tests are skipped without them.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+
+import pandas as pd
+import pytest
+
+from disentangle import grid, runs
+from disentangle.errors import DisentangleError
+
+DAEMONS = ("/usr/sbin/munged", "/usr/sbin/slurmctld", "/usr/sbin/slurmd")
+TINY = {"batch_size": 8, "fixed": {"latent_dim": 3}}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for(condition, seconds: float, what: str):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"timed out after {seconds} s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def slurm_cluster(tmp_path_factory):
+    missing = [d for d in DAEMONS if not os.path.exists(d)] + [c for c in ("sbatch", "squeue", "scancel") if not shutil.which(c)]
+    if missing or os.geteuid() != 0:
+        if os.environ.get("DISENTANGLE_REQUIRE_SLURM"):
+            pytest.fail(f"a one-node SLURM cluster needs root and {', '.join(missing) or 'nothing missing'}")
+        pytest.skip("no SLURM daemons here (apt-get install slurm-wlm munge) or not root")
+    home = tmp_path_factory.mktemp("slurm")
+    for sub in ("state", "spool", "log"):
+        (home / sub).mkdir()
+    key = home / "munge.key"
+    key.write_bytes(os.urandom(1024))
+    key.chmod(0o400)
+    socket_path = home / "munge.socket"
+    subprocess.run(["/usr/sbin/munged", "--force", f"--key-file={key}", f"--socket={socket_path}", f"--pid-file={home}/munged.pid",
+                    f"--log-file={home}/log/munged.log", f"--seed-file={home}/munge.seed"], check=True)
+    host = socket.gethostname()
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20 // 2
+    conf = home / "slurm.conf"
+    conf.write_text("\n".join([
+        "ClusterName=disentangle", f"SlurmctldHost={host}", "SlurmUser=root", "SlurmdUser=root",
+        "AuthType=auth/munge", f"AuthInfo=socket={socket_path}", "CredType=cred/munge",
+        f"StateSaveLocation={home}/state", f"SlurmdSpoolDir={home}/spool",
+        f"SlurmctldPidFile={home}/slurmctld.pid", f"SlurmdPidFile={home}/slurmd.pid",
+        f"SlurmctldLogFile={home}/log/slurmctld.log", f"SlurmdLogFile={home}/log/slurmd.log",
+        f"SlurmctldPort={_free_port()}", f"SlurmdPort={_free_port()}",
+        "ProctrackType=proctrack/linuxproc", "TaskPlugin=task/none", "SelectType=select/cons_tres", "SelectTypeParameters=CR_CPU",
+        "ReturnToService=2", "MpiDefault=none", "JobCompType=jobcomp/none", "AccountingStorageType=accounting_storage/none",
+        "JobAcctGatherType=jobacct_gather/none", "KillWait=5",
+        f"NodeName={host} CPUs={os.cpu_count()} RealMemory={memory} State=UNKNOWN",
+        "PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP", ""]))
+    previous = os.environ.get("SLURM_CONF")
+    os.environ["SLURM_CONF"] = str(conf)
+    subprocess.run(["/usr/sbin/slurmctld", "-f", str(conf)], check=True)
+    subprocess.run(["/usr/sbin/slurmd", "-f", str(conf)], check=True)
+    try:
+        _wait_for(lambda: "idle" in subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True).stdout, 60, "the node to be idle")
+        yield home
+    finally:
+        subprocess.run(["scancel", "--full", "-u", "root"], capture_output=True)
+        for name in ("slurmd", "slurmctld", "munged"):
+            pid = home / f"{name}.pid"
+            if pid.is_file():
+                subprocess.run(["kill", pid.read_text().strip()], capture_output=True)
+        if previous is None:
+            os.environ.pop("SLURM_CONF", None)
+        else:
+            os.environ["SLURM_CONF"] = previous
+
+
+def test_a_2x2_grid_through_slurm(slurm_cluster, tmp_path):
+    configs = grid.expand("beta_vae", "dsprites", betas=(1.0, 4.0), seeds=(0, 1), steps=6, **TINY)
+    start = time.perf_counter()
+    results = grid.run_grid(configs, tmp_path / "runs", ("mig",), executor="slurm", workers=2, profile="tiny", progress=False,
+                            threads=1, executor_options={"partition": "debug", "time": 10})
+    print(f"2x2 grid through SLURM: {time.perf_counter() - start:.1f} s")
+    assert [r.outcome for r in results] == ["done"] * 4, results
+    for config in configs:
+        assert runs.read_status(tmp_path / "runs" / config.run_id()) == "done"
+        assert "mig.discrete_mig" in runs.read_metrics(tmp_path / "runs" / config.run_id())
+    again = grid.run_grid(configs, tmp_path / "runs", ("mig",), executor="slurm", profile="tiny", progress=False,
+                          executor_options={"partition": "debug"})
+    assert [r.outcome for r in again] == ["skipped"] * 4
+
+
+def test_a_cancelled_job_is_resumed_by_the_rerun(slurm_cluster, tmp_path):
+    (config,) = grid.expand("beta_vae", "dsprites", betas=(1.0,), seeds=(0,), steps=3000, checkpoint_every=50, **TINY)
+    runs_dir = tmp_path / "runs"
+    options = {"partition": "debug", "time": 10, "wait": False}
+    (submitted,) = grid.run_grid([config], runs_dir, (), executor="slurm", progress=False, threads=1, executor_options=options)
+    assert submitted.outcome == "submitted"
+    job_id = submitted.detail.split()[-1]
+    (queued,) = grid.run_grid([config], runs_dir, (), executor="slurm", progress=False, threads=1, executor_options=options)
+    assert queued.outcome == "skipped" and job_id in queued.detail  # nothing submitted twice
+    run_dir = runs_dir / config.run_id()
+    _wait_for(lambda: (run_dir / runs.CHECKPOINT).is_file() and len(pd.read_csv(run_dir / runs.LOG)) >= 4, 240, "a checkpoint")
+    subprocess.run(["scancel", job_id], check=True)
+    _wait_for(lambda: not subprocess.run(["squeue", "-h", "-j", job_id], capture_output=True, text=True).stdout.strip(), 60, "the job to go")
+    assert runs.read_status(run_dir) != "done"
+    (finished,) = grid.run_grid([config], runs_dir, (), executor="slurm", progress=False, threads=1,
+                                executor_options={"partition": "debug", "time": 10})
+    assert finished.outcome == "done", finished
+    log = pd.read_csv(run_dir / runs.LOG)
+    assert log["step"].is_monotonic_increasing and log["step"].iloc[-1] == 3000 and log["step"].is_unique
+
+
+def test_without_sbatch_the_slurm_executor_says_so(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(DisentangleError, match="the slurm executor needs sbatch on PATH"):
+        grid.run_grid(grid.expand("beta_vae", steps=2), tmp_path / "runs", executor="slurm", executor_options={"partition": "debug"})
