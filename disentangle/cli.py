@@ -133,6 +133,7 @@ def training_options(command):
         click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
                      help="bf16: the networks under bfloat16 autocast (loss terms stay float32), faster on CPUs with AVX-512 BF16."),
         click.option("--quiet", is_flag=True, help="No progress bar."),
+        click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu, cuda, cuda:N or mps; not part of the run id."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -144,7 +145,8 @@ def training_options(command):
 @click.option("--beta", type=float, default=None, help="The model's beta (beta_vae, beta_tcvae).")
 @click.option("--resume", is_flag=True, help="Continue an unfinished run (re-running the same command does this too).")
 @reports_errors
-def train(model, dataset, steps, seed, batch_size, settings, checkpoint_every, log_every, data_root, dataset_settings, runs_dir, threads, precision, quiet, beta, resume):
+def train(model, dataset, steps, seed, batch_size, settings, checkpoint_every, log_every, data_root, dataset_settings, runs_dir, threads, precision, quiet,
+          device, beta, resume):
     """Train one run into RUNS_DIR/<run-id>/ (resumes when it exists)."""
     from disentangle.runs import read_status
     from disentangle.training import TrainingFailed
@@ -152,6 +154,7 @@ def train(model, dataset, steps, seed, batch_size, settings, checkpoint_every, l
 
     config = run_config_from_options(model, dataset, steps, seed, beta, settings, batch_size, checkpoint_every, log_every, data_root,
                                      precision, dataset_settings)
+    config.device = device
     try:
         run_dir = train_run(config, runs_dir, progress=not quiet, threads=threads)
     except TrainingFailed as error:
@@ -171,9 +174,10 @@ def train(model, dataset, steps, seed, batch_size, settings, checkpoint_every, l
 @click.option("--data-root", type=click.Path(path_type=Path), default=None, help="Where the run's data set files are on this machine.")
 @click.option("--bootstrap", type=int, default=0, show_default=True,
               help="Replicates of a 95% bootstrap interval per array-metric value (stored as <key>.ci_low/.ci_high; 0: none).")
+@click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu, cuda, cuda:N or mps; not part of the run id.")
 @click.option("--quiet", is_flag=True)
 @reports_errors
-def evaluate(run_dirs, metric_names, seed, fast, force, split, metric_settings, data_root, bootstrap, quiet):
+def evaluate(run_dirs, metric_names, seed, fast, force, split, metric_settings, data_root, bootstrap, device, quiet):
     """Score trained runs; writes RUN_DIR/metrics.json."""
     from disentangle.evaluation import evaluate as evaluate_run
     from disentangle.evaluation import parse_metric_options, parse_metrics, result_key
@@ -188,7 +192,8 @@ def evaluate(run_dirs, metric_names, seed, fast, force, split, metric_settings, 
             raise DisentangleError(f"{run_dir} is not a run folder")
         with run_lock(run_dir):  # two evaluations of one run would overwrite each other's metrics.json
             result = evaluate_run(run_dir, names, seed=seed, profile="fast" if fast else "published", force=force,
-                                  progress=not quiet, split=split, options=options, data_root=data_root, bootstrap=bootstrap)
+                                  progress=not quiet, split=split, options=options, data_root=data_root, bootstrap=bootstrap,
+                                  device=device)
         shown = ", ".join(f"{k}={v:.3f}" for k, v in result.items() if isinstance(v, float) and k.partition(".")[0] in keys)
         skipped = [f"{k} ({result['settings'][k]['skipped']})" for k in keys if "skipped" in result["settings"].get(k, {})]
         if skipped:
@@ -229,6 +234,7 @@ def _parse_list(text: str, cast, what: str) -> list:
 @click.option("--slurm-array-parallelism", type=int, default=None, help="SLURM array tasks at once [default: --workers].")
 @click.option("--slurm-folder", type=click.Path(path_type=Path), default=None, help="submitit's logs and job files [default: RUNS_DIR/.slurm].")
 @click.option("--no-wait", is_flag=True, help="slurm: submit and return; re-running the command collects what finished.")
+@click.option("--device", default=None, help="auto (CUDA when available), cpu, cuda, cuda:N or mps; not part of the run id.")
 @click.option("--retry-failed", is_flag=True, help="Train failed runs again.")
 @click.option("--data-root", type=click.Path(path_type=Path), default=None)
 @click.option("--dataset-option", "dataset_settings", multiple=True, metavar="KEY=VALUE", help="A data set option for every run.")
@@ -237,7 +243,7 @@ def _parse_list(text: str, cast, what: str) -> list:
 @reports_errors
 def grid(spec_file, model, betas, seeds, dataset, steps, batch_size, settings, metric_names, fast_eval, precision, executor, workers,
          threads, address, partition, time_min, cpus_per_task, gpus_per_task, mem, slurm_array_parallelism, slurm_folder, no_wait,
-         retry_failed, data_root, dataset_settings, runs_dir, quiet):
+         device, retry_failed, data_root, dataset_settings, runs_dir, quiet):
     """Train (and evaluate) the cartesian product of betas, swept options and seeds, or a study file."""
     from disentangle import grid as grid_lib
 
@@ -264,6 +270,8 @@ def grid(spec_file, model, betas, seeds, dataset, steps, batch_size, settings, m
                                      precision, dataset_options_from(data_root, dataset_settings))]
     results = []
     for group in groups:
+        for config in group.configs:
+            config.device = device or config.device  # --device overrides the spec's: it is how, not what
         executor_options = {"address": address, "partition": partition, "time": time_min, "cpus_per_task": cpus_per_task,
                             "gpus_per_task": gpus_per_task, "mem": mem, "slurm_array_parallelism": slurm_array_parallelism,
                             "slurm_folder": str(slurm_folder) if slurm_folder else None, "wait": False if no_wait else None}
@@ -390,12 +398,13 @@ def score(codes_file, encoder, dataset, metric_names, profile, seed, metric_sett
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Default: RUN_DIR/figures.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--data-root", type=click.Path(path_type=Path), default=None, help="Where the run's data set files are on this machine.")
+@click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu, cuda, cuda:N or mps; not part of the run id.")
 @reports_errors
-def traverse(run_dir, out, seed, data_root):
+def traverse(run_dir, out, seed, data_root, device):
     """Latent traversals (PNG, GIF), reconstructions, prior samples and KL per latent of a run."""
     from disentangle.viz import render_run_figures
 
-    for path in render_run_figures(run_dir, out, seed, data_root):
+    for path in render_run_figures(run_dir, out, seed, data_root, device=device):
         click.echo(str(path))
 
 

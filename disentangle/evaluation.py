@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from disentangle import __version__, runs
 from disentangle._io import atomic_write_json
+from disentangle.devices import low_precision, model_device
 from disentangle.errors import DisentangleError
 from disentangle.metrics._utils import SingleFactorError
 from disentangle.metrics.registry import ARRAY_NEEDS, PROFILE_NAMES, get_metric, list_metrics, parse_metric_names
@@ -51,18 +52,19 @@ def make_represent(model, batch_size: int | None = None, precision: str = "fp32"
     runs it under bfloat16 autocast, as a run trained in bf16 did; the means still leave
     the encoder in float32.
     """
-    low_precision = precision == "bf16"
+    bf16 = precision == "bf16"
     batch_size = batch_size or ENCODE_BATCH[precision]
     memory_format = torch.channels_last
     model.to(memory_format=memory_format)
+    device = model_device(model)
 
     @torch.inference_mode()
     def represent(observations: np.ndarray) -> np.ndarray:
         out = []
         for start in range(0, len(observations), batch_size):
-            x = torch.as_tensor(observations[start:start + batch_size]).contiguous(memory_format=memory_format)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=low_precision):
-                out.append(model.encode(x)[0].float().numpy())
+            x = torch.as_tensor(observations[start:start + batch_size]).to(device).contiguous(memory_format=memory_format)
+            with low_precision(device, bf16):
+                out.append(model.encode(x)[0].float().cpu().numpy())
         return np.concatenate(out)
 
     return represent
@@ -188,7 +190,7 @@ def same_settings(stored: dict | None, settings: dict) -> bool:
     """Whether a metric stored with ``stored`` settings ran with ``settings`` (timing aside)."""
     if not isinstance(stored, dict):
         return False
-    return {k: v for k, v in stored.items() if k not in ("seconds", "skipped")} == settings
+    return {k: v for k, v in stored.items() if k not in ("seconds", "skipped", "device")} == settings
 
 
 def parse_metric_options(items) -> dict[str, dict]:
@@ -211,7 +213,7 @@ def parse_metric_options(items) -> dict[str, dict]:
 
 def evaluate(run_dir: str | Path, metric_names=None, seed: int = 0, profile: str = "published",
              force: bool = False, progress: bool = True, split: str = "train", options: dict | None = None,
-             data_root: str | Path | None = None, bootstrap: int = 0) -> dict:
+             data_root: str | Path | None = None, bootstrap: int = 0, device: str = "cpu") -> dict:
     """Compute the requested metrics of one run; return the full metrics.json content.
 
     A metric already in metrics.json is reused only when it ran with the same
@@ -228,7 +230,7 @@ def evaluate(run_dir: str | Path, metric_names=None, seed: int = 0, profile: str
         raise DisentangleError(f"{run_dir} is not finished (status: {runs.read_status(run_dir)}); train it first")
     options = options or {}
     wanted = {name: metric_settings(name, profile, seed, split, options.get(name), bootstrap) for name in metric_names}
-    config, dataset, model = load_trained(run_dir, split, data_root)
+    config, dataset, model = load_trained(run_dir, split, data_root, device)
     represent = make_represent(model, precision=config.precision)
     try:
         result = runs.read_metrics(run_dir)
@@ -246,6 +248,10 @@ def evaluate(run_dir: str | Path, metric_names=None, seed: int = 0, profile: str
         result["package_version"] = __version__
         atomic_write_json(run_dir / runs.METRICS, result)
     return result
+
+
+def _device_note(model) -> dict:
+    return {"device": str(model_device(model))} if model is not None else {}
 
 
 def score_metrics(names, wanted: dict, dataset, represent, seed: int, model=None, progress: bool = False, label: str = ""):
@@ -267,4 +273,4 @@ def score_metrics(names, wanted: dict, dataset, represent, seed: int, model=None
                 tqdm.write(f"{label}: {name} skipped: {error}")
             yield name, None, {**settings, "skipped": str(error)}
         else:
-            yield name, values, {**settings, "seconds": round(time.perf_counter() - start, 2)}
+            yield name, values, {**settings, "seconds": round(time.perf_counter() - start, 2), **_device_note(model)}

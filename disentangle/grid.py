@@ -24,7 +24,7 @@ from disentangle.executors.base import GridResult
 def expand(model: str, dataset: str = "dsprites", betas=(None,), seeds=(0,), steps: int = 1000,
            sweeps: dict | None = None, fixed: dict | None = None, batch_size: int = 64,
            dataset_options: dict | None = None, checkpoint_every: int | None = None,
-           precision: str = "fp32") -> list[runs.RunConfig]:
+           precision: str = "fp32", device: str = "auto") -> list[runs.RunConfig]:
     """The cartesian product of betas x every swept option x seeds, as run configs."""
     if not betas:
         raise DisentangleError("the beta list is empty: give at least one value")
@@ -43,7 +43,7 @@ def expand(model: str, dataset: str = "dsprites", betas=(None,), seeds=(0,), ste
             options["beta"] = beta
         configs.append(runs.RunConfig(model=model, dataset=dataset, steps=steps, seed=seed, batch_size=batch_size,
                                       model_options=options, dataset_options=dict(dataset_options or {}), precision=precision,
-                                      checkpoint_every=checkpoint_every or runs.default_checkpoint_every(steps)))
+                                      checkpoint_every=checkpoint_every or runs.default_checkpoint_every(steps), device=device))
     return configs
 
 
@@ -78,7 +78,7 @@ def run_one(config: runs.RunConfig, runs_dir: str, metric_names, profile: str, t
         run_dir, trained = train_if_needed(config, runs_dir, progress=progress, threads=threads)
         if metric_names:
             with runs.run_lock(run_dir):
-                evaluate(run_dir, metric_names, profile=profile, progress=progress, options=metric_options)
+                evaluate(run_dir, metric_names, profile=profile, progress=progress, options=metric_options, device=config.device)
         return GridResult(run_id, "done" if trained or metric_names else "skipped",
                           "" if trained else "trained by another process")
     except runs.RunLocked as error:

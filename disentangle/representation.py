@@ -189,23 +189,6 @@ def load_codes_file(path: Path) -> dict:
             "codes_test": arrays.get("codes_test"), "factors_test": arrays.get("factors_test")}
 
 
-def resolve_device(device: str):
-    """``auto`` | ``cpu`` | ``cuda`` | ``cuda:N`` | ``mps`` -> a torch device, or a one-line error."""
-    import torch
-
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError:
-        raise DisentangleError(f"unknown device {device!r}, expected auto, cpu, cuda, cuda:N or mps") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise DisentangleError(f"device {device!r} asked for, but this machine has no CUDA")
-    if resolved.type == "mps" and not torch.backends.mps.is_available():
-        raise DisentangleError(f"device {device!r} asked for, but MPS is not available here")
-    return resolved
-
-
 def load_encoder(spec: str, device: str = "cpu") -> Callable:
     """A ``represent`` function from a TorchScript file, a ``torch.export`` file (``.pt2``),
     or ``module:function`` importable here.
@@ -216,6 +199,8 @@ def load_encoder(spec: str, device: str = "cpu") -> Callable:
     found there is treated like a TorchScript module.
     """
     import torch
+
+    from disentangle.devices import resolve_device
 
     path = Path(spec)
     if path.is_file():

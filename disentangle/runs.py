@@ -37,9 +37,10 @@ class RunConfig:
     precision: str = "fp32"  # "bf16": the networks under bfloat16 autocast (opt-in; loss terms stay float32)
     checkpoint_every: int = 1000
     log_every: int = 50
+    device: str = "auto"  # where it trains (auto: CUDA when available); not part of the run id
 
     # settings that change how a run is executed but not its result
-    _NOT_IDENTITY = ("checkpoint_every", "log_every")
+    _NOT_IDENTITY = ("checkpoint_every", "log_every", "device")
     # data set options that say where and how the files are read, not which data it is
     _NOT_IDENTITY_DATASET_OPTIONS = ("root", "verify", "in_memory", "progress")
 

@@ -36,7 +36,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 KEYS = ("model", "dataset", "steps", "seeds", "precision", "evaluate", "profile", "sweep", "fixed",
-        "batch_size", "dataset_options", "evaluate_options", "checkpoint_every")
+        "batch_size", "dataset_options", "evaluate_options", "checkpoint_every", "device")
 
 
 @dataclasses.dataclass
@@ -131,8 +131,9 @@ def _grid_spec(table: dict, where: str) -> GridSpec:
     if both:
         fail(f"'{both[0]}'", "is both swept and fixed")
     dataset_options = _typed(table, "dataset_options", dict, fail, {})
+    device = _typed(table, "device", str, fail, "auto")
     configs = grid.expand(model, dataset, seeds=seeds, steps=steps, sweeps=sweep, fixed=fixed, batch_size=batch_size,
-                          dataset_options=dataset_options, checkpoint_every=checkpoint_every, precision=precision)
+                          dataset_options=dataset_options, checkpoint_every=checkpoint_every, precision=precision, device=device)
     try:
         for config in configs:
             check_config(config)

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from disentangle.datasets.base import check_positive_count
+from disentangle.devices import model_device
 from disentangle.metrics.registry import register_metric
 
 # latent samples decoded at once: bounds memory (SAMPLES_PER_CALL x pixels floats)
@@ -45,9 +46,9 @@ def log_importance_weights(model, x: torch.Tensor, k: int) -> torch.Tensor:
     return torch.cat(out)
 
 
-def _batches(observations: np.ndarray, batch_size: int = 256):
+def _batches(observations: np.ndarray, device, batch_size: int = 256):
     for start in range(0, len(observations), batch_size):
-        yield torch.as_tensor(observations[start:start + batch_size])
+        yield torch.as_tensor(observations[start:start + batch_size]).to(device)
 
 
 @register_metric("elbo", needs="model", published={"num_points": 5000}, fast={"num_points": 1000},
@@ -55,7 +56,7 @@ def _batches(observations: np.ndarray, batch_size: int = 256):
 @torch.no_grad()
 def elbo(model, observations: np.ndarray) -> dict[str, float]:
     """Mean single-sample ELBO (nats per example) of ``observations`` [n, C, H, W]: ``{"elbo"}``."""
-    total = sum(float(log_importance_weights(model, x, 1)[0].sum()) for x in _batches(observations))
+    total = sum(float(log_importance_weights(model, x, 1)[0].sum()) for x in _batches(observations, model_device(model)))
     return {"elbo": total / len(observations)}
 
 
@@ -70,7 +71,7 @@ def iwae_nll(model, observations: np.ndarray, k: int = 100, progress=None) -> di
     """
     k = check_positive_count(k, "k")
     total = 0.0
-    for x in _batches(observations):
+    for x in _batches(observations, model_device(model)):
         log_w = log_importance_weights(model, x, k)
         total += float(-(torch.logsumexp(log_w, 0) - math.log(k)).sum())
         if progress is not None:
@@ -83,5 +84,5 @@ def iwae_nll(model, observations: np.ndarray, k: int = 100, progress=None) -> di
 @torch.no_grad()
 def active_units(model, observations: np.ndarray, threshold: float = 0.01) -> dict[str, float]:
     """Number of latents whose posterior mean varies with x by more than ``threshold``: ``{"active_units"}``."""
-    means = torch.cat([model.encode(x)[0] for x in _batches(observations)]).numpy()
+    means = torch.cat([model.encode(x)[0].cpu() for x in _batches(observations, model_device(model))]).numpy()
     return {"active_units": int((np.var(means, axis=0) > threshold).sum())}

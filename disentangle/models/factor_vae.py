@@ -62,7 +62,7 @@ class FactorVAE(BaseVAE):
         # the discriminator learns to tell samples of q(z) from permuted ones
         z = out["z"].detach()
         logits_real, logits_perm = self.discriminator(z), self.discriminator(permute_dims(z))
-        zeros = torch.zeros(len(z), dtype=torch.long)
+        zeros = torch.zeros(len(z), dtype=torch.long, device=z.device)
         d_loss = 0.5 * (F.cross_entropy(logits_real, zeros) + F.cross_entropy(logits_perm, zeros + 1))
         optimizers["discriminator"].zero_grad(set_to_none=True)
         d_loss.backward()

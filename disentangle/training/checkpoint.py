@@ -1,5 +1,7 @@
 """Checkpoints holding everything a resumed run needs to continue bit for bit:
-model, optimizers, step, the torch and numpy RNG states and the log so far."""
+model, optimizers, step, the torch (and CUDA) and numpy RNG states and the log so far.
+They load on the CPU (``map_location="cpu"``) whatever device wrote them; the trainer
+moves the model to its device before the optimizer state is loaded into it."""
 
 from __future__ import annotations
 
@@ -22,6 +24,8 @@ def save_checkpoint(path: Path, model, optimizers: dict, step: int, rng: np.rand
         "numpy_rng": rng.bit_generator.state,
         "log_rows": log_rows,
     }
+    if torch.cuda.is_available():  # the GPU's own generator draws the reparameterisation noise there
+        state["cuda_rng"] = torch.cuda.get_rng_state_all()
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
 
@@ -40,6 +44,8 @@ def restore(state: dict, model, optimizers: dict, rng: np.random.Generator) -> i
     for name, opt in optimizers.items():
         opt.load_state_dict(state["optimizers"][name])
     torch.set_rng_state(state["torch_rng"])
+    if "cuda_rng" in state and torch.cuda.is_available() and len(state["cuda_rng"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
     rng.bit_generator.state = state["numpy_rng"]
     return int(state["step"])
 

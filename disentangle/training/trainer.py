@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from disentangle import runs
 from disentangle._io import atomic_write_text
 from disentangle.datasets import get_dataset
+from disentangle.devices import low_precision, resolve_device
 from disentangle.errors import DisentangleError
 from disentangle.models import build_model
 from disentangle.training.checkpoint import load_checkpoint, restore, save_checkpoint
@@ -40,6 +41,9 @@ def check_config(config: runs.RunConfig) -> None:
     """One-line errors for a config's precision, step/batch/interval counts and seed."""
     if config.precision not in PRECISIONS:
         raise DisentangleError(f"precision must be one of {', '.join(PRECISIONS)}, got {config.precision!r}")
+    device = resolve_device(config.device)  # a device this machine lacks fails here, before any folder exists
+    if config.precision == "bf16" and device.type not in ("cpu", "cuda"):
+        raise DisentangleError(f"precision 'bf16' runs on CPU or CUDA, not {device.type}")
     for name in ("steps", "batch_size", "checkpoint_every", "log_every"):
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -74,8 +78,8 @@ def evaluation_dataset_options(config: runs.RunConfig, split: str = "train", dat
     return options
 
 
-def load_trained(run_dir: str | Path, split: str = "train", data_root: str | Path | None = None):
-    """(config, dataset, model in eval mode) of a run with a checkpoint.
+def load_trained(run_dir: str | Path, split: str = "train", data_root: str | Path | None = None, device: str = "cpu"):
+    """(config, dataset, model in eval mode on ``device``) of a run with a checkpoint.
 
     ``checkpoint.pt`` may be a full training checkpoint or hold the model weights
     only (``{"model": state_dict}``, as committed study checkpoints do).
@@ -93,7 +97,7 @@ def load_trained(run_dir: str | Path, split: str = "train", data_root: str | Pat
         raise
     _, model = build(config, dataset)
     model.load_state_dict(load_checkpoint(run_dir / runs.CHECKPOINT)["model"])
-    return config, dataset, model.eval()
+    return config, dataset, model.to(resolve_device(device)).eval()
 
 
 def _log_row(step: int, window: list[dict], images_per_s: float) -> dict:
@@ -182,6 +186,8 @@ def train_if_needed(config: runs.RunConfig, runs_dir: str | Path = "runs", progr
 
 def _train_locked(config: runs.RunConfig, dataset, model, run_dir: Path, progress: bool) -> None:
     rng = np.random.default_rng(config.seed)
+    device = resolve_device(config.device)
+    model.to(device=device, memory_format=torch.channels_last)  # before the optimizers see the parameters
     optimizers = model.configure_optimizers()
     step, log_rows = 0, []
     checkpoint_path = run_dir / runs.CHECKPOINT
@@ -192,15 +198,17 @@ def _train_locked(config: runs.RunConfig, dataset, model, run_dir: Path, progres
     _write_log(run_dir / runs.LOG, log_rows)
     runs.write_status(run_dir, "running")
     model.train()
-    low_precision = config.precision == "bf16"
+    bf16 = config.precision == "bf16"
     memory_format = torch.channels_last  # oneDNN's fast layout for these convolutions, in fp32 and bf16
-    model.to(memory_format=memory_format)
     window, images, tick = [], 0, time.perf_counter()
     bar = tqdm(total=config.steps, initial=step, desc=config.run_id(), unit="step", disable=not progress, leave=False)
     while step < config.steps:
         _, batch = dataset.sample(config.batch_size, rng)
-        x = torch.from_numpy(batch).contiguous(memory_format=memory_format)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=low_precision):
+        x = torch.from_numpy(batch)
+        if device.type == "cuda":
+            x = x.pin_memory().to(device, non_blocking=True)
+        x = x.to(device).contiguous(memory_format=memory_format)
+        with low_precision(device, bf16):
             out = model.training_step(x, step, optimizers)
         loss = float(out["loss"].detach())
         if not math.isfinite(loss):

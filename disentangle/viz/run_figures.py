@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from disentangle.devices import model_device
 from disentangle.metrics._utils import discretize, mutual_info_matrix
 from disentangle.training import load_trained
 from disentangle.viz.images import mosaic, save_figure, save_gif, show_mosaic
@@ -57,14 +58,19 @@ def training_curves(log_path: Path, out: Path, title: str, fmt: str = "png") -> 
 
 @torch.no_grad()
 def _decode(model, z: np.ndarray) -> np.ndarray:
-    return torch.sigmoid(model.decode(torch.as_tensor(z, dtype=torch.float32))).numpy()
+    return torch.sigmoid(model.decode(torch.as_tensor(z, dtype=torch.float32).to(model_device(model)))).cpu().numpy()
+
+
+@torch.no_grad()
+def _encode_means(model, observations: np.ndarray) -> np.ndarray:
+    return model.encode(torch.as_tensor(observations).to(model_device(model)))[0].cpu().numpy()
 
 
 @torch.no_grad()
 def latent_summary(model, dataset, rng, n: int = 1000):
     """(KL per latent [d], best-matching factor name per latent or None)."""
     factors, obs = dataset.sample(n, rng)
-    mu, logvar = (t.numpy() for t in model.encode(torch.as_tensor(obs)))
+    mu, logvar = (t.cpu().numpy() for t in model.encode(torch.as_tensor(obs).to(model_device(model))))
     kl = (0.5 * (mu**2 + np.exp(logvar) - logvar - 1)).mean(0)
     names = [None] * mu.shape[1]
     if dataset.num_factors and np.ptp(mu, axis=0).min() > 0:
@@ -82,19 +88,18 @@ def traversal_grid(model, seed_code: np.ndarray, order: np.ndarray, values=TRAVE
 
 
 def render_run_figures(run_dir: str | Path, out: str | Path | None = None, seed: int = 0,
-                       data_root: str | Path | None = None, fmt: str = "png") -> list[Path]:
+                       data_root: str | Path | None = None, fmt: str = "png", device: str = "cpu") -> list[Path]:
     """Write traversals.<fmt>, traversals.gif, reconstructions.<fmt>, samples.<fmt>, kl_per_latent.<fmt>
     and training_curves.<fmt>; every figure names its run."""
     run_dir = Path(run_dir)
     out = Path(out) if out else run_dir / "figures"
-    config, dataset, model = load_trained(run_dir, data_root=data_root)
+    config, dataset, model = load_trained(run_dir, data_root=data_root, device=device)
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     kl, factor_names = latent_summary(model, dataset, rng)
     order = np.argsort(-kl)
     _, seed_obs = dataset.sample(1, rng)
-    with torch.no_grad():
-        seed_code = model.encode(torch.as_tensor(seed_obs))[0].numpy()[0]
+    seed_code = _encode_means(model, seed_obs)[0]
     cell = dataset.observation_shape[1]
     labels = latent_labels(kl, factor_names, order, dataset.num_factors)
     title = f"{run_dir.name}\nlatent traversals (rows sorted by KL; inactive: KL < {INACTIVE_KL} nats)"
@@ -114,8 +119,7 @@ def render_run_figures(run_dir: str | Path, out: str | Path | None = None, seed:
                                                                        for label in labels], caption=run_dir.name))
 
     _, inputs = dataset.sample(8, rng)
-    with torch.no_grad():
-        recon = _decode(model, model.encode(torch.as_tensor(inputs))[0].numpy())
+    recon = _decode(model, _encode_means(model, inputs))
     figure = show_mosaic(mosaic(np.concatenate([inputs, recon]), 2, 8), f"{run_dir.name}\ninputs (top) and reconstructions (bottom)", (8, 2.8))
     paths.append(save_figure(figure, out / f"reconstructions.{fmt}"))
 
