@@ -112,10 +112,11 @@ def run_grid(configs: list[runs.RunConfig], runs_dir: str | Path = "runs", metri
     for config in configs:
         check_config(config)
     threads = threads or max(1, (os.cpu_count() or 1) // workers)
+    marker = _driver_marker(runs_dir) if executor != "local" else None
     results: dict[str, GridResult] = {}
     todo = []
     for config in sorted(configs, key=lambda c: c.seed):  # stable: the sweep order within a seed is kept
-        task = RunTask(config, str(runs_dir), tuple(metric_names), profile, threads, dict(metric_options or {}))
+        task = RunTask(config, str(runs_dir), tuple(metric_names), profile, threads, dict(metric_options or {}), driver_marker=marker)
         reason = runner.pending_reason(task) or _needs_work(config, runs_dir, metric_names, retry_failed, profile, metric_options)
         if reason:
             results[config.run_id()] = GridResult(config.run_id(), "skipped", reason)
@@ -128,7 +129,18 @@ def run_grid(configs: list[runs.RunConfig], runs_dir: str | Path = "runs", metri
         bar.update(1)
         bar.set_postfix_str(f"{result.run_id}: {result.outcome}")
     bar.close()
+    if marker and not any(r.outcome == "submitted" for r in results.values()):
+        Path(marker).unlink(missing_ok=True)  # queued jobs still need it; they find it by name
     return [results[c.run_id()] for c in configs]
+
+
+def _driver_marker(runs_dir: Path) -> str:
+    """A file only a worker sharing the driver's file system can see (named after the driver's host)."""
+    import socket
+
+    marker = runs_dir.resolve() / f".driver-{socket.gethostname()}-{os.getpid()}"
+    marker.touch()
+    return str(marker)
 
 
 def summary_line(results: list[GridResult]) -> str:

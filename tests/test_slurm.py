@@ -128,3 +128,13 @@ def test_without_sbatch_the_slurm_executor_says_so(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(DisentangleError, match="the slurm executor needs sbatch on PATH"):
         grid.run_grid(grid.expand("beta_vae", steps=2), tmp_path / "runs", executor="slurm", executor_options={"partition": "debug"})
+
+
+def test_a_worker_without_the_shared_folder_fails_with_both_hosts(tmp_path):
+    from disentangle.executors import RunTask
+
+    (config,) = grid.expand("beta_vae", steps=2)
+    task = RunTask(config, str(tmp_path / "runs"), driver_marker=str(tmp_path / "elsewhere" / ".driver-headnode-123"))
+    result = task()
+    assert result.outcome == "failed"
+    assert "cannot see the runs folder" in result.detail and "on headnode" in result.detail and socket.gethostname() in result.detail

@@ -34,6 +34,7 @@ class RunTask:
     threads: int | None = None
     metric_options: dict = dataclasses.field(default_factory=dict)
     progress: bool = False
+    driver_marker: str | None = None  # a file the driver wrote in runs_dir: a worker must see it
 
     @property
     def run_id(self) -> str:
@@ -41,8 +42,15 @@ class RunTask:
 
     def __call__(self) -> GridResult:
         """Train (or resume) and evaluate the run; never raises: a failure is a result."""
+        import os
+        import socket
+
         from disentangle.grid import run_one
 
+        if self.driver_marker and not os.path.exists(self.driver_marker):
+            driver = os.path.basename(self.driver_marker).removeprefix(".driver-").rsplit("-", 1)[0]
+            return GridResult(self.run_id, "failed", f"worker {socket.gethostname()} cannot see the runs folder {self.runs_dir} of the driver "
+                                                     f"on {driver}: running on several machines needs a shared file system")
         return run_one(self.config, self.runs_dir, self.metric_names, self.profile, self.threads, self.progress, self.metric_options)
 
 
