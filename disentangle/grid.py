@@ -135,10 +135,13 @@ def run_grid(configs: list[runs.RunConfig], runs_dir: str | Path = "runs", metri
 
 
 def _driver_marker(runs_dir: Path) -> str:
-    """A file only a worker sharing the driver's file system can see (named after the driver's host)."""
+    """A file only a worker sharing the driver's file system can see (named after the driver's host,
+    one per grid invocation, kept while jobs it submitted may still start)."""
     import socket
+    import uuid
 
-    marker = runs_dir.resolve() / f".driver-{socket.gethostname()}-{os.getpid()}"
+    marker = runs_dir.resolve() / ".drivers" / f".driver-{socket.gethostname()}-{uuid.uuid4().hex[:12]}"
+    marker.parent.mkdir(exist_ok=True)
     marker.touch()
     return str(marker)
 

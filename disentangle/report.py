@@ -101,7 +101,8 @@ def collect(runs_dir: str | Path = "runs", problems: list[str] | None = None) ->
     """One row per run folder under ``runs_dir``; unreadable runs keep a row and go to ``problems``."""
     problems = [] if problems is None else problems
     folder = Path(runs_dir)
-    rows = [run_row(d) for d in sorted(p for p in folder.iterdir() if p.is_dir())] if folder.is_dir() else []
+    run_dirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")) if folder.is_dir() else []
+    rows = [run_row(d) for d in run_dirs]  # hidden folders (.slurm, .drivers) are the executors', not runs
     problems += [f"{row['run_id']}: {row['problem']}" for row in rows if row.get("problem")]
     for problem in problems:
         warnings.warn(f"unreadable: {problem}", stacklevel=2)
