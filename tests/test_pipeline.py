@@ -140,6 +140,26 @@ def test_ray_executor_on_local_instance(tmp_path):
     assert all("mig.discrete_mig" in runs.read_metrics(tmp_path / r.run_id) for r in results)
 
 
+def test_ray_executor_on_a_two_node_cluster(tmp_path):
+    """A Ray head and a second node, each its own raylet process on this machine (one CPU each):
+    the runs spread over both and every worker sees the shared runs folder."""
+    pytest.importorskip("ray")
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    cluster.add_node(num_cpus=1)
+    try:
+        configs = _configs(betas=(1.0, 4.0), seeds=(0, 1))
+        results = grid.run_grid(configs, tmp_path, ("mig",), executor="ray", workers=2, profile="tiny", progress=False, threads=1,
+                                executor_options={"address": cluster.address})
+        assert [r.outcome for r in results] == ["done"] * 4, [r.detail for r in results]
+    finally:
+        import ray
+
+        ray.shutdown()
+        cluster.shutdown()
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--model", "nope", "--beta", "1"], "unknown model 'nope'"),
     (["--model", "beta_vae", "--beta", "1", "--executor", "bogus"], "unknown executor 'bogus', expected one of local, ray, slurm"),
