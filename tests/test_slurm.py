@@ -127,6 +127,26 @@ def test_a_cancelled_job_is_resumed_by_the_rerun(slurm_cluster, tmp_path):
     assert log["step"].is_monotonic_increasing and log["step"].iloc[-1] == 1200 and log["step"].is_unique
 
 
+def test_a_run_longer_than_its_time_limit_is_requeued_and_finishes(slurm_cluster, tmp_path):
+    # a 1-minute limit, signalled 40 s before it: submitit requeues the job and the run resumes from its
+    # checkpoint. SLURM holds a requeued job for two minutes (BeginTime); the test releases it at once.
+    (config,) = grid.expand("beta_vae", "dsprites", betas=(1.0,), seeds=(0,), steps=2000, checkpoint_every=100, **TINY)
+    runs_dir = tmp_path / "runs"
+    (submitted,) = grid.run_grid([config], runs_dir, (), executor="slurm", progress=False, threads=1,
+                                 executor_options={"partition": "debug", "time": 1, "signal_delay_s": 40, "wait": False})
+    job_id = submitted.detail.split()[-1]
+
+    def reason():
+        return subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%r"], capture_output=True, text=True).stdout.strip()
+
+    _wait_for(lambda: reason() == "BeginTime", 120, "the job to be requeued")
+    subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], check=True)
+    _wait_for(lambda: not reason() and runs.read_status(runs_dir / config.run_id()) != "running", 180, "the requeued job to finish")
+    assert runs.read_status(runs_dir / config.run_id()) == "done"
+    log = pd.read_csv(runs_dir / config.run_id() / runs.LOG)
+    assert log["step"].is_unique and log["step"].is_monotonic_increasing and log["step"].iloc[-1] == 2000
+
+
 def test_without_sbatch_the_slurm_executor_says_so(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(DisentangleError, match="the slurm executor needs sbatch on PATH"):

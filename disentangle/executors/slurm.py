@@ -45,11 +45,12 @@ def _in_queue(job_id: str) -> bool:
 class SlurmExecutor(Executor):
     """A SLURM job array: ``partition`` (required), ``time`` minutes per run, ``cpus_per_task``
     (default: the run's threads), ``gpus_per_task``, ``mem`` (GB), ``slurm_array_parallelism``
-    (default: ``workers``), ``slurm_folder`` (default ``<runs_dir>/.slurm``), ``wait``."""
+    (default: ``workers``), ``slurm_folder`` (default ``<runs_dir>/.slurm``), ``wait``, ``signal_delay_s``
+    (how long before the time limit SLURM signals the job, which submitit answers by requeueing it)."""
 
     def __init__(self, workers: int = 2, partition: str | None = None, time: int = 60, cpus_per_task: int | None = None,
                  gpus_per_task: int = 0, mem: float | None = None, slurm_array_parallelism: int | None = None,
-                 slurm_folder: str | None = None, wait: bool = True):
+                 slurm_folder: str | None = None, wait: bool = True, signal_delay_s: int = 90):
         super().__init__(workers)
         for command in ("sbatch", "squeue", "scancel"):
             if shutil.which(command) is None:
@@ -60,6 +61,7 @@ class SlurmExecutor(Executor):
             raise DisentangleError(f"--time must be a positive number of minutes, got {time!r}")
         self.partition, self.time, self.cpus_per_task, self.gpus_per_task = partition, time, cpus_per_task, gpus_per_task
         self.mem, self.array_parallelism, self.folder, self.wait = mem, slurm_array_parallelism, slurm_folder, wait
+        self.signal_delay_s = signal_delay_s  # SLURM warns a job this long before its time limit: submitit requeues it
         logging.getLogger("submitit").setLevel(logging.ERROR)  # clusters without accounting make it warn at every poll
 
     def _folder(self, runs_dir: str) -> Path:
@@ -81,7 +83,8 @@ class SlurmExecutor(Executor):
         executor = submitit.AutoExecutor(folder=folder / "%j", cluster="slurm")
         parameters = {"slurm_partition": self.partition, "timeout_min": self.time,
                       "cpus_per_task": self.cpus_per_task or tasks[0].threads or 1,
-                      "slurm_array_parallelism": self.array_parallelism or self.workers}
+                      "slurm_array_parallelism": self.array_parallelism or self.workers,
+                      "slurm_signal_delay_s": self.signal_delay_s}
         if self.gpus_per_task:
             parameters["slurm_gpus_per_task"] = self.gpus_per_task
         if self.mem:
