@@ -109,6 +109,7 @@ def run_grid(configs: list[runs.RunConfig], runs_dir: str | Path = "runs", metri
             pass
     except OSError as error:
         raise DisentangleError(f"runs folder {runs_dir} is not writable ({error.strerror})") from None
+    runs.check_locks_work(runs_dir)  # the per-run lock is what keeps two workers off one run
     for config in configs:
         check_config(config)
     threads = threads or max(1, (os.cpu_count() or 1) // workers)

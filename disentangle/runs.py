@@ -125,6 +125,26 @@ class RunLocked(DisentangleError):
     """Another process holds this run."""
 
 
+def check_locks_work(folder: Path) -> None:
+    """Raise a one-line error when ``folder``'s file system ignores ``flock`` (some network file
+    systems do): two processes could then train one run at once. Probed with two descriptors of
+    one file, which ``flock`` makes conflict even within a process."""
+    probe = Path(folder) / ".lock-probe"
+    first = os.open(probe, os.O_RDWR | os.O_CREAT, 0o644)
+    second = os.open(probe, os.O_RDWR)
+    try:
+        fcntl.flock(first, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        try:
+            fcntl.flock(second, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return
+        raise DisentangleError(f"the file system of {folder} ignores file locks (flock): use a local folder or NFSv4 "
+                               "(where Linux maps flock to POSIX locks) for the runs folder")
+    finally:
+        os.close(second)
+        os.close(first)
+
+
 @contextlib.contextmanager
 def run_lock(run_dir: Path):
     """Hold an exclusive, non-blocking lock on a run folder for the duration.

@@ -14,6 +14,7 @@ from PIL import Image
 
 from disentangle import grid, report, runs
 from disentangle.cli import main
+from disentangle.errors import DisentangleError
 
 TINY = {"steps": 6, "batch_size": 8, "fixed": {"latent_dim": 3}}
 
@@ -138,6 +139,14 @@ def test_ray_executor_on_local_instance(tmp_path):
     results = grid.run_grid(_configs(), tmp_path, ("mig",), executor="ray", workers=2, profile="tiny", progress=False)
     assert [r.outcome for r in results] == ["done", "done"], [r.detail for r in results]
     assert all("mig.discrete_mig" in runs.read_metrics(tmp_path / r.run_id) for r in results)
+
+
+def test_a_runs_folder_whose_file_system_ignores_locks_is_refused(tmp_path, monkeypatch):
+    import fcntl
+
+    monkeypatch.setattr(fcntl, "flock", lambda fd, operation: None)  # what a file system without flock support does
+    with pytest.raises(DisentangleError, match="ignores file locks"):
+        grid.run_grid(_configs(), tmp_path / "runs", progress=False)
 
 
 def test_ray_executor_on_a_two_node_cluster(tmp_path):
