@@ -143,6 +143,7 @@ def check_locks_work(folder: Path) -> None:
     finally:
         os.close(second)
         os.close(first)
+        probe.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

@@ -140,8 +140,18 @@ def test_a_run_longer_than_its_time_limit_is_requeued_and_finishes(slurm_cluster
         return subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%r"], capture_output=True, text=True).stdout.strip()
 
     _wait_for(lambda: reason() == "BeginTime", 120, "the job to be requeued")
-    subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], check=True)
-    _wait_for(lambda: not reason() and runs.read_status(runs_dir / config.run_id()) != "running", 180, "the requeued job to finish")
+    requeues = 0
+
+    def released_until_gone():  # a slow machine may need more than one requeue: release each at once
+        nonlocal requeues
+        now = reason()
+        if now == "BeginTime":
+            requeues += 1
+            subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], check=True)
+        return not now
+
+    _wait_for(released_until_gone, 300, "the requeued job to finish")
+    assert requeues >= 1
     assert runs.read_status(runs_dir / config.run_id()) == "done"
     log = pd.read_csv(runs_dir / config.run_id() / runs.LOG)
     assert log["step"].is_unique and log["step"].is_monotonic_increasing and log["step"].iloc[-1] == 2000
