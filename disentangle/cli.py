@@ -23,6 +23,9 @@ def reports_errors(command):
     return wrapper
 
 
+GRID_FAILED_EXIT = 3  # `grid` exit status when any run failed (2: bad usage or input, 0: all done or skipped)
+
+
 class MetricsOption(click.Option):
     """``--metrics``, whose help lists the registered metrics (read when help is shown, not at import)."""
 
@@ -111,7 +114,8 @@ def run_config_from_options(model, dataset, steps, seed, beta, settings, batch_s
     dataset_options = dataset_options_from(data_root, dataset_settings)
     return RunConfig(model=model, dataset=dataset, steps=steps, seed=seed, batch_size=batch_size,
                      model_options=model_options, dataset_options=dataset_options, precision=precision,
-                     checkpoint_every=checkpoint_every or default_checkpoint_every(steps), log_every=log_every)
+                     checkpoint_every=default_checkpoint_every(steps) if checkpoint_every is None else checkpoint_every,
+                     log_every=log_every)
 
 
 def training_options(command):
@@ -129,7 +133,7 @@ def training_options(command):
         click.option("--dataset-option", "dataset_settings", multiple=True, metavar="KEY=VALUE",
                       help="A data set option, e.g. --dataset-option binarize=dynamic (verify, in_memory: not part of the run id)."),
         click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True),
-        click.option("--threads", type=int, default=None, help="torch threads (default: all cores)."),
+        click.option("--threads", type=click.IntRange(min=1), default=None, help="torch threads (default: all cores)."),
         click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
                      help="bf16: the networks under bfloat16 autocast (loss terms stay float32), faster on CPUs with AVX-512 BF16."),
         click.option("--quiet", is_flag=True, help="No progress bar."),
@@ -202,11 +206,19 @@ def evaluate(run_dirs, metric_names, seed, fast, force, split, metric_settings, 
 
 
 def _parse_list(text: str, cast, what: str) -> list:
+    """``"1,4,16"`` -> [1, 4, 16]; integer lists also take ranges, ``"0-4"`` -> [0, 1, 2, 3, 4]."""
     items = [t.strip() for t in text.split(",") if t.strip()]
-    try:
-        return [cast(t) for t in items]
-    except ValueError:
-        raise DisentangleError(f"{what} must be a comma-separated list of numbers, got {text!r}") from None
+    values = []
+    for item in items:
+        first, dash, last = item.partition("-")
+        try:
+            bounds = (int(first), int(last)) if cast is int and dash and first else None
+            values += list(range(bounds[0], bounds[1] + 1)) if bounds else [cast(item)]
+        except ValueError:
+            raise DisentangleError(f"{what} must be a comma-separated list of numbers (integer ranges like 0-4 allowed), got {text!r}") from None
+        if bounds and bounds[1] < bounds[0]:
+            raise DisentangleError(f"{what} range {item!r} runs backwards")
+    return values
 
 
 @main.command()
@@ -214,7 +226,7 @@ def _parse_list(text: str, cast, what: str) -> list:
               help="A study TOML file of [[grid]] tables (replaces --model, --beta, --set, --seeds, ...).")
 @click.option("--model", default=None)
 @click.option("--beta", "betas", default=None, help="Comma-separated betas, e.g. 1,2,4,8,16.")
-@click.option("--seeds", default=None, help="Comma-separated seeds [default: 0].")
+@click.option("--seeds", default=None, help="Comma-separated seeds or ranges, e.g. 0-4 [default: 0].")
 @click.option("--dataset", default=None, help="[default: dsprites]")
 @click.option("--steps", type=int, default=None, help="[default: 20000]")
 @click.option("--batch-size", type=int, default=None, help="[default: 64]")
@@ -224,7 +236,7 @@ def _parse_list(text: str, cast, what: str) -> list:
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), default=None, help="[default: fp32]")
 @click.option("--executor", default="local", show_default=True, help="local, ray or slurm.")
 @click.option("--workers", type=int, default=2, show_default=True, help="Runs at once (slurm: the default array parallelism).")
-@click.option("--threads", type=int, default=None, help="torch threads per run (default: cores / workers).")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="torch threads per run (default: cores / workers).")
 @click.option("--address", default=None, help="Ray cluster address (ray executor).")
 @click.option("--partition", default=None, help="SLURM partition (slurm executor).")
 @click.option("--time", "time_min", type=int, default=None, help="SLURM time limit per run, minutes [default: 60].")
@@ -282,6 +294,8 @@ def grid(spec_file, model, betas, seeds, dataset, steps, batch_size, settings, m
     for result in results:
         click.echo(f"{result.outcome:8s} {result.run_id} {result.detail}")
     click.echo(f"grid: {grid_lib.summary_line(results)}")
+    if any(r.outcome == "failed" for r in results):
+        raise SystemExit(GRID_FAILED_EXIT)
 
 
 def _grid_from_options(model, betas, seeds, dataset, steps, batch_size, settings, metric_names, fast_eval, precision, dataset_options):

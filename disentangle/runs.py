@@ -94,6 +94,9 @@ def write_config(run_dir: Path, config: RunConfig) -> None:
     atomic_write_json(run_dir / CONFIG, config.to_json())
 
 
+INTERRUPTED = "interrupted"  # stopped by Ctrl-C: resumable, never skipped as failed
+
+
 def read_status(run_dir: str | Path) -> str:
     """The run's status line: ``running``, ``done``, ``failed: ...``, or ``new`` without a file."""
     try:

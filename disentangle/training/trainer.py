@@ -176,9 +176,11 @@ def train_if_needed(config: runs.RunConfig, runs_dir: str | Path = "runs", progr
         except TrainingFailed as error:
             runs.write_status(run_dir, f"failed: {error}")
             raise
+        except KeyboardInterrupt:
+            runs.write_status(run_dir, runs.INTERRUPTED)  # resumable: the next train or grid continues it
+            raise
         except BaseException as error:
-            reason = "interrupted" if isinstance(error, KeyboardInterrupt) else f"{type(error).__name__}: {error}"
-            runs.write_status(run_dir, f"failed: {reason}")
+            runs.write_status(run_dir, f"failed: {type(error).__name__}: {error}")
             raise
         runs.write_status(run_dir, "done")
     return run_dir, True

@@ -1,0 +1,69 @@
+"""Faults a user meets: Ctrl-C, failing runs, bad values. Each ends in a clean recovery or a
+one-line error, and nothing already written is lost."""
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from disentangle import grid, runs
+from disentangle.cli import GRID_FAILED_EXIT, main
+from disentangle.training import train
+from disentangle.training import trainer as trainer_module
+from disentangle.training.checkpoint import load_checkpoint
+
+TINY = {"steps": 20, "batch_size": 8, "fixed": {"latent_dim": 3}, "checkpoint_every": 5}
+
+
+def test_ctrl_c_leaves_a_resumable_run_that_ends_as_if_never_stopped(tmp_path, monkeypatch):
+    (config,) = grid.expand("beta_vae", **TINY)
+    config.log_every = 5
+    straight = train(config, tmp_path / "straight", progress=False)
+    appended = {"calls": 0}
+    real_append = trainer_module._append_log
+
+    def interrupt_on_third(path, rows):
+        appended["calls"] += 1
+        if appended["calls"] == 3:  # step 15: the last checkpoint is step 10
+            raise KeyboardInterrupt
+        real_append(path, rows)
+
+    monkeypatch.setattr(trainer_module, "_append_log", interrupt_on_third)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "stopped", progress=False)
+    run_dir = tmp_path / "stopped" / config.run_id()
+    assert runs.read_status(run_dir) == runs.INTERRUPTED
+    assert load_checkpoint(run_dir / runs.CHECKPOINT)["step"] == 10
+    monkeypatch.setattr(trainer_module, "_append_log", real_append)
+    (result,) = grid.run_grid([config], tmp_path / "stopped", (), workers=1, progress=False)
+    assert result.outcome == "done"  # not "skipped: previously failed"
+    a, b = load_checkpoint(straight / runs.CHECKPOINT)["model"], load_checkpoint(run_dir / runs.CHECKPOINT)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_grid_exit_status_says_a_run_failed(tmp_path):
+    args = ["grid", "--model", "beta_vae", "--beta", "1", "--steps", "4", "--batch-size", "8", "--set", "latent_dim=3",
+            "--evaluate", "", "--workers", "1", "--runs-dir", str(tmp_path / "runs"), "--quiet"]
+    failing = CliRunner().invoke(main, [*args, "--set", "lr=1e12"])
+    assert failing.exit_code == GRID_FAILED_EXIT and "1 failed" in failing.output and "loss is nan" in failing.output
+    fine = CliRunner().invoke(main, args)
+    assert fine.exit_code == 0, fine.output
+
+
+def test_seed_ranges(tmp_path):
+    result = CliRunner().invoke(main, ["grid", "--model", "beta_vae", "--beta", "1", "--seeds", "0-2,5", "--steps", "2", "--batch-size", "8",
+                                       "--set", "latent_dim=3", "--evaluate", "", "--workers", "1", "--runs-dir", str(tmp_path / "runs"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert sorted(runs.read_config(d).seed for d in (tmp_path / "runs").iterdir() if d.is_dir() and not d.name.startswith(".")) == [0, 1, 2, 5]
+    backwards = CliRunner().invoke(main, ["grid", "--model", "beta_vae", "--beta", "1", "--seeds", "4-2", "--runs-dir", str(tmp_path / "x")])
+    assert backwards.exit_code == 2 and "--seeds range '4-2' runs backwards" in backwards.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--checkpoint-every", "0"], "checkpoint_every must be a positive integer, got 0"),
+    (["--threads", "0"], "0 is not in the range x>=1"),
+])
+def test_zero_is_an_error_not_a_default(tmp_path, args, message):
+    result = CliRunner().invoke(main, ["train", "--model", "beta_vae", "--steps", "2", *args, "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 2 and message in result.output
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
