@@ -67,3 +67,28 @@ def test_zero_is_an_error_not_a_default(tmp_path, args, message):
     result = CliRunner().invoke(main, ["train", "--model", "beta_vae", "--steps", "2", *args, "--runs-dir", str(tmp_path / "runs")])
     assert result.exit_code == 2 and message in result.output
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_constant_latent_adds_nothing_to_gaussian_total_correlation():
+    from disentangle.metrics import unsupervised
+
+    rng = np.random.default_rng(0)
+    codes = rng.standard_normal((2000, 3))
+    codes[:, 1] += 0.8 * codes[:, 0]
+    with_constant = np.hstack([codes, np.full((2000, 1), 3.0)])
+    expected = unsupervised(codes)["gaussian_total_correlation"]
+    assert np.isfinite(expected) and expected > 0.1
+    assert unsupervised(with_constant)["gaussian_total_correlation"] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("scale", [1e100, 1e38])
+def test_huge_codes_are_refused_not_hung_on(scale):
+    from disentangle.errors import DisentangleError
+    from disentangle.metrics import dci, sap
+
+    rng = np.random.default_rng(0)
+    factors = rng.integers(0, 3, (200, 2))
+    codes = (factors + rng.standard_normal((200, 2))) * scale
+    for function in (sap, dci):
+        with pytest.raises(DisentangleError, match=r"codes_train reach magnitude .*; the metrics need \|codes\| <= 1e\+12: rescale them"):
+            function(codes, factors, codes, factors)

@@ -8,6 +8,9 @@ from sklearn.metrics import mutual_info_score
 from disentangle.errors import DisentangleError
 
 
+MAX_CODE_MAGNITUDE = 1e12
+
+
 def check_codes(codes, name: str = "codes") -> np.ndarray:
     """``codes`` as float64 [n, d] (n >= 2, d >= 1, finite), or a one-line error naming ``name``."""
     codes = np.asarray(codes, dtype=np.float64)
@@ -17,6 +20,9 @@ def check_codes(codes, name: str = "codes") -> np.ndarray:
         raise DisentangleError(f"{name} needs at least 2 samples and 1 dim, got shape {list(codes.shape)}")
     if not np.isfinite(codes).all():
         raise DisentangleError(f"{name} contains NaN or inf (first at row {int(np.argwhere(~np.isfinite(codes))[0, 0])})")
+    largest = float(np.abs(codes).max())
+    if largest > MAX_CODE_MAGNITUDE:  # the classifiers (SVM, GBT, logistic regression) break down or stall out there
+        raise DisentangleError(f"{name} reach magnitude {largest:.3g}; the metrics need |codes| <= {MAX_CODE_MAGNITUDE:.0e}: rescale them")
     return codes
 
 

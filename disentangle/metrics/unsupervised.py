@@ -15,7 +15,13 @@ from disentangle.metrics.registry import register_metric
 
 
 def gaussian_total_correlation(cov: np.ndarray) -> float:
-    """KL(N(0, cov) || N(0, diag(cov))) = (sum log diag - log det) / 2."""
+    """KL(N(0, cov) || N(0, diag(cov))) = (sum log diag - log det) / 2, over the dimensions
+    with non-zero variance (a constant code is independent of everything: it adds 0, where
+    the formula would give inf - inf)."""
+    varying = np.diag(cov) > 0
+    cov = cov[np.ix_(varying, varying)]
+    if cov.size == 0:
+        return 0.0
     _, logdet = np.linalg.slogdet(cov)
     return float(0.5 * (np.log(np.diag(cov)).sum() - logdet))
 
