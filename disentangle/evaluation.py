@@ -103,7 +103,7 @@ def compute_metric(name: str, dataset, model, settings: dict, rng: np.random.Gen
             raise DisentangleError(f"{name} needs a represent function or a model")
         represent = make_represent(model)
     samples = samples or CodeSamples(dataset, represent, int(settings.get("seed", 0)))
-    s = {k: v for k, v in settings.items() if k not in ("seed", "split")}
+    s = {k: v for k, v in settings.items() if k not in ("seed", "split", "profile")}
     if metric.needs == "sampling":
         return metric.function(dataset, represent, rng, **s)
     if metric.needs == "model":
@@ -174,6 +174,7 @@ def metric_settings(name: str, profile: str = "published", seed: int = 0, split:
             raise DisentangleError(f"unknown setting {name}.{key}, expected one of {', '.join(name + '.' + k for k in settings)}")
         settings[key] = value
     settings["seed"] = seed
+    settings["profile"] = profile  # for readers (figures, report); caches compare the values, not the name
     if split != "train":
         settings["split"] = split
     if bootstrap and get_metric(name).needs in ARRAY_NEEDS:  # the sampling and likelihood scores draw their own points
@@ -190,7 +191,9 @@ def same_settings(stored: dict | None, settings: dict) -> bool:
     """Whether a metric stored with ``stored`` settings ran with ``settings`` (timing aside)."""
     if not isinstance(stored, dict):
         return False
-    return {k: v for k, v in stored.items() if k not in ("seconds", "skipped", "device")} == settings
+    informative = ("seconds", "skipped", "device", "profile")  # recorded for readers; the values decide equality
+    return ({k: v for k, v in stored.items() if k not in informative}
+            == {k: v for k, v in settings.items() if k not in informative})
 
 
 def parse_metric_options(items) -> dict[str, dict]:

@@ -143,7 +143,7 @@ def evaluate_codes(codes_train, factors_train, codes_test=None, factors_test=Non
         settings["num_train"] = len(codes_train)
         if metric.needs == "train_test":
             settings["num_test"] = len(codes_test)
-        call = {k: v for k, v in settings.items() if k not in ("seed", "num_train", "num_test")}
+        call = {k: v for k, v in settings.items() if k not in ("seed", "num_train", "num_test", "profile")}
         try:
             values = score_arrays(metric, call, codes_train, factors_train, codes_test, factors_test, metric_rng(seed, name))
         except SingleFactorError as error:

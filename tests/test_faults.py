@@ -92,3 +92,18 @@ def test_huge_codes_are_refused_not_hung_on(scale):
     for function in (sap, dci):
         with pytest.raises(DisentangleError, match=r"codes_train reach magnitude .*; the metrics need \|codes\| <= 1e\+12: rescale them"):
             function(codes, factors, codes, factors)
+
+
+def test_settings_record_the_profile_and_older_results_stay_valid():
+    import pandas as pd
+
+    from disentangle.evaluation import metric_settings, same_settings
+    from disentangle.viz.sweeps import _note
+
+    wanted = metric_settings("dci", "fast", seed=0)
+    assert wanted["profile"] == "fast"
+    stored_before_profiles_were_recorded = {k: v for k, v in wanted.items() if k != "profile"} | {"seconds": 4.2}
+    assert same_settings(stored_before_profiles_were_recorded, wanted)  # a committed study is not re-evaluated
+    assert not same_settings(stored_before_profiles_were_recorded, metric_settings("dci", "published", seed=0))
+    table = pd.DataFrame({"steps": [100, 100], "model": ["vae", "vae"], "eval:dci": ["estimator=gbt_fast, profile=fast"] * 2})
+    assert "evaluation profile fast" in _note(table)

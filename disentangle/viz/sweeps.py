@@ -38,7 +38,10 @@ def _finished(table: pd.DataFrame) -> pd.DataFrame:
 def _note(table: pd.DataFrame) -> str:
     steps = ", ".join(f"{s:g}" for s in sorted(pd.to_numeric(table["steps"], errors="coerce").dropna().unique())) if "steps" in table else "?"
     seeds = table.groupby([c for c in ("model", "dataset") if c in table]).size().max() if len(table) else 0
-    return f"{len(table)} finished runs; steps {steps}; up to {seeds} runs per model"
+    profiles = sorted({part.split("=", 1)[1] for column in table.columns if column.startswith("eval:")
+                       for text in table[column].dropna().astype(str) for part in text.split(", ") if part.startswith("profile=")})
+    evaluation = f"; evaluation profile {', '.join(profiles)}" if profiles else ""
+    return f"{len(table)} finished runs; steps {steps}; up to {seeds} runs per model{evaluation}"
 
 
 def _panels(n: int, width: float = 3.2, height: float = 2.5):
