@@ -15,7 +15,8 @@ from disentangle.training.checkpoint import load_checkpoint
 TINY = {"steps": 20, "batch_size": 8, "fixed": {"latent_dim": 3}, "checkpoint_every": 5}
 
 
-def test_ctrl_c_leaves_a_resumable_run_that_ends_as_if_never_stopped(tmp_path, monkeypatch):
+@pytest.mark.parametrize("stop", [KeyboardInterrupt, SystemExit])  # Ctrl-C; a SLURM job exiting to be requeued
+def test_ctrl_c_leaves_a_resumable_run_that_ends_as_if_never_stopped(tmp_path, monkeypatch, stop):
     (config,) = grid.expand("beta_vae", **TINY)
     config.log_every = 5
     straight = train(config, tmp_path / "straight", progress=False)
@@ -25,11 +26,11 @@ def test_ctrl_c_leaves_a_resumable_run_that_ends_as_if_never_stopped(tmp_path, m
     def interrupt_on_third(path, rows):
         appended["calls"] += 1
         if appended["calls"] == 3:  # step 15: the last checkpoint is step 10
-            raise KeyboardInterrupt
+            raise stop
         real_append(path, rows)
 
     monkeypatch.setattr(trainer_module, "_append_log", interrupt_on_third)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(stop):
         train(config, tmp_path / "stopped", progress=False)
     run_dir = tmp_path / "stopped" / config.run_id()
     assert runs.read_status(run_dir) == runs.INTERRUPTED

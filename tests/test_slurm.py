@@ -148,10 +148,13 @@ def test_a_run_longer_than_its_time_limit_is_requeued_and_finishes(slurm_cluster
         if now == "BeginTime":
             requeues += 1
             subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], check=True)
-        return not now
+        status = runs.read_status(runs_dir / config.run_id())
+        return not now and (status == "done" or status.startswith("failed"))  # between requeues it reads interrupted
 
     _wait_for(released_until_gone, 300, "the requeued job to finish")
     assert requeues >= 1
+    err = "".join(p.read_text() for p in (runs_dir / ".slurm").rglob("*_log.err"))
+    assert "failed:" not in runs.read_status(runs_dir / config.run_id()), err[-2000:]
     assert runs.read_status(runs_dir / config.run_id()) == "done"
     log = pd.read_csv(runs_dir / config.run_id() / runs.LOG)
     assert log["step"].is_unique and log["step"].is_monotonic_increasing and log["step"].iloc[-1] == 2000

@@ -176,7 +176,7 @@ def train_if_needed(config: runs.RunConfig, runs_dir: str | Path = "runs", progr
         except TrainingFailed as error:
             runs.write_status(run_dir, f"failed: {error}")
             raise
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, SystemExit):  # Ctrl-C, or a cluster job exiting to be requeued
             runs.write_status(run_dir, runs.INTERRUPTED)  # resumable: the next train or grid continues it
             raise
         except BaseException as error:
