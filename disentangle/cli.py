@@ -24,6 +24,7 @@ def reports_errors(command):
 
 
 GRID_FAILED_EXIT = 3  # `grid` exit status when any run failed (2: bad usage or input, 0: all done or skipped)
+GRID_INTERRUPTED_EXIT = 130  # stopped by Ctrl-C or SIGTERM (the shell's code for SIGINT)
 
 
 class MetricsOption(click.Option):
@@ -287,10 +288,14 @@ def grid(spec_file, model, betas, seeds, dataset, steps, batch_size, settings, m
         executor_options = {"address": address, "partition": partition, "time": time_min, "cpus_per_task": cpus_per_task,
                             "gpus_per_task": gpus_per_task, "mem": mem, "slurm_array_parallelism": slurm_array_parallelism,
                             "slurm_folder": str(slurm_folder) if slurm_folder else None, "wait": False if no_wait else None}
-        results += grid_lib.run_grid(group.configs, runs_dir, group.metrics, executor=executor, workers=workers,
-                                     profile=group.profile, retry_failed=retry_failed,
-                                     executor_options={k: v for k, v in executor_options.items() if v is not None},
-                                     progress=not quiet, metric_options=group.metric_options, threads=threads)
+        try:
+            results += grid_lib.run_grid(group.configs, runs_dir, group.metrics, executor=executor, workers=workers,
+                                         profile=group.profile, retry_failed=retry_failed,
+                                         executor_options={k: v for k, v in executor_options.items() if v is not None},
+                                         progress=not quiet, metric_options=group.metric_options, threads=threads)
+        except KeyboardInterrupt:
+            click.echo("grid: interrupted; its unfinished runs are marked interrupted and resume when the command is run again", err=True)
+            raise SystemExit(GRID_INTERRUPTED_EXIT) from None
     for result in results:
         click.echo(f"{result.outcome:8s} {result.run_id} {result.detail}")
     click.echo(f"grid: {grid_lib.summary_line(results)}")

@@ -9,8 +9,10 @@ the same run twice; a failing run is recorded and the grid goes on.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
+import signal
 import tempfile
 from pathlib import Path
 
@@ -125,14 +127,33 @@ def run_grid(configs: list[runs.RunConfig], runs_dir: str | Path = "runs", metri
             task.progress = progress and workers == 1 and executor == "local"
             todo.append(task)
     bar = tqdm(total=len(todo), desc="grid", unit="run", disable=not progress)
-    for result in runner.run(todo):
-        results[result.run_id] = result
-        bar.update(1)
-        bar.set_postfix_str(f"{result.run_id}: {result.outcome}")
+    with _sigterm_as_interrupt():
+        for result in runner.run(todo):
+            results[result.run_id] = result
+            bar.update(1)
+            bar.set_postfix_str(f"{result.run_id}: {result.outcome}")
     bar.close()
     if marker and not any(r.outcome == "submitted" for r in results.values()):
         Path(marker).unlink(missing_ok=True)  # queued jobs still need it; they find it by name
     return [results[c.run_id()] for c in configs]
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """While a grid runs, SIGTERM stops it as Ctrl-C does: runs are marked interrupted (resumable)
+    and local workers are stopped with it, not left training as orphans."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _driver_marker(runs_dir: Path) -> str:

@@ -108,3 +108,60 @@ def test_settings_record_the_profile_and_older_results_stay_valid():
     assert not same_settings(stored_before_profiles_were_recorded, metric_settings("dci", "published", seed=0))
     table = pd.DataFrame({"steps": [100, 100], "model": ["vae", "vae"], "eval:dci": ["estimator=gbt_fast, profile=fast"] * 2})
     assert "evaluation profile fast" in _note(table)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in __import__("pathlib").Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_sigterm_on_a_grid_stops_its_workers_and_leaves_resumable_runs(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from disentangle.cli import GRID_INTERRUPTED_EXIT
+
+    runs_dir = tmp_path / "runs"
+    command = [sys.executable, "-m", "disentangle.cli", "grid", "--model", "beta_vae", "--beta", "1,4", "--steps", "100000",
+               "--batch-size", "8", "--set", "latent_dim=3", "--evaluate", "", "--workers", "2", "--runs-dir", str(runs_dir), "--quiet"]
+    grid_process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # both runs training (a log row written)
+        logs = list(runs_dir.glob("*/log.csv"))
+        if len(logs) == 2 and all(len(p.read_text().splitlines()) > 1 for p in logs):
+            break
+        time.sleep(0.5)
+    else:
+        grid_process.kill()
+        pytest.fail("the grid did not start both runs")
+    workers = _children(grid_process.pid)
+    grid_process.send_signal(signal.SIGTERM)
+    _, err = grid_process.communicate(timeout=120)
+    assert grid_process.returncode == GRID_INTERRUPTED_EXIT, err[-1000:]
+    assert "interrupted" in err
+    time.sleep(1)
+    assert not [pid for pid in workers if _alive(pid)], "workers left training as orphans"
+    statuses = [runs.read_status(d) for d in runs_dir.iterdir() if d.is_dir() and not d.name.startswith(".")]
+    assert statuses == [runs.INTERRUPTED] * 2
+    from disentangle.grid import _needs_work
+
+    for config in grid.expand("beta_vae", betas=(1.0, 4.0), steps=100000, batch_size=8, fixed={"latent_dim": 3}):
+        assert _needs_work(config, runs_dir, (), retry_failed=False) is None  # resumable, not skipped

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 
@@ -34,5 +36,13 @@ class LocalExecutor(Executor):
             yield from run_in_order(tasks)
             return
         with ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"), initializer=init_worker, initargs=(threads,)) as pool:
-            for future in as_completed([pool.submit(_call, task) for task in tasks]):
-                yield future.result()
+            futures = [pool.submit(_call, task) for task in tasks]
+            try:
+                for future in as_completed(futures):
+                    yield future.result()
+            except KeyboardInterrupt:  # Ctrl-C or SIGTERM on the grid: stop the workers' runs too, resumable
+                for process in list((getattr(pool, "_processes", None) or {}).values()):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(process.pid, signal.SIGINT)
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
