@@ -10,15 +10,22 @@ import click
 from disentangle.errors import DisentangleError
 
 
+class InputError(click.ClickException):
+    """A bad value or a data problem: ``Error: <one line>``, exit status 2, no usage banner
+    (the banner is for bad command-line usage, which click reports itself)."""
+
+    exit_code = 2
+
+
 def reports_errors(command):
-    """Turn the library's one-line errors into click usage errors (exit status 2)."""
+    """Turn the library's one-line errors into ``Error: ...`` with exit status 2."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
         except DisentangleError as error:
-            raise click.UsageError(str(error)) from None
+            raise InputError(str(error)) from None
 
     return wrapper
 
@@ -180,10 +187,15 @@ def train(model, dataset, steps, seed, batch_size, settings, checkpoint_every, l
 @click.option("--bootstrap", type=int, default=0, show_default=True,
               help="Replicates of a 95% bootstrap interval per array-metric value (stored as <key>.ci_low/.ci_high; 0: none).")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu, cuda, cuda:N or mps; not part of the run id.")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="torch threads (default: all cores).")
 @click.option("--quiet", is_flag=True)
 @reports_errors
-def evaluate(run_dirs, metric_names, seed, fast, force, split, metric_settings, data_root, bootstrap, device, quiet):
+def evaluate(run_dirs, metric_names, seed, fast, force, split, metric_settings, data_root, bootstrap, device, threads, quiet):
     """Score trained runs; writes RUN_DIR/metrics.json."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     from disentangle.evaluation import evaluate as evaluate_run
     from disentangle.evaluation import parse_metric_options, parse_metrics, result_key
 

@@ -342,3 +342,16 @@ def test_train_and_traverse_on_a_colour_fixture(small_shapes3d, tmp_path):
     with Image.open(tmp_path / "figures" / "reconstructions.png") as picture:  # the inputs row is the fixture's colours
         pixels = np.asarray(picture.convert("RGB"), dtype=np.int64)
     assert np.abs(pixels[..., 0] - pixels[..., 2]).max() > 0  # colour survived, not greyscale
+
+
+def test_prepare_removes_a_killed_prepares_temporary(tmp_path, monkeypatch):
+    from disentangle.datasets import cars3d
+
+    cars = tmp_path / "cars3d"
+    cars.mkdir()
+    write_car(cars / "car_001_mesh.mat", 1)
+    stale = cars / ".cars3d_64x64.npz.k1ll3d.tmp"  # what atomic_path leaves when killed before its rename
+    stale.write_bytes(b"half a file")
+    monkeypatch.setattr(cars3d, "NUM_OBJECTS", 1)  # a one-car fixture passes the count check
+    assert "wrote" in Cars3D.prepare(cars, progress=False)
+    assert not stale.exists() and (cars / "cars3d_64x64.npz").is_file()

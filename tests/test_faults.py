@@ -165,3 +165,22 @@ def test_sigterm_on_a_grid_stops_its_workers_and_leaves_resumable_runs(tmp_path)
 
     for config in grid.expand("beta_vae", betas=(1.0, 4.0), steps=100000, batch_size=8, fixed={"latent_dim": 3}):
         assert _needs_work(config, runs_dir, (), retry_failed=False) is None  # resumable, not skipped
+
+
+def test_a_data_problem_is_one_error_line_without_the_usage_banner(tmp_path):
+    result = CliRunner().invoke(main, ["datasets", "verify", "mnist", "--root", str(tmp_path / "nowhere")])
+    assert result.exit_code == 2
+    assert result.output.startswith("Error: mnist file") and "Usage:" not in result.output
+    misuse = CliRunner().invoke(main, ["evaluate", "--no-such-option"])
+    assert misuse.exit_code == 2 and "Usage:" in misuse.output  # bad usage keeps click's banner
+
+
+def test_evaluate_takes_threads(tmp_path):
+    runner = CliRunner()
+    trained = runner.invoke(main, ["train", "--model", "beta_vae", "--steps", "2", "--batch-size", "8", "--set", "latent_dim=3",
+                                   "--runs-dir", str(tmp_path / "runs"), "--quiet"])
+    assert trained.exit_code == 0, trained.output
+    (run,) = (tmp_path / "runs").iterdir()
+    scored = runner.invoke(main, ["evaluate", str(run), "--metrics", "mig", "--threads", "1", "--quiet"])
+    assert scored.exit_code == 0, scored.output
+    assert runner.invoke(main, ["evaluate", str(run), "--threads", "0"]).exit_code == 2

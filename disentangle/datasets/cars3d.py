@@ -21,7 +21,7 @@ import scipy.io
 from PIL import Image
 from tqdm.auto import tqdm
 
-from disentangle._io import atomic_path
+from disentangle._io import atomic_path, remove_stale_temporaries
 from disentangle.datasets.base import GroundTruthDataset
 from disentangle.datasets.files import DataFile, check_md5, missing_message
 from disentangle.datasets.grid_arrays import to_observations
@@ -110,6 +110,7 @@ class Cars3D(GroundTruthDataset):
         """Read and resize every car once; write ``cars3d_64x64.npz`` beside the files."""
         grid = load_meshes(Path(root), verify=True, progress=progress)
         target = Path(root) / CACHE_NAME
+        remove_stale_temporaries(target)  # a killed earlier prepare's leftovers
         with atomic_path(target) as tmp:
             with open(tmp, "wb") as f:
                 np.savez(f, images=grid)

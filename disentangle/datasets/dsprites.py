@@ -22,7 +22,7 @@ import h5py
 import numpy as np
 from tqdm.auto import tqdm
 
-from disentangle._io import atomic_path, md5_file
+from disentangle._io import atomic_path, md5_file, remove_stale_temporaries
 from disentangle.datasets import sprites
 from disentangle.datasets.base import GroundTruthDataset, check_positive_count
 from disentangle.datasets.files import DataFile, check_md5
@@ -109,6 +109,7 @@ def unpack_observations(packed_rows: np.ndarray) -> np.ndarray:
 def prepare_hdf5(root: str | Path, progress: bool = True) -> Path:
     """Write the procedural grid to ``root/HDF5_NAME`` (official array names), atomically."""
     target = Path(root) / HDF5_NAME
+    remove_stale_temporaries(target)  # a killed earlier prepare's leftovers
     with atomic_path(target) as tmp:
         with h5py.File(tmp, "w") as f:
             imgs = f.create_dataset("imgs", shape=(NUM_IMAGES, 64, 64), dtype=np.uint8,

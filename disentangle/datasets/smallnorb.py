@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from disentangle._io import atomic_path
+from disentangle._io import atomic_path, remove_stale_temporaries
 from disentangle.datasets.base import GroundTruthDataset, check_positive_count
 from disentangle.datasets.files import DataFile, check_md5, missing_message, read_bytes
 from disentangle.datasets.grid_arrays import to_observations
@@ -136,6 +136,7 @@ class SmallNORB(GroundTruthDataset):
         """Resize once and write ``smallnorb_64x64.npz`` (images, features) beside the files."""
         images, features = load_chunks(Path(root), verify=True, progress=progress)
         target = Path(root) / CACHE_NAME
+        remove_stale_temporaries(target)  # a killed earlier prepare's leftovers
         with atomic_path(target) as tmp:
             with open(tmp, "wb") as f:
                 np.savez(f, images=images, features=features)
