@@ -184,3 +184,14 @@ def test_evaluate_takes_threads(tmp_path):
     scored = runner.invoke(main, ["evaluate", str(run), "--metrics", "mig", "--threads", "1", "--quiet"])
     assert scored.exit_code == 0, scored.output
     assert runner.invoke(main, ["evaluate", str(run), "--threads", "0"]).exit_code == 2
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("latent_dim=ten", "bad option value for model 'beta_vae' (latent_dim='ten'"),
+    ("beta=", "bad option value for model 'beta_vae' (beta=''"),
+    ("dataset_size=5", "model option 'dataset_size' is set by the data set, not by --set"),
+])
+def test_bad_set_values_are_one_line_errors_before_any_folder(tmp_path, setting, message):
+    result = CliRunner().invoke(main, ["train", "--model", "beta_vae", "--steps", "2", "--set", setting, "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "runs").exists()

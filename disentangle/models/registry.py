@@ -18,4 +18,8 @@ def build_model(name: str, **config):
     unknown = sorted(set(config) - accepted)
     if unknown:
         raise DisentangleError(f"unknown option {unknown[0]!r} for model {name!r}, expected one of {', '.join(sorted(accepted))}")
-    return cls(**config)
+    try:
+        return cls(**config)
+    except (TypeError, ValueError) as error:  # a value of the wrong kind, e.g. latent_dim="ten"
+        given = ", ".join(f"{k}={v!r}" for k, v in config.items() if k not in ("observation_shape", "dataset_size"))
+        raise DisentangleError(f"bad option value for model {name!r} ({given}): {error}") from None

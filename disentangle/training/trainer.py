@@ -41,6 +41,9 @@ def check_config(config: runs.RunConfig) -> None:
     """One-line errors for a config's precision, step/batch/interval counts and seed."""
     if config.precision not in PRECISIONS:
         raise DisentangleError(f"precision must be one of {', '.join(PRECISIONS)}, got {config.precision!r}")
+    reserved = sorted(set(config.model_options) & {"observation_shape", "dataset_size"})
+    if reserved:
+        raise DisentangleError(f"model option {reserved[0]!r} is set by the data set, not by --set")
     device = resolve_device(config.device)  # a device this machine lacks fails here, before any folder exists
     if config.precision == "bf16" and device.type not in ("cpu", "cuda"):
         raise DisentangleError(f"precision 'bf16' runs on CPU or CUDA, not {device.type}")
