@@ -1,0 +1,62 @@
+"""Pieces every command module of the command line shares: error reporting, the
+``--metrics`` option, ``KEY=VALUE`` settings and data set options."""
+
+from __future__ import annotations
+
+import functools
+
+import click
+
+from disentangle.errors import DisentangleError
+
+
+class InputError(click.ClickException):
+    """A bad value or a data problem: ``Error: <one line>``, exit status 2, no usage banner
+    (the banner is for bad command-line usage, which click reports itself)."""
+
+    exit_code = 2
+
+
+def reports_errors(command):
+    """Turn the library's one-line errors into ``Error: ...`` with exit status 2."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except DisentangleError as error:
+            raise InputError(str(error)) from None
+
+    return wrapper
+
+
+class MetricsOption(click.Option):
+    """``--metrics``, whose help lists the registered metrics (read when help is shown, not at import)."""
+
+    def get_help_record(self, ctx):
+        from disentangle.metrics import list_metrics
+
+        self.help = f"Comma-separated, from: {', '.join(list_metrics())} [default: {','.join(list_metrics(default_only=True))}]."
+        return super().get_help_record(ctx)
+
+
+def parse_setting(text: str) -> tuple[str, object]:
+    """``key=value`` with value read as JSON when it parses (numbers, true/false), else a string."""
+    import json
+
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise DisentangleError(f"--set expects key=value, got {text!r}")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key.strip(), value
+
+
+def dataset_options_from(data_root, dataset_settings) -> dict:
+    """``--data-root`` and ``--dataset-option KEY=VALUE`` as a data set's options."""
+    options = dict(parse_setting(s) for s in dataset_settings)
+    if data_root:
+        options["root"] = str(data_root)
+    return options

@@ -1,0 +1,101 @@
+"""The command line's data set and scoring commands: ``datasets list/prepare/verify`` and
+``score`` (a representation from anywhere). Registered on :func:`disentangle.cli.main`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from disentangle.cli_common import MetricsOption, dataset_options_from, reports_errors
+from disentangle.errors import DisentangleError
+
+
+@click.group()
+def datasets():
+    """List, prepare and verify the ground-truth data sets."""
+
+
+@datasets.command("list")
+def datasets_list():
+    """Name every data set: factors, observation shape, files."""
+    from disentangle.datasets import dataset_class, list_datasets
+
+    for name in list_datasets():
+        click.echo(dataset_class(name).describe())
+
+
+@datasets.command("prepare")
+@click.argument("name")
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None, help="Data folder (default: the set's folder under datasets/).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@reports_errors
+def datasets_prepare(name, root, quiet):
+    """Write a data set's fast cache under its folder (dsprites: the rendered grid; mnist: download)."""
+    from disentangle.datasets import dataset_class, default_root
+
+    cls = dataset_class(name)
+    click.echo(cls.prepare(root or default_root(name), progress=not quiet))
+
+
+@datasets.command("verify")
+@click.argument("name")
+@click.option("--root", type=click.Path(path_type=Path), default=None, help="Data folder.")
+@reports_errors
+def datasets_verify(name, root):
+    """Print checksums and shapes of a data set's files."""
+    from disentangle.datasets import dataset_class, default_root
+
+    for line in dataset_class(name).verify_files(root or default_root(name)):
+        click.echo(line)
+
+
+@click.command()
+@click.option("--codes", "codes_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="An .npz of arrays codes [n, d], factors [n, k], optionally codes_test, factors_test.")
+@click.option("--encoder", default=None, help="A TorchScript file, a torch.export .pt2 file, or module:function importable from this folder.")
+@click.option("--dataset", default=None, help="The data set the encoder is scored on (with --encoder).")
+@click.option("--metrics", "metric_names", default=None, cls=MetricsOption)
+@click.option("--profile", type=click.Choice(["published", "fast", "tiny"]), default="published", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--set", "metric_settings", multiple=True, metavar="METRIC.KEY=VALUE", help="A metric setting.")
+@click.option("--device", default="cpu", show_default=True, help="Where a TorchScript encoder runs: auto, cpu, cuda, cuda:N, mps.")
+@click.option("--batch-size", type=int, default=256, show_default=True, help="Observations per encoder call (bounds memory).")
+@click.option("--data-root", type=click.Path(path_type=Path), default=None, help="The data set's folder.")
+@click.option("--dataset-option", "dataset_settings", multiple=True, metavar="KEY=VALUE", help="A data set option.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the result (metrics.json keys) here.")
+@click.option("--bootstrap", type=int, default=0, show_default=True, help="Replicates of a 95% bootstrap interval per array-metric value.")
+@click.option("--quiet", is_flag=True)
+@reports_errors
+def score(codes_file, encoder, dataset, metric_names, profile, seed, metric_settings, device, batch_size, data_root,
+          dataset_settings, out, bootstrap, quiet):
+    """Score a representation from anywhere: arrays of codes, or an encoder on a data set."""
+    from disentangle._io import atomic_write_json
+    from disentangle.evaluation import parse_metric_options
+    from disentangle.metrics.registry import parse_metric_names
+    from disentangle.representation import evaluate_codes, evaluate_representation, load_encoder, load_codes_file
+
+    if (codes_file is None) == (encoder is None):
+        raise DisentangleError("give exactly one of --codes FILE.npz or --encoder FILE --dataset NAME")
+    names = parse_metric_names(metric_names, default=()) or None
+    options = parse_metric_options(metric_settings)
+    if codes_file is not None:
+        result = evaluate_codes(**load_codes_file(codes_file), metrics=names, profile=profile, seed=seed, options=options,
+                                bootstrap=bootstrap)
+    else:
+        if dataset is None:
+            raise DisentangleError("--encoder needs --dataset NAME (the observations it is scored on)")
+        from disentangle.datasets import get_dataset
+
+        data = get_dataset(dataset, **dataset_options_from(data_root, dataset_settings))
+        result = evaluate_representation(load_encoder(encoder, device), data, metrics=names, profile=profile, seed=seed,
+                                         options=options, batch_size=batch_size, progress=not quiet, bootstrap=bootstrap)
+    for key, value in result.items():
+        if isinstance(value, float):
+            click.echo(f"{key} {value:.6g}")
+    for name, settings in result["settings"].items():
+        if "skipped" in settings:
+            click.echo(f"{name} skipped: {settings['skipped']}", err=True)
+    if out is not None:
+        atomic_write_json(out, result)
+        click.echo(f"wrote {out}")
