@@ -266,7 +266,7 @@ def report(runs_dir, out, as_html, fmt, quiet):
     if as_html:
         from disentangle.html_report import write_html_report
 
-        click.echo(f"wrote {write_html_report(runs_dir, out, fmt=fmt, progress=not quiet, collected=(table, problems))}")
+        click.echo(f"wrote {write_html_report(runs_dir, out, progress=not quiet, collected=(table, problems))}")
     for problem in problems:
         click.echo(f"unreadable: {problem}", err=True)
     if table.empty:

@@ -21,8 +21,8 @@ import pandas as pd
 
 from disentangle import runs
 from disentangle._io import atomic_write_text
-from disentangle.metrics import get_metric, human_name, list_metrics
-from disentangle.report import identity_columns, summarize_long, write_report
+from disentangle.metrics import headline_columns, human_name
+from disentangle.report import TRAINING_COLUMNS, identity_columns, metric_columns, summarize_long, write_report
 from disentangle.viz.run_figures import render_run_figures, training_curves
 from disentangle.viz.sweeps import sweep_figures
 
@@ -77,8 +77,7 @@ def _status_class(row: dict) -> str:
 
 
 def _headline(table: pd.DataFrame) -> list[str]:
-    columns = [get_metric(n).headline_column for n in list_metrics()]
-    return [c for c in columns if c in table.columns] + [c for c in ("final_recon", "final_kl") if c in table.columns]
+    return [c for c in (*headline_columns(), *TRAINING_COLUMNS) if c in table.columns]
 
 
 def _varying(table: pd.DataFrame) -> list[str]:
@@ -163,7 +162,7 @@ def _run_page(run_dir: Path, row: dict, site: Path) -> str:
         parts.append(f"<h2>config</h2><pre>{_e(json.dumps(config, indent=2, sort_keys=True))}</pre>")
     except (OSError, ValueError, UnicodeDecodeError):
         pass
-    metrics = [c for c in row if "." in c and c.partition(".")[0].removesuffix("_test") in list_metrics() and not c.endswith(("ci_low", "ci_high"))]
+    metrics = [c for c in metric_columns(pd.DataFrame([row])) if c not in TRAINING_COLUMNS]
     if metrics:
         body = "".join(f"<tr><td class=l>{_e(human_name(c))}</td><td class=l><code>{_e(c)}</code></td><td>{_number(row[c])}</td>"
                        f"<td>{_interval(row, c)}</td><td class=l>{_e(row.get('eval:' + c.partition('.')[0]))}</td></tr>" for c in metrics)
@@ -180,16 +179,15 @@ def _interval(row: dict, column: str) -> str:
     return "" if low is None or pd.isna(low) else f"[{low:.4g}, {high:.4g}]"
 
 
-def write_html_report(runs_dir: str | Path = "runs", out: str | Path = "metrics", fmt: str = "png", progress: bool = False,
+def write_html_report(runs_dir: str | Path = "runs", out: str | Path = "metrics", progress: bool = False,
                       collected: tuple | None = None) -> Path:
     """Write the CSVs (see :func:`disentangle.report.write_report`; ``collected`` = its
-    ``(table, problems)`` when already written), the grid figures in ``fmt`` under ``out``, and
-    the site under ``out/report``; return the index path."""
+    ``(table, problems)`` when already written) and the site under ``out/report`` with its own
+    PNG figures; return the index path. (The paper figures in ``out`` are
+    :func:`disentangle.viz.sweep_figures`' job, in any format.)"""
     start = time.perf_counter()
     table, problems = collected if collected is not None else write_report(runs_dir, out)[::2]
-    out, site = Path(out), Path(out) / "report"
-    if fmt != "png":
-        sweep_figures(table, out, fmt)  # the paper's vector copies beside the CSVs
+    site = Path(out) / "report"
     figures = sweep_figures(table, site / "img") if not table.empty else []
     (site / "runs").mkdir(parents=True, exist_ok=True)
     for row in table.to_dict("records"):

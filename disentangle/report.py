@@ -71,12 +71,13 @@ def run_row(run_dir: Path) -> dict:
     """One row of the runs table; a run whose files cannot be read gets its ``problem``."""
     row = {"run_id": run_dir.name, "status": runs.read_status(run_dir)}
     try:
-        config = runs.read_config(run_dir)
+        data = runs.read_config_data(run_dir)
+        config = runs.config_from_data(data, run_dir)
         values = runs.read_metrics(run_dir)
     except (DisentangleError, UnicodeDecodeError) as error:
         return {**row, "finished": False, "problem": str(error)}
     row.update({"model": config.model, "dataset": config.dataset, "precision": config.precision, "seed": config.seed,
-                "steps": config.steps, "batch_size": config.batch_size, "package_version": _package_version(run_dir)})
+                "steps": config.steps, "batch_size": config.batch_size, "package_version": data.get("package_version")})
     row.update(resolved_model_options(config))
     row.update({f"data:{k}": v for k, v in config.identity()["dataset_options"].items()})
     row.update(_log_values(run_dir, config.batch_size))
@@ -86,15 +87,6 @@ def run_row(run_dir: Path) -> dict:
         if isinstance(settings, dict):
             row[f"eval:{name}"] = _settings_text(settings)
     return row
-
-
-def _package_version(run_dir: Path) -> str | None:
-    import json
-
-    try:
-        return json.loads((run_dir / runs.CONFIG).read_text()).get("package_version")
-    except (OSError, ValueError, AttributeError):
-        return None
 
 
 def collect(runs_dir: str | Path = "runs", problems: list[str] | None = None) -> pd.DataFrame:

@@ -78,15 +78,28 @@ def _short(value) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def read_config(run_dir: str | Path) -> RunConfig:
-    """The :class:`RunConfig` in ``run_dir/config.json``, or a one-line error if missing or corrupt."""
+def read_config_data(run_dir: str | Path):
+    """``run_dir/config.json`` as written (with ``package_version``), or a one-line error if missing or unreadable."""
     path = Path(run_dir) / CONFIG
     try:
-        return RunConfig.from_json(json.loads(path.read_text()))
+        return json.loads(path.read_text())
     except FileNotFoundError:
         raise DisentangleError(f"{run_dir} is not a run folder: no {CONFIG}") from None
-    except (json.JSONDecodeError, TypeError, UnicodeDecodeError) as error:
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise DisentangleError(f"{path} is corrupt ({error})") from None
+
+
+def config_from_data(data, run_dir: str | Path) -> RunConfig:
+    """The :class:`RunConfig` of ``config.json`` content already read, or a one-line error if corrupt."""
+    try:
+        return RunConfig.from_json(data)
+    except TypeError as error:
+        raise DisentangleError(f"{Path(run_dir) / CONFIG} is corrupt ({error})") from None
+
+
+def read_config(run_dir: str | Path) -> RunConfig:
+    """The :class:`RunConfig` in ``run_dir/config.json``, or a one-line error if missing or corrupt."""
+    return config_from_data(read_config_data(run_dir), run_dir)
 
 
 def write_config(run_dir: Path, config: RunConfig) -> None:

@@ -19,10 +19,6 @@ def init_worker(threads: int) -> None:
     os.environ["OMP_NUM_THREADS"] = str(threads)
 
 
-def _call(task):
-    return task()
-
-
 @EXECUTORS.register("local")
 class LocalExecutor(Executor):
     """``workers`` processes on this machine (``workers=1``: this process, with progress bars)."""
@@ -36,7 +32,7 @@ class LocalExecutor(Executor):
             yield from run_in_order(tasks)
             return
         with ProcessPoolExecutor(self.workers, mp_context=get_context("spawn"), initializer=init_worker, initargs=(threads,)) as pool:
-            futures = [pool.submit(_call, task) for task in tasks]
+            futures = [pool.submit(task) for task in tasks]  # a RunTask is a picklable callable
             try:
                 for future in as_completed(futures):
                     yield future.result()
