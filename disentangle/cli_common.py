@@ -7,7 +7,8 @@ import functools
 
 import click
 
-from disentangle.errors import DisentangleError
+from disentangle._signals import sigterm_as_interrupt
+from disentangle.errors import DisentangleError, describe_os_error
 
 
 class InputError(click.ClickException):
@@ -18,14 +19,20 @@ class InputError(click.ClickException):
 
 
 def reports_errors(command):
-    """Turn the library's one-line errors into ``Error: ...`` with exit status 2."""
+    """Turn the library's one-line errors (and file-system errors on a named path) into ``Error: ...`` with exit status 2."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
-            return command(*args, **kwargs)
+            with sigterm_as_interrupt():  # kill (SIGTERM) stops a command as Ctrl-C does: runs marked interrupted
+                return command(*args, **kwargs)
         except DisentangleError as error:
             raise InputError(str(error)) from None
+        except OSError as error:  # a file where a folder belongs, a read-only or full disk: one line, not a traceback
+            message = describe_os_error(error)
+            if message is None:
+                raise
+            raise InputError(message) from None
 
     return wrapper
 

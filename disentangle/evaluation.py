@@ -266,7 +266,9 @@ def score_metrics(names, wanted: dict, dataset, represent, seed: int, model=None
     data set has; then ``values`` is None.
     """
     samples = CodeSamples(dataset, represent, seed)
-    for name in tqdm(names, desc=f"evaluating {label}".strip(), unit="metric", disable=not progress, leave=False):
+    bar = tqdm(names, desc=f"evaluating {label}".strip(), unit="metric", disable=not progress, leave=False)
+    for name in bar:
+        bar.set_postfix_str(name)  # the metric now running: the slow ones take minutes
         settings = wanted[name]
         start = time.perf_counter()
         try:

@@ -9,16 +9,15 @@ the same run twice; a failing run is recorded and the grid goes on.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import os
-import signal
 import tempfile
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from disentangle import runs
+from disentangle._signals import sigterm_as_interrupt
 from disentangle.errors import DisentangleError
 from disentangle.executors.base import GridResult
 
@@ -59,7 +58,10 @@ def _needs_work(config: runs.RunConfig, runs_dir: Path, metric_names, retry_fail
     if status.startswith("failed") and not retry_failed:
         return f"previously {status} (use --retry-failed)"
     if status == "done":
+        from disentangle.training.trainer import check_checkpoint_loads
+
         try:
+            check_checkpoint_loads(run_dir)
             settings = runs.read_metrics(run_dir).get("settings", {})
         except DisentangleError:
             return None
@@ -82,10 +84,10 @@ def run_one(config: runs.RunConfig, runs_dir: str, metric_names, profile: str, t
             with runs.run_lock(run_dir):
                 evaluate(run_dir, metric_names, profile=profile, progress=progress, options=metric_options, device=config.device)
         return GridResult(run_id, "done" if trained or metric_names else "skipped",
-                          "" if trained else "trained by another process")
+                          "" if trained else "training was already done" + (": evaluated" if metric_names else ""))
     except runs.RunLocked as error:
         return GridResult(run_id, "locked", str(error))
-    except TrainingFailed as error:
+    except (TrainingFailed, DisentangleError) as error:
         return GridResult(run_id, "failed", str(error))
     except Exception as error:  # one broken run must not stop the grid; train() recorded its status
         return GridResult(run_id, "failed", f"{type(error).__name__}: {error}")
@@ -127,7 +129,7 @@ def run_grid(configs: list[runs.RunConfig], runs_dir: str | Path = "runs", metri
             task.progress = progress and workers == 1 and executor == "local"
             todo.append(task)
     bar = tqdm(total=len(todo), desc="grid", unit="run", disable=not progress)
-    with _sigterm_as_interrupt():
+    with sigterm_as_interrupt():  # SIGTERM stops local workers too, not left training as orphans
         for result in runner.run(todo):
             results[result.run_id] = result
             bar.update(1)
@@ -136,24 +138,6 @@ def run_grid(configs: list[runs.RunConfig], runs_dir: str | Path = "runs", metri
     if marker and not any(r.outcome == "submitted" for r in results.values()):
         Path(marker).unlink(missing_ok=True)  # queued jobs still need it; they find it by name
     return [results[c.run_id()] for c in configs]
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt():
-    """While a grid runs, SIGTERM stops it as Ctrl-C does: runs are marked interrupted (resumable)
-    and local workers are stopped with it, not left training as orphans."""
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, interrupt)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _driver_marker(runs_dir: Path) -> str:

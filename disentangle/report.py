@@ -48,19 +48,18 @@ def _log_values(run_dir: Path, batch_size: int) -> dict:
     return values
 
 
-def resolved_model_options(config: runs.RunConfig) -> dict:
-    """The run's model options with every default it ran with filled in (as the trainer resolves them)."""
-    from disentangle.datasets import dataset_class
-    from disentangle.models import model_class
-    from disentangle.training.trainer import DEFAULT_ARCHITECTURE
+def resolved_model_options(config: runs.RunConfig, data: dict | None = None) -> dict:
+    """The run's model options with every default it ran with: as its config.json recorded them
+    (``data``), or, for runs written before that was recorded, resolved as the trainer does now."""
+    from disentangle.training.trainer import resolved_model_options as resolve
 
+    recorded = (data or {}).get("resolved_model_options")
+    if isinstance(recorded, dict):
+        return {**recorded, **config.model_options}
     try:
-        defaults = model_class(config.model).default_options()
-        shape = tuple(dataset_class(config.dataset).observation_shape[1:])
-        defaults["architecture"] = DEFAULT_ARCHITECTURE.get(shape, "mlp")
-    except DisentangleError:
-        defaults = {}
-    return {**defaults, **config.model_options}
+        return resolve(config)
+    except DisentangleError:  # a model or data set this version does not know
+        return dict(config.model_options)
 
 
 def _settings_text(settings: dict) -> str:
@@ -70,6 +69,8 @@ def _settings_text(settings: dict) -> str:
 def run_row(run_dir: Path) -> dict:
     """One row of the runs table; a run whose files cannot be read gets its ``problem``."""
     row = {"run_id": run_dir.name, "status": runs.read_status(run_dir)}
+    if row["status"] == runs.UNREADABLE:
+        return {**row, "finished": False, "problem": f"{run_dir / runs.STATUS} is not UTF-8 text"}
     try:
         data = runs.read_config_data(run_dir)
         config = runs.config_from_data(data, run_dir)
@@ -78,7 +79,7 @@ def run_row(run_dir: Path) -> dict:
         return {**row, "finished": False, "problem": str(error)}
     row.update({"model": config.model, "dataset": config.dataset, "precision": config.precision, "seed": config.seed,
                 "steps": config.steps, "batch_size": config.batch_size, "package_version": data.get("package_version")})
-    row.update(resolved_model_options(config))
+    row.update(resolved_model_options(config, data))
     row.update({f"data:{k}": v for k, v in config.identity()["dataset_options"].items()})
     row.update(_log_values(run_dir, config.batch_size))
     row["finished"] = row["status"] == "done" and row.get("steps_done", config.steps) >= config.steps

@@ -13,6 +13,7 @@ import fcntl
 import hashlib
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -57,13 +58,31 @@ class RunConfig:
         options = "".join(f"-{k}{_short(v)}" for k, v in sorted(self.model_options.items()) if k in _NAMED_OPTIONS)
         return f"{self.model}-{self.dataset}{options}-seed{self.seed}-{digest}"
 
-    def to_json(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "package_version": __version__}
+    def to_json(self, resolved_model_options: dict | None = None) -> dict[str, Any]:
+        """The config as config.json holds it, with the package version and (when given) every
+        model option the run resolved, defaults included; neither is part of the run id."""
+        data = {**dataclasses.asdict(self), "package_version": __version__}
+        if resolved_model_options is not None:
+            data["resolved_model_options"] = resolved_model_options
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "RunConfig":
-        fields = {f.name for f in dataclasses.fields(cls)}
+        """The config in ``data`` (config.json content); a one-line error naming the first field of the
+        wrong kind."""
+        if not isinstance(data, dict):
+            raise DisentangleError(f"expected a JSON object, got {type(data).__name__}")
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        for name, expected in _FIELD_TYPES.items():
+            if name in data and (not isinstance(data[name], expected) or isinstance(data[name], bool)):
+                raise DisentangleError(f"{name} is {data[name]!r}, expected {expected.__name__}")
+        if "model" not in data:
+            raise DisentangleError("no model")
         return cls(**{k: v for k, v in data.items() if k in fields})
+
+
+_FIELD_TYPES = {"model": str, "dataset": str, "steps": int, "seed": int, "batch_size": int, "model_options": dict,
+                "dataset_options": dict, "precision": str, "checkpoint_every": int, "log_every": int, "device": str}
 
 
 def default_checkpoint_every(steps: int) -> int:
@@ -83,7 +102,7 @@ def read_config_data(run_dir: str | Path):
     path = Path(run_dir) / CONFIG
     try:
         return json.loads(path.read_text())
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         raise DisentangleError(f"{run_dir} is not a run folder: no {CONFIG}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise DisentangleError(f"{path} is corrupt ({error})") from None
@@ -93,7 +112,7 @@ def config_from_data(data, run_dir: str | Path) -> RunConfig:
     """The :class:`RunConfig` of ``config.json`` content already read, or a one-line error if corrupt."""
     try:
         return RunConfig.from_json(data)
-    except TypeError as error:
+    except (TypeError, DisentangleError) as error:
         raise DisentangleError(f"{Path(run_dir) / CONFIG} is corrupt ({error})") from None
 
 
@@ -102,20 +121,29 @@ def read_config(run_dir: str | Path) -> RunConfig:
     return config_from_data(read_config_data(run_dir), run_dir)
 
 
-def write_config(run_dir: Path, config: RunConfig) -> None:
-    """Write ``config`` (and the package version) to ``run_dir/config.json`` atomically."""
-    atomic_write_json(run_dir / CONFIG, config.to_json())
+def write_config(run_dir: Path, config: RunConfig, resolved_model_options: dict | None = None) -> None:
+    """Write ``config`` (the package version, the resolved model options) to ``run_dir/config.json`` atomically."""
+    atomic_write_json(run_dir / CONFIG, config.to_json(resolved_model_options))
 
 
-INTERRUPTED = "interrupted"  # stopped by Ctrl-C: resumable, never skipped as failed
+RUNNING = "running"
+INTERRUPTED = "interrupted (resumable)"  # stopped by a signal, a full disk or a kill: the next train or grid continues it
+UNREADABLE = "unknown (unreadable status file)"
 
 
 def read_status(run_dir: str | Path) -> str:
-    """The run's status line: ``running``, ``done``, ``failed: ...``, or ``new`` without a file."""
+    """The run's status: ``running`` (a live process holds it), ``done``, ``failed: ...``,
+    ``interrupted (resumable)`` (also a ``running`` run whose process died: nobody holds its lock),
+    ``new`` without a file, or ``unknown (...)`` for an unreadable file."""
     try:
-        return (Path(run_dir) / STATUS).read_text().strip() or "unknown"
-    except FileNotFoundError:
+        status = (Path(run_dir) / STATUS).read_text(encoding="utf-8").strip() or "unknown (empty status file)"
+    except (FileNotFoundError, NotADirectoryError):
         return "new"
+    except UnicodeDecodeError:
+        return UNREADABLE
+    if status.startswith("interrupted") or (status == RUNNING and not is_held(run_dir)):
+        return INTERRUPTED
+    return status
 
 
 def write_status(run_dir: Path, status: str) -> None:
@@ -135,6 +163,9 @@ def read_metrics(run_dir: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise DisentangleError(f"{path} is corrupt (expected a JSON object)")
     return data
+
+
+_LOCK_ATTEMPTS = 5
 
 
 class RunLocked(DisentangleError):
@@ -162,6 +193,23 @@ def check_locks_work(folder: Path) -> None:
         probe.unlink(missing_ok=True)
 
 
+def is_held(run_dir: str | Path) -> bool:
+    """Whether a live process holds the run's lock (training or evaluating it), probed without
+    creating anything: a shared lock taken and dropped at once (:func:`run_lock` retries briefly,
+    so the probe never makes a trainer give up)."""
+    try:
+        fd = os.open(Path(run_dir) / LOCK, os.O_RDONLY)
+    except OSError:
+        return False  # a trainer creates the lock file before it writes "running"
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
 @contextlib.contextmanager
 def run_lock(run_dir: Path):
     """Hold an exclusive, non-blocking lock on a run folder for the duration.
@@ -172,10 +220,14 @@ def run_lock(run_dir: Path):
     run_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(run_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RunLocked(f"run {run_dir} is in use by another process (training or evaluating it)") from None
+        for attempt in range(_LOCK_ATTEMPTS):
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if attempt == _LOCK_ATTEMPTS - 1:
+                    raise RunLocked(f"run {run_dir} is in use by another process (training or evaluating it)") from None
+                time.sleep(0.05)  # a reader's is_held probe holds it for microseconds
         yield
     finally:
         os.close(fd)

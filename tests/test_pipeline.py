@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from disentangle import grid, report, runs
+from disentangle import grid, runs
 from disentangle.cli import main
 from disentangle.errors import DisentangleError
 

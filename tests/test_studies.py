@@ -1,6 +1,5 @@
 """Study files, binarised MNIST, held-out likelihoods, and evaluation of exported runs."""
 
-import json
 import math
 
 import numpy as np

@@ -60,7 +60,8 @@ def test_resume_after_sigkill_equals_uninterrupted(tmp_path):
     process.wait()
     step_at_kill = load_checkpoint(checkpoint)["step"]
     assert step_at_kill < steps, "the run finished before it could be killed"
-    assert runs.read_status(checkpoint.parent) == "running"
+    assert (checkpoint.parent / runs.STATUS).read_text().strip() == runs.RUNNING  # what the killed process left
+    assert runs.read_status(checkpoint.parent) == runs.INTERRUPTED  # what readers see: nobody holds the run
     resumed = _params(train(_config(steps), killed_dir, progress=False))
     assert all(torch.equal(reference[k], resumed[k]) for k in reference)
     rows = list(csv.DictReader(open(checkpoint.parent / runs.LOG)))

@@ -13,7 +13,10 @@ MAX_CODE_MAGNITUDE = 1e12
 
 def check_codes(codes, name: str = "codes") -> np.ndarray:
     """``codes`` as float64 [n, d] (n >= 2, d >= 1, finite), or a one-line error naming ``name``."""
-    codes = np.asarray(codes, dtype=np.float64)
+    try:
+        codes = np.asarray(codes, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise DisentangleError(f"{name} must hold numbers, got dtype {np.asarray(codes).dtype}") from None
     if codes.ndim != 2:
         raise DisentangleError(f"{name} must be a 2-D array [n samples, d dims], got shape {list(codes.shape)}")
     if codes.shape[0] < 2 or codes.shape[1] < 1:
@@ -38,6 +41,9 @@ def check_factors(factors, n: int, name: str = "factors", continuous: bool = Fal
         if not np.issubdtype(factors.dtype, np.number) or not np.isfinite(factors).all():
             raise DisentangleError(f"{name} must hold finite numbers, got dtype {factors.dtype} or NaN/inf")
         return factors.astype(np.float64)
+    if not (np.issubdtype(factors.dtype, np.number) or factors.dtype == bool):
+        raise DisentangleError(f"{name} must hold integer classes, got dtype {factors.dtype}: "
+                               "encode labels as integers, e.g. np.unique(labels, return_inverse=True)[1]")
     if not np.issubdtype(factors.dtype, np.integer):
         if not (np.isfinite(factors).all() and np.all(np.mod(factors, 1) == 0)):
             raise DisentangleError(f"{name} must hold integer classes, got dtype {factors.dtype}")

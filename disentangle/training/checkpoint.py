@@ -5,17 +5,21 @@ moves the model to its device before the optimizer state is loaded into it."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from disentangle._io import atomic_path
+from disentangle._io import atomic_path, atomic_write_bytes
 from disentangle.errors import DisentangleError
 
 
-def save_checkpoint(path: Path, model, optimizers: dict, step: int, rng: np.random.Generator, log_rows: list) -> None:
-    """Write model, optimizers, step, RNG states and log rows to ``path`` atomically."""
+def save_checkpoint(path: Path, model, optimizers: dict, step: int, rng: np.random.Generator, log_rows: list,
+                    log_window: list | None = None) -> None:
+    """Write model, optimizers, step, RNG states, log rows and the steps since the last row
+    (``log_window``: a resumed run's next row averages the same steps as an uninterrupted one's)
+    to ``path`` atomically."""
     state = {
         "step": step,
         "model": model.state_dict(),
@@ -23,11 +27,13 @@ def save_checkpoint(path: Path, model, optimizers: dict, step: int, rng: np.rand
         "torch_rng": torch.get_rng_state(),
         "numpy_rng": rng.bit_generator.state,
         "log_rows": log_rows,
+        "log_window": [{k: v.cpu() if isinstance(v, torch.Tensor) else v for k, v in row.items()} for row in log_window or []],
     }
     if torch.cuda.is_available():  # the GPU's own generator draws the reparameterisation noise there
         state["cuda_rng"] = torch.cuda.get_rng_state_all()
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    buffer = io.BytesIO()  # serialised in memory: a full disk is then an OSError (ENOSPC) of one plain write,
+    torch.save(state, buffer)  # not a RuntimeError from deep inside torch's zip writer
+    atomic_write_bytes(path, buffer.getbuffer())
 
 
 def load_checkpoint(path: Path) -> dict:

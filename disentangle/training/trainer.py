@@ -8,7 +8,9 @@ resumed ends with the same parameters as an uninterrupted one.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
 import io
 import math
 import time
@@ -35,6 +37,7 @@ class TrainingFailed(RuntimeError):
 
 
 PRECISIONS = ("fp32", "bf16")
+MAX_STEPS = 10_000_000  # 33x disentanglement_lib's 300,000: beyond it a typo is likelier than a plan
 
 
 def check_config(config: runs.RunConfig) -> None:
@@ -51,8 +54,23 @@ def check_config(config: runs.RunConfig) -> None:
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise DisentangleError(f"{name} must be a positive integer, got {value!r}")
+    if config.steps > MAX_STEPS:
+        raise DisentangleError(f"steps must be at most {MAX_STEPS:,} (disentanglement_lib trains 300,000), got {config.steps:,}")
     if isinstance(config.seed, bool) or not isinstance(config.seed, int) or config.seed < 0:
         raise DisentangleError(f"seed must be a non-negative integer, got {config.seed!r}")
+
+
+def resolved_model_options(config: runs.RunConfig, observation_shape=None) -> dict:
+    """Every model option the run trains with: the model's defaults, the architecture its data
+    set's image size picks, then the options given (these win)."""
+    from disentangle.datasets import dataset_class
+    from disentangle.models import model_class
+
+    if observation_shape is None:
+        observation_shape = dataset_class(config.dataset).observation_shape
+    defaults = model_class(config.model).default_options()
+    defaults["architecture"] = DEFAULT_ARCHITECTURE.get(tuple(observation_shape[1:]), "mlp")
+    return {**defaults, **config.model_options}
 
 
 def build(config: runs.RunConfig, dataset=None):
@@ -107,7 +125,7 @@ def _log_row(step: int, window: list[dict], images_per_s: float) -> dict:
     """Means over the steps since the last row; the per-step values stay tensors until here."""
     row = {"step": step}
     for key in window[0]:
-        mean = torch.stack([torch.as_tensor(w[key], dtype=torch.float64) for w in window]).mean(0)
+        mean = torch.stack([torch.as_tensor(w[key]).to("cpu", torch.float64) for w in window]).mean(0)
         if key == "kl_per_dim":
             row.update({f"kl_{j}": float(value) for j, value in enumerate(mean)})
         else:
@@ -170,23 +188,49 @@ def train_if_needed(config: runs.RunConfig, runs_dir: str | Path = "runs", progr
     for message in model.schedule_warnings(config.steps):
         warnings.warn(message, stacklevel=2)
     run_dir = Path(runs_dir) / config.run_id()
+    if Path(runs_dir).exists() and not Path(runs_dir).is_dir():
+        raise DisentangleError(f"runs folder {runs_dir} is a file, expected a folder")
     with runs.run_lock(run_dir):
         if runs.read_status(run_dir) == "done" and (run_dir / runs.CHECKPOINT).exists():
+            check_checkpoint_loads(run_dir)
             return run_dir, False
-        runs.write_config(run_dir, config)
+        runs.write_config(run_dir, config, resolved_model_options(config, dataset.observation_shape))
         try:
             _train_locked(config, dataset, model, run_dir, progress)
         except TrainingFailed as error:
-            runs.write_status(run_dir, f"failed: {error}")
+            _record_status(run_dir, f"failed: {error}")
             raise
-        except (KeyboardInterrupt, SystemExit):  # Ctrl-C, or a cluster job exiting to be requeued
-            runs.write_status(run_dir, runs.INTERRUPTED)  # resumable: the next train or grid continues it
+        except (KeyboardInterrupt, SystemExit):  # Ctrl-C, SIGTERM, or a cluster job exiting to be requeued
+            _record_status(run_dir, runs.INTERRUPTED)  # resumable: the next train or grid continues it
             raise
+        except OSError as error:
+            if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+                _record_status(run_dir, f"failed: {type(error).__name__}: {error}")
+                raise
+            _record_status(run_dir, runs.INTERRUPTED)  # not the run's fault: resumable once there is room
+            raise DisentangleError(f"no space left on the device of {run_dir}: the last good checkpoint is kept; "
+                                   "free space and run again to resume") from None
         except BaseException as error:
-            runs.write_status(run_dir, f"failed: {type(error).__name__}: {error}")
+            _record_status(run_dir, f"failed: {type(error).__name__}: {error}")
             raise
         runs.write_status(run_dir, "done")
     return run_dir, True
+
+
+def _record_status(run_dir: Path, status: str) -> None:
+    """Write the status of a run that stopped, if the disk lets us: on a full disk it keeps saying
+    ``running``, which readers show as interrupted once no process holds the run."""
+    with contextlib.suppress(OSError):
+        runs.write_status(run_dir, status)
+
+
+def check_checkpoint_loads(run_dir: Path) -> None:
+    """A one-line error when a finished run's checkpoint.pt does not load (a run is only as done as
+    its weights): the run is broken, not skipped."""
+    try:
+        load_checkpoint(run_dir / runs.CHECKPOINT)
+    except DisentangleError as error:
+        raise DisentangleError(f"{run_dir} is marked done but is broken: {error}; delete it to train the run again") from None
 
 
 def _train_locked(config: runs.RunConfig, dataset, model, run_dir: Path, progress: bool) -> None:
@@ -194,18 +238,18 @@ def _train_locked(config: runs.RunConfig, dataset, model, run_dir: Path, progres
     device = resolve_device(config.device)
     model.to(device=device, memory_format=torch.channels_last)  # before the optimizers see the parameters
     optimizers = model.configure_optimizers()
-    step, log_rows = 0, []
+    step, log_rows, window = 0, [], []
     checkpoint_path = run_dir / runs.CHECKPOINT
     if checkpoint_path.exists():
         state = load_checkpoint(checkpoint_path)
         step = restore(state, model, optimizers, rng)
-        log_rows = state["log_rows"]
+        log_rows, window = state["log_rows"], state.get("log_window", [])
     _write_log(run_dir / runs.LOG, log_rows)
-    runs.write_status(run_dir, "running")
+    runs.write_status(run_dir, runs.RUNNING)
     model.train()
     bf16 = config.precision == "bf16"
     memory_format = torch.channels_last  # oneDNN's fast layout for these convolutions, in fp32 and bf16
-    window, images, tick = [], 0, time.perf_counter()
+    images, tick = 0, time.perf_counter()
     bar = tqdm(total=config.steps, initial=step, desc=config.run_id(), unit="step", disable=not progress, leave=False)
     while step < config.steps:
         _, batch = dataset.sample(config.batch_size, rng)
@@ -228,6 +272,6 @@ def _train_locked(config: runs.RunConfig, dataset, model, run_dir: Path, progres
             bar.set_postfix(loss=f"{log_rows[-1]['loss']:.1f}", img_s=f"{rate:.0f}")
             window, images, tick = [], 0, time.perf_counter()
         if step % config.checkpoint_every == 0 or step == config.steps:
-            save_checkpoint(checkpoint_path, model, optimizers, step, rng, log_rows)
+            save_checkpoint(checkpoint_path, model, optimizers, step, rng, log_rows, window)
         bar.update(1)
     bar.close()
