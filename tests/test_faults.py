@@ -130,8 +130,8 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def test_sigterm_on_a_grid_stops_its_workers_and_leaves_resumable_runs(tmp_path):
-    import os
+@pytest.mark.parametrize("executor", ["local"])  # Ray: tests/test_fault_sweep.py
+def test_sigterm_on_a_grid_stops_its_workers_and_leaves_resumable_runs(tmp_path, executor):
     import signal
     import subprocess
     import sys
@@ -141,9 +141,12 @@ def test_sigterm_on_a_grid_stops_its_workers_and_leaves_resumable_runs(tmp_path)
 
     runs_dir = tmp_path / "runs"
     command = [sys.executable, "-m", "disentangle.cli", "grid", "--model", "beta_vae", "--beta", "1,4", "--steps", "100000",
-               "--batch-size", "8", "--set", "latent_dim=3", "--evaluate", "", "--workers", "2", "--runs-dir", str(runs_dir), "--quiet"]
+               "--batch-size", "8", "--set", "latent_dim=3", "--evaluate", "", "--workers", "2", "--runs-dir", str(runs_dir), "--quiet",
+               "--executor", executor, "--threads", "1"]
+    if executor == "ray":
+        pytest.importorskip("ray")
     grid_process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 180
     while time.monotonic() < deadline:  # both runs training (a log row written)
         logs = list(runs_dir.glob("*/log.csv"))
         if len(logs) == 2 and all(len(p.read_text().splitlines()) > 1 for p in logs):
@@ -159,8 +162,8 @@ def test_sigterm_on_a_grid_stops_its_workers_and_leaves_resumable_runs(tmp_path)
     assert "interrupted" in err
     time.sleep(1)
     assert not [pid for pid in workers if _alive(pid)], "workers left training as orphans"
-    statuses = [runs.read_status(d) for d in runs_dir.iterdir() if d.is_dir() and not d.name.startswith(".")]
-    assert statuses == [runs.INTERRUPTED] * 2
+    run_dirs = [d for d in runs_dir.iterdir() if d.is_dir() and not d.name.startswith(".")]
+    assert [(d / runs.STATUS).read_text().strip() for d in run_dirs] == [runs.INTERRUPTED] * 2  # written by each worker
     from disentangle.grid import _needs_work
 
     for config in grid.expand("beta_vae", betas=(1.0, 4.0), steps=100000, batch_size=8, fixed={"latent_dim": 3}):
@@ -195,3 +198,15 @@ def test_bad_set_values_are_one_line_errors_before_any_folder(tmp_path, setting,
     result = CliRunner().invoke(main, ["train", "--model", "beta_vae", "--steps", "2", "--set", setting, "--runs-dir", str(tmp_path / "runs")])
     assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("codes, factors, message", [
+    (np.zeros((10, 2)), np.array([["a", "b"]] * 10), "factors must hold integer classes, got dtype <U1"),
+    (np.array([["a", "b"]] * 10), np.zeros((10, 2), int), "codes must hold numbers, got dtype <U1"),
+])
+def test_strings_in_the_metric_api_are_one_line_errors(codes, factors, message):
+    from disentangle.errors import DisentangleError
+    from disentangle.metrics import mig
+
+    with pytest.raises(DisentangleError, match=message):
+        mig(codes, factors)

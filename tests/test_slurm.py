@@ -160,6 +160,35 @@ def test_a_run_longer_than_its_time_limit_is_requeued_and_finishes(slurm_cluster
     assert log["step"].is_unique and log["step"].is_monotonic_increasing and log["step"].iloc[-1] == 2000
 
 
+def test_sigterm_on_a_waiting_grid_interrupts_its_running_jobs_and_cancels_queued_ones(slurm_cluster, tmp_path):
+    import signal
+    import sys
+
+    from disentangle.cli import GRID_INTERRUPTED_EXIT
+
+    runs_dir = tmp_path / "runs"
+    command = [sys.executable, "-m", "disentangle.cli", "grid", "--model", "beta_vae", "--beta", "1,4,16", "--steps", "100000",
+               "--batch-size", "8", "--set", "latent_dim=3", "--evaluate", "", "--executor", "slurm", "--partition", "debug",
+               "--workers", "3", "--threads", "1", "--runs-dir", str(runs_dir), "--quiet"]
+    driver = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def two_training():  # two jobs fill the node's two CPUs, the third waits in the queue
+        logs = list(runs_dir.glob("*/log.csv"))
+        return len(logs) == 2 and all(len(p.read_text().splitlines()) > 1 for p in logs)
+
+    try:
+        _wait_for(two_training, 240, "two jobs training")
+    except TimeoutError:
+        driver.kill()
+        raise
+    driver.send_signal(signal.SIGTERM)
+    _, err = driver.communicate(timeout=180)
+    assert driver.returncode == GRID_INTERRUPTED_EXIT, err[-2000:]
+    assert not subprocess.run(["squeue", "-h"], capture_output=True, text=True).stdout.strip()  # nothing left queued or running
+    statuses = sorted((d / runs.STATUS).read_text().strip() for d in runs_dir.iterdir() if (d / runs.STATUS).is_file())
+    assert statuses == [runs.INTERRUPTED] * 2  # written by the jobs themselves on SIGINT; the queued run never started
+
+
 def test_without_sbatch_the_slurm_executor_says_so(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(DisentangleError, match="the slurm executor needs sbatch on PATH"):

@@ -8,9 +8,14 @@ working ``flock`` (see README).
 from __future__ import annotations
 
 import os
+import signal
+import threading
 
 from disentangle.errors import DisentangleError
 from disentangle.executors.base import EXECUTORS, Executor
+
+
+STOP_TIMEOUT_S = 60  # how long an interrupted grid waits for its tasks to mark their runs interrupted
 
 
 def _call(task):
@@ -34,16 +39,25 @@ class RayExecutor(Executor):
             return
         started = not ray.is_initialized()
         if started:
+            handler = signal.getsignal(signal.SIGTERM)
             if self.address:
                 ray.init(address=self.address, log_to_driver=False)
             else:
                 ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+            if callable(handler) and threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGTERM, handler)  # Ray's C++ failure handler aborts on SIGTERM: the grid's stops runs cleanly
         remote = ray.remote(num_cpus=tasks[0].threads or 1)(_call)
+        pending = []
         try:
             pending = [remote.remote(task) for task in tasks]
             while pending:
                 ready, pending = ray.wait(pending, num_returns=1)
                 yield ray.get(ready[0])
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM on the grid: interrupt the running tasks, drop the queued ones
+            for ref in pending:
+                ray.cancel(ref)  # a running task gets a KeyboardInterrupt: its run checkpoints and is marked interrupted
+            ray.wait(pending, num_returns=len(pending), timeout=STOP_TIMEOUT_S)
+            raise
         finally:
             if started:
                 ray.shutdown()

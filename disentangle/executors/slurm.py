@@ -102,14 +102,31 @@ class SlurmExecutor(Executor):
                 yield GridResult(task.run_id, "submitted", f"SLURM job {job.job_id}")
             return
         pending = dict(zip(jobs, tasks))
-        while pending:
-            for job in [j for j in pending if j.done()]:
-                task = pending.pop(job)
-                try:
-                    result = job.result()
-                except Exception as error:  # noqa: BLE001 -- a killed or crashed job is a failed run, the grid goes on
-                    result = GridResult(task.run_id, "failed", f"SLURM job {job.job_id}: {str(error).strip().splitlines()[0]}")
-                (folder / "queued" / task.run_id).unlink(missing_ok=True)
-                yield result
-            if pending:
-                time.sleep(1.0)
+        try:
+            while pending:
+                for job in [j for j in pending if j.done()]:
+                    task = pending.pop(job)
+                    try:
+                        result = job.result()
+                    except Exception as error:  # noqa: BLE001 -- a killed or crashed job is a failed run, the grid goes on
+                        result = GridResult(task.run_id, "failed", f"SLURM job {job.job_id}: {str(error).strip().splitlines()[0]}")
+                    (folder / "queued" / task.run_id).unlink(missing_ok=True)
+                    yield result
+                if pending:
+                    time.sleep(1.0)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM on a waiting grid: stop the jobs it owns, resumable
+            stop_jobs([job.job_id for job in pending])
+            raise
+
+
+def stop_jobs(job_ids: list[str], timeout_s: float = 60) -> None:
+    """Interrupt SLURM jobs as Ctrl-C would: running ones get SIGINT (their runs checkpoint and are
+    marked interrupted; SLURM's own SIGTERM would be taken by submitit as a preemption), pending ones
+    are cancelled; then wait up to ``timeout_s`` for them to leave the queue."""
+    if not job_ids:
+        return
+    for extra in (["--signal=INT", "--state=RUNNING"], ["--state=PENDING"]):
+        subprocess.run(["scancel", *extra, *job_ids], capture_output=True, timeout=30, check=False)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and any(_in_queue(job_id) for job_id in job_ids):
+        time.sleep(1.0)
