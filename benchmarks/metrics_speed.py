@@ -54,6 +54,11 @@ def _bootstrapped(name, codes, factors):
     return {k: v for k, v in result.items() if isinstance(v, float)}
 
 
+def _probe_settings(name: str, profile: str) -> dict:
+    """A metric's settings under ``profile`` without the sample sizes (this benchmark fixes those)."""
+    return {k: v for k, v in metrics.get_metric(name).settings(profile).items() if not k.startswith("num_")}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--skip-gbt", action="store_true")
@@ -76,6 +81,8 @@ def main() -> None:
         ("infomec (knn)", *timed(metrics.infomec, c_train, f_train)),
         ("infomec (binned)", *timed(metrics.infomec, c_train, f_train, estimator="binned")),
         ("mig, bootstrap 100", *timed(lambda: _bootstrapped("mig", c_train, f_train))),
+        ("dci_es (fast: 6 depths x 20 trees)", *timed(metrics.dci_es_explicitness, c_train, f_train, c_test, f_test,
+                                                       **_probe_settings("dci_es", "fast"))),
     ]
     data = OracleDSprites(in_memory=True)  # the bit-packed cache: rendering off the critical path
     noise = np.random.default_rng(1)
@@ -86,6 +93,8 @@ def main() -> None:
     rows.append(("factor_vae_score, naive 1 call/point", *timed(metrics.factor_vae_score, data, oracle, np.random.default_rng(0),
                                                                  points_per_call=1)))
     if not args.skip_gbt:
+        rows.append(("dci_es (published: 12 depths x 100)", *timed(metrics.dci_es_explicitness, c_train, f_train, c_test, f_test,
+                                                                    **_probe_settings("dci_es", "published"))))
         rows.append(("dci gbt (published)", *timed(metrics.dci, c_train, f_train, c_test, f_test, estimator="gbt")))
     for name, seconds, result in rows:
         shown = ", ".join(f"{k}={v:.3f}" for k, v in result.items())

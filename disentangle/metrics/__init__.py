@@ -19,8 +19,9 @@ from disentangle.metrics.mig_sup import mig_sup
 from disentangle.metrics.dcimig import dcimig
 from disentangle.metrics.jemmig import jemmig
 from disentangle.metrics.infomec import infomec
+from disentangle.metrics.dci_es import dci_es_explicitness
 from disentangle.metrics.factor_vae_score import z_max_variance
 
-__all__ = ["Metric", "active_units", "beta_vae_score", "dci", "dcimig", "elbo", "factor_vae_score", "get_metric", "headline_columns",
+__all__ = ["Metric", "active_units", "beta_vae_score", "dci", "dci_es_explicitness", "dcimig", "elbo", "factor_vae_score", "get_metric", "headline_columns",
            "human_name", "infomec", "irs", "iwae_nll", "jemmig", "list_metrics", "mig", "mig_sup", "modularity_explicitness",
            "register_metric", "sap", "unsupervised", "z_max_variance"]
