@@ -255,9 +255,10 @@ def _grid_from_options(model, betas, seeds, dataset, steps, batch_size, settings
 @click.option("--out", type=click.Path(path_type=Path), default=Path("metrics"), show_default=True)
 @click.option("--html", "as_html", is_flag=True, help="Also write a static site: OUT/report/index.html and a page per run.")
 @click.option("--format", "fmt", type=click.Choice(["png", "svg", "pdf"]), default="png", show_default=True, help="Format of the grid figures.")
+@click.option("--data-root", type=click.Path(path_type=Path), default=None, help="Where the runs' data set files are on this machine (--html figures).")
 @click.option("--quiet", is_flag=True)
 @reports_errors
-def report(runs_dir, out, as_html, fmt, quiet):
+def report(runs_dir, out, as_html, fmt, data_root, quiet):
     """Write OUT/runs.csv, OUT/summary.csv, OUT/summary_long.csv and the grid figures; print the summary."""
     from disentangle import viz
     from disentangle.report import write_report
@@ -266,7 +267,7 @@ def report(runs_dir, out, as_html, fmt, quiet):
     if as_html:
         from disentangle.html_report import write_html_report
 
-        click.echo(f"wrote {write_html_report(runs_dir, out, progress=not quiet, collected=(table, problems))}")
+        click.echo(f"wrote {write_html_report(runs_dir, out, progress=not quiet, collected=(table, problems), data_root=data_root)}")
     for problem in problems:
         click.echo(f"unreadable: {problem}", err=True)
     if table.empty:

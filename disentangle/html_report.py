@@ -135,13 +135,13 @@ def _fresh(figure: Path, sources: list[Path]) -> bool:
     return figure.is_file() and all(not s.exists() or s.stat().st_mtime <= figure.stat().st_mtime for s in sources)
 
 
-def _run_figures(run_dir: Path, row: dict, folder: Path) -> str | None:
+def _run_figures(run_dir: Path, row: dict, folder: Path, data_root=None) -> str | None:
     """Draw the run's figures into ``folder`` (when missing or stale); the problem text if they cannot be drawn."""
     sources = [run_dir / runs.LOG, run_dir / "checkpoint.pt"]
     if (run_dir / "checkpoint.pt").is_file() and row.get("finished") and not row.get("problem"):
         if not _fresh(folder / "traversals.png", sources):
             try:
-                render_run_figures(run_dir, folder)
+                render_run_figures(run_dir, folder, data_root=data_root)
             except Exception as error:  # noqa: BLE001 -- any broken run file is shown on its page, not raised
                 return f"figures could not be drawn: {str(error).splitlines()[0] if str(error) else type(error).__name__}"
     elif (run_dir / runs.LOG).is_file() and not _fresh(folder / "training_curves.png", sources):
@@ -149,10 +149,10 @@ def _run_figures(run_dir: Path, row: dict, folder: Path) -> str | None:
     return None
 
 
-def _run_page(run_dir: Path, row: dict, site: Path) -> str:
+def _run_page(run_dir: Path, row: dict, site: Path, data_root=None) -> str:
     run_id = row["run_id"]
     folder = site / "img" / run_id
-    problem = row.get("problem") or _run_figures(run_dir, row, folder)
+    problem = row.get("problem") or _run_figures(run_dir, row, folder, data_root)
     parts = [f'<p><a href="../index.html">← all runs</a></p><h1>{_e(run_id)}</h1>',
              f"<p>status: <b>{_e(row.get('status'))}</b>" + (" (finished)" if row.get("finished") else "") + "</p>"]
     if problem:
@@ -180,18 +180,19 @@ def _interval(row: dict, column: str) -> str:
 
 
 def write_html_report(runs_dir: str | Path = "runs", out: str | Path = "metrics", progress: bool = False,
-                      collected: tuple | None = None) -> Path:
+                      collected: tuple | None = None, data_root: str | Path | None = None) -> Path:
     """Write the CSVs (see :func:`disentangle.report.write_report`; ``collected`` = its
     ``(table, problems)`` when already written) and the site under ``out/report`` with its own
     PNG figures; return the index path. (The paper figures in ``out`` are
-    :func:`disentangle.viz.sweep_figures`' job, in any format.)"""
+    :func:`disentangle.viz.sweep_figures`' job, in any format.) ``data_root``: where the runs' data set
+    files are on this machine (for the traversal figures; default ``$DISENTANGLE_DATA`` or ``datasets/``)."""
     start = time.perf_counter()
     table, problems = collected if collected is not None else write_report(runs_dir, out)[::2]
     site = Path(out) / "report"
     figures = sweep_figures(table, site / "img") if not table.empty else []
     (site / "runs").mkdir(parents=True, exist_ok=True)
     for row in table.to_dict("records"):
-        atomic_write_text(site / "runs" / f"{row['run_id']}.html", _run_page(Path(runs_dir) / row["run_id"], row, site))
+        atomic_write_text(site / "runs" / f"{row['run_id']}.html", _run_page(Path(runs_dir) / row["run_id"], row, site, data_root))
         if progress:
             print(f"report: {row['run_id']}", flush=True)
     counts = table["status"].astype(str).str.split(":").str[0].value_counts().to_dict() if not table.empty else {}

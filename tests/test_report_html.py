@@ -148,3 +148,21 @@ def test_site_in_a_real_browser(site, tmp_path):
             driver.save_screenshot(os.path.join(os.environ["DISENTANGLE_SCREENSHOTS"], "report_index.png"))
     finally:
         driver.quit()
+
+
+def test_the_site_finds_a_runs_data_through_data_root(tiny_mnist, tmp_path, monkeypatch):
+    from disentangle.training import train
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DISENTANGLE_DATA", raising=False)
+    (config,) = grid.expand("vae", "mnist", steps=4, batch_size=8, fixed={"latent_dim": 3},
+                            dataset_options={"root": str(tiny_mnist), "verify": False})
+    run_dir = train(config, tmp_path / "runs", progress=False)
+    assert "root" not in runs.read_config(run_dir).identity()["dataset_options"]  # where data lives is not what a run is
+    moved = tmp_path / "elsewhere"
+    shutil.move(tiny_mnist, moved)
+    page = tmp_path / "out" / "report" / "runs" / f"{run_dir.name}.html"
+    write_html_report(tmp_path / "runs", tmp_path / "out")
+    assert "figures could not be drawn" in page.read_text()  # the recorded folder is gone
+    write_html_report(tmp_path / "runs", tmp_path / "out2", data_root=moved)
+    assert (tmp_path / "out2" / "report" / "img" / run_dir.name / "traversals.png").is_file()
