@@ -136,3 +136,30 @@ def test_a_full_disk_is_one_line_and_keeps_the_last_checkpoint(small_disk):
     resumed = CliRunner().invoke(main, args)
     assert resumed.exit_code == 0, resumed.output
     assert load_checkpoint(run_dir / runs.CHECKPOINT)["step"] == 40
+
+
+def test_a_garbled_log_leaves_the_run_listed_and_resumable(finished_run, tmp_path):
+    config, run_dir = finished_run
+    folder = tmp_path / "runs"
+    shutil.copytree(run_dir, folder / run_dir.name)
+    (folder / run_dir.name / runs.LOG).write_bytes(b"\xff\x00garbage\n1,2\n")
+    table, _, problems = report.write_report(folder, tmp_path / "out")
+    assert list(table["run_id"]) == [run_dir.name] and not problems
+    (outcome,) = grid.run_grid([config], folder, (), workers=1, progress=False)
+    assert outcome.outcome == "skipped"
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    mount_point = tmp_path / "ro"
+    mount_point.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", str(mount_point)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("mounting a read-only tmpfs needs root (CI runs as root)")
+    yield mount_point
+    subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def test_prepare_into_a_read_only_folder_is_one_line(read_only_folder):
+    result = CliRunner().invoke(main, ["datasets", "prepare", "dsprites", "--root", str(read_only_folder / "dsprites"), "--quiet"])
+    assert result.exit_code == 2 and result.output == f"Error: cannot write {read_only_folder / 'dsprites'}: read-only file system\n"
