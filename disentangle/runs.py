@@ -39,9 +39,10 @@ class RunConfig:
     checkpoint_every: int = 1000
     log_every: int = 50
     device: str = "auto"  # where it trains (auto: CUDA when available); not part of the run id
+    compile: bool = False  # torch.compile the loss (falls back to eager if compiling fails); not part of the run id
 
-    # settings that change how a run is executed but not its result
-    _NOT_IDENTITY = ("checkpoint_every", "log_every", "device")
+    # settings that change how a run is executed but not what it is
+    _NOT_IDENTITY = ("checkpoint_every", "log_every", "device", "compile")
     # data set options that say where and how the files are read, not which data it is
     _NOT_IDENTITY_DATASET_OPTIONS = ("root", "verify", "in_memory", "progress")
 
@@ -74,7 +75,7 @@ class RunConfig:
             raise DisentangleError(f"expected a JSON object, got {type(data).__name__}")
         fields = {f.name: f for f in dataclasses.fields(cls)}
         for name, expected in _FIELD_TYPES.items():
-            if name in data and (not isinstance(data[name], expected) or isinstance(data[name], bool)):
+            if name in data and (not isinstance(data[name], expected) or (isinstance(data[name], bool) and expected is not bool)):
                 raise DisentangleError(f"{name} is {data[name]!r}, expected {expected.__name__}")
         if "model" not in data:
             raise DisentangleError("no model")
@@ -82,7 +83,8 @@ class RunConfig:
 
 
 _FIELD_TYPES = {"model": str, "dataset": str, "steps": int, "seed": int, "batch_size": int, "model_options": dict,
-                "dataset_options": dict, "precision": str, "checkpoint_every": int, "log_every": int, "device": str}
+                "dataset_options": dict, "precision": str, "checkpoint_every": int, "log_every": int, "device": str,
+                "compile": bool}
 
 
 def default_checkpoint_every(steps: int) -> int:

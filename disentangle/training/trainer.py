@@ -233,11 +233,47 @@ def check_checkpoint_loads(run_dir: Path) -> None:
         raise DisentangleError(f"{run_dir} is marked done but is broken: {error}; delete it to train the run again") from None
 
 
+def compile_loss(model) -> None:
+    """Replace ``model.loss`` by its ``torch.compile`` d version (undone by :func:`_training_step` if
+    compiling fails). Random draws inside stay eager's (``fallback_random``), so a seed draws the
+    same noise compiled or not."""
+    import torch._inductor.config as inductor_config
+
+    inductor_config.fallback_random = True
+    model.loss = torch.compile(model.loss)
+
+
+def _training_step(model, x, step: int, optimizers: dict, device, bf16: bool, progress: bool) -> dict:
+    """One optimisation step; a compiled loss that fails to compile is dropped (a warning) and the
+    step runs eagerly from the same state: compiling happens before anything is computed."""
+    compiled = "loss" in vars(model)
+    rng_state = torch.get_rng_state() if compiled else None
+    start = time.perf_counter()
+    try:
+        with low_precision(device, bf16):
+            out = model.training_step(x, step, optimizers)
+    except torch._dynamo.exc.TorchDynamoException as error:
+        if not compiled:
+            raise
+        warnings.warn(f"torch.compile failed ({str(error).strip().splitlines()[0]}): training eagerly", stacklevel=2)
+        del model.loss  # the class's eager method again
+        torch.set_rng_state(rng_state)
+        with low_precision(device, bf16):
+            return model.training_step(x, step, optimizers)
+    if compiled and not getattr(model, "_compile_reported", False):
+        model._compile_reported = True
+        if progress:
+            tqdm.write(f"torch.compile: the first step (compiling) took {time.perf_counter() - start:.1f} s")
+    return out
+
+
 def _train_locked(config: runs.RunConfig, dataset, model, run_dir: Path, progress: bool) -> None:
     rng = np.random.default_rng(config.seed)
     device = resolve_device(config.device)
     model.to(device=device, memory_format=torch.channels_last)  # before the optimizers see the parameters
     optimizers = model.configure_optimizers()
+    if config.compile:
+        compile_loss(model)
     step, log_rows, window = 0, [], []
     checkpoint_path = run_dir / runs.CHECKPOINT
     if checkpoint_path.exists():
@@ -257,8 +293,7 @@ def _train_locked(config: runs.RunConfig, dataset, model, run_dir: Path, progres
         if device.type == "cuda":
             x = x.pin_memory().to(device, non_blocking=True)
         x = x.to(device).contiguous(memory_format=memory_format)
-        with low_precision(device, bf16):
-            out = model.training_step(x, step, optimizers)
+        out = _training_step(model, x, step, optimizers, device, bf16, progress)
         loss = float(out["loss"].detach())
         if not math.isfinite(loss):
             raise TrainingFailed(f"loss is {loss} at step {step}")
