@@ -17,7 +17,8 @@ latent_dim = 10
 
 Optional keys: ``batch_size``, ``dataset_options`` (a table, e.g. ``binarize``),
 ``evaluate_options`` (a table of tables, e.g. ``[grid.evaluate_options.iwae] k = 5000``),
-``checkpoint_every``. Every key and value is checked before anything trains; an
+``checkpoint_every``, ``device`` (how, not what: ``--device`` overrides it), ``compile`` (true: ``torch.compile``
+the loss, as ``--compile``). Every key and value is checked before anything trains; an
 error names the file, the table and the key.
 """
 
@@ -36,7 +37,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 KEYS = ("model", "dataset", "steps", "seeds", "precision", "evaluate", "profile", "sweep", "fixed",
-        "batch_size", "dataset_options", "evaluate_options", "checkpoint_every", "device")
+        "batch_size", "dataset_options", "evaluate_options", "checkpoint_every", "device", "compile")
 
 
 @dataclasses.dataclass
@@ -132,8 +133,11 @@ def _grid_spec(table: dict, where: str) -> GridSpec:
         fail(f"'{both[0]}'", "is both swept and fixed")
     dataset_options = _typed(table, "dataset_options", dict, fail, {})
     device = _typed(table, "device", str, fail, "auto")
+    compile_loss = _typed(table, "compile", bool, fail, False)
     configs = grid.expand(model, dataset, seeds=seeds, steps=steps, sweeps=sweep, fixed=fixed, batch_size=batch_size,
                           dataset_options=dataset_options, checkpoint_every=checkpoint_every, precision=precision, device=device)
+    for config in configs:
+        config.compile = compile_loss
     try:
         for config in configs:
             check_config(config)

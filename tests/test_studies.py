@@ -161,6 +161,7 @@ def test_spec_file_runs_skips_and_orders_by_seed(tmp_path, monkeypatch):
     (lambda s: s.replace('["mig"]', '["accuracy"]'), "'evaluate' is bad: unknown metric 'accuracy'"),
     (lambda s: s.replace('"tiny"', '"slow"'), "'profile' is 'slow', expected one of published, fast, tiny"),
     (lambda s: s.replace("[[grid]]", "[[grids]]"), "unknown top-level key 'grids'"),
+    (lambda s: s.replace('profile = "tiny"', 'profile = "tiny"\ncompile = "yes"'), "'compile' must be a bool, got 'yes'"),
     (lambda s: s + "\nnot toml ==", "not valid TOML"),
 ])
 def test_bad_spec_is_one_line_naming_file_and_key(tmp_path, edit, message):
@@ -171,6 +172,16 @@ def test_bad_spec_is_one_line_naming_file_and_key(tmp_path, edit, message):
     assert str(spec) in str(error.value) and "\n" not in str(error.value)
     result = CliRunner().invoke(main, ["grid", "--spec", str(spec), "--runs-dir", str(tmp_path / "runs")])
     assert result.exit_code == 2 and not (tmp_path / "runs").exists()
+
+
+def test_spec_compile_key_sets_how_runs_execute_not_their_ids(tmp_path):
+    spec = tmp_path / "study.toml"
+    spec.write_text(STUDY)
+    plain = [c for g in load_spec(spec) for c in g.configs]
+    spec.write_text(STUDY.replace('profile = "tiny"', 'profile = "tiny"\ncompile = true'))
+    compiled = [c for g in load_spec(spec) for c in g.configs]
+    assert all(c.compile for c in compiled) and not any(c.compile for c in plain)
+    assert [c.run_id() for c in compiled] == [c.run_id() for c in plain]
 
 
 def test_spec_conflicts_with_run_options(tmp_path):
