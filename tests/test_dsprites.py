@@ -157,3 +157,17 @@ def test_corrupt_hdf5_is_reported(tmp_path):
     (tmp_path / dsprites.HDF5_NAME).write_bytes(b"not hdf5")
     with pytest.raises(DisentangleError, match="not a readable HDF5 file"):
         DSprites(root=tmp_path, in_memory=True)
+
+
+def test_a_run_loaded_with_the_in_memory_cache_sees_the_same_pixels(tmp_path):
+    """evaluate asks for the cache when published sampling scores will draw millions of images."""
+    from disentangle import grid
+    from disentangle.training import load_trained, train
+
+    (config,) = grid.expand("beta_vae", steps=2, batch_size=8, fixed={"latent_dim": 3})
+    run_dir = train(config, tmp_path / "runs", progress=False)
+    _, drawn, _ = load_trained(run_dir)
+    _, cached, _ = load_trained(run_dir, in_memory=True)
+    assert drawn._packed is None and cached._packed is not None
+    factors = drawn.sample_factors(256, np.random.default_rng(0))
+    np.testing.assert_array_equal(drawn.sample_observations_from_factors(factors), cached.sample_observations_from_factors(factors))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import errno
+import inspect
 import io
 import math
 import time
@@ -23,7 +24,7 @@ from tqdm.auto import tqdm
 
 from disentangle import runs
 from disentangle._io import atomic_write_text
-from disentangle.datasets import get_dataset
+from disentangle.datasets import dataset_class, get_dataset
 from disentangle.devices import low_precision, resolve_device
 from disentangle.errors import DisentangleError
 from disentangle.models import build_model
@@ -99,8 +100,10 @@ def evaluation_dataset_options(config: runs.RunConfig, split: str = "train", dat
     return options
 
 
-def load_trained(run_dir: str | Path, split: str = "train", data_root: str | Path | None = None, device: str = "cpu"):
-    """(config, dataset, model in eval mode on ``device``) of a run with a checkpoint.
+def load_trained(run_dir: str | Path, split: str = "train", data_root: str | Path | None = None, device: str = "cpu",
+                 in_memory: bool = False):
+    """(config, dataset, model in eval mode on ``device``) of a run with a checkpoint; ``in_memory``:
+    ask the data set for its in-memory cache, if it has one (how it is read, not which data).
 
     ``checkpoint.pt`` may be a full training checkpoint or hold the model weights
     only (``{"model": state_dict}``, as committed study checkpoints do).
@@ -110,6 +113,8 @@ def load_trained(run_dir: str | Path, split: str = "train", data_root: str | Pat
     if not (run_dir / runs.CHECKPOINT).exists():
         raise DisentangleError(f"{run_dir} has no {runs.CHECKPOINT}: train it first")
     options = evaluation_dataset_options(config, split, data_root)
+    if in_memory and "in_memory" in inspect.signature(dataset_class(config.dataset).__init__).parameters:
+        options.setdefault("in_memory", True)
     try:
         dataset = get_dataset(config.dataset, **options)
     except DisentangleError as error:
