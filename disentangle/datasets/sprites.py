@@ -137,16 +137,18 @@ def render(shape, scale, orientation, pos_x, pos_y) -> np.ndarray:
 def render_position_block(shape: int, scale: float, orientation: float, positions: np.ndarray) -> np.ndarray:
     """Every (posX, posY) placement of one sprite: bool [m * m, 64, 64], posX-major.
 
-    The rotation is separable into an x part and a y part, so each pixel costs two
-    integer adds, two shifts and one gather.
+    The rotation is separable into an x part and a y part: each product is computed once per
+    position and broadcast, then summed and rounded in the same order as :func:`render`, so every
+    pixel equals the per-image renderer's (rounding the parts separately differed by one pixel in
+    about 0.4% of images).
     """
     m = len(positions)
     pixels, d = _window(position_to_pixels(torch.as_tensor(positions, dtype=torch.float64)))
     cos, sin = _rotation(orientation, scale)
     half = _TEXTURE_RES / 2
     # u[jx, jy, r, c] = cos * d[jx, c] - sin * d[jy, r] + half, v = sin * d[jx, c] + cos * d[jy, r] + half
-    u = _fixed(cos * d + half)[:, None, None, :] + _fixed(-sin * d)[None, :, :, None]
-    v = _fixed(sin * d + half)[:, None, None, :] + _fixed(cos * d)[None, :, :, None]
+    u = _fixed((cos * d)[:, None, None, :] - (sin * d)[None, :, :, None] + half)
+    v = _fixed((sin * d)[:, None, None, :] + (cos * d)[None, :, :, None] + half)
     windows = _lookup(torch.tensor(shape, dtype=torch.int32), u, v)  # [x, y, rows, cols]
     images = torch.zeros(m, m, IMAGE_SIZE, IMAGE_SIZE, dtype=torch.bool)
     jx = torch.arange(m)[:, None, None, None]
