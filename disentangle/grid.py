@@ -25,7 +25,7 @@ from disentangle.executors.base import GridResult
 def expand(model: str, dataset: str = "dsprites", betas=(None,), seeds=(0,), steps: int = 1000,
            sweeps: dict | None = None, fixed: dict | None = None, batch_size: int = 64,
            dataset_options: dict | None = None, checkpoint_every: int | None = None,
-           precision: str = "fp32", device: str = "auto") -> list[runs.RunConfig]:
+           precision: str = "fp32", device: str = "auto", compile_loss: bool = False) -> list[runs.RunConfig]:
     """The cartesian product of betas x every swept option x seeds, as run configs."""
     if not betas:
         raise DisentangleError("the beta list is empty: give at least one value")
@@ -44,7 +44,8 @@ def expand(model: str, dataset: str = "dsprites", betas=(None,), seeds=(0,), ste
             options["beta"] = beta
         configs.append(runs.RunConfig(model=model, dataset=dataset, steps=steps, seed=seed, batch_size=batch_size,
                                       model_options=options, dataset_options=dict(dataset_options or {}), precision=precision,
-                                      checkpoint_every=checkpoint_every or runs.default_checkpoint_every(steps), device=device))
+                                      checkpoint_every=checkpoint_every or runs.default_checkpoint_every(steps), device=device,
+                                      compile=compile_loss))
     return configs
 
 

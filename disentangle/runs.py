@@ -73,7 +73,7 @@ class RunConfig:
         wrong kind."""
         if not isinstance(data, dict):
             raise DisentangleError(f"expected a JSON object, got {type(data).__name__}")
-        fields = {f.name: f for f in dataclasses.fields(cls)}
+        fields = {f.name for f in dataclasses.fields(cls)}
         for name, expected in _FIELD_TYPES.items():
             if name in data and (not isinstance(data[name], expected) or (isinstance(data[name], bool) and expected is not bool)):
                 raise DisentangleError(f"{name} is {data[name]!r}, expected {expected.__name__}")

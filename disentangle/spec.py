@@ -135,9 +135,8 @@ def _grid_spec(table: dict, where: str) -> GridSpec:
     device = _typed(table, "device", str, fail, "auto")
     compile_loss = _typed(table, "compile", bool, fail, False)
     configs = grid.expand(model, dataset, seeds=seeds, steps=steps, sweeps=sweep, fixed=fixed, batch_size=batch_size,
-                          dataset_options=dataset_options, checkpoint_every=checkpoint_every, precision=precision, device=device)
-    for config in configs:
-        config.compile = compile_loss
+                          dataset_options=dataset_options, checkpoint_every=checkpoint_every, precision=precision, device=device,
+                          compile_loss=compile_loss)
     try:
         for config in configs:
             check_config(config)
@@ -165,7 +164,7 @@ def _check_model_options(configs: list[runs.RunConfig], fail) -> None:
     """Build each distinct model once (cheap, no data) so a bad option value fails here."""
     from disentangle.datasets import dataset_class
     from disentangle.models import build_model
-    from disentangle.training.trainer import DEFAULT_ARCHITECTURE
+    from disentangle.training.trainer import default_architecture
 
     seen = set()
     for config in configs:
@@ -174,7 +173,7 @@ def _check_model_options(configs: list[runs.RunConfig], fail) -> None:
             continue
         seen.add(key)
         shape = dataset_class(config.dataset).observation_shape
-        options = {"architecture": DEFAULT_ARCHITECTURE.get(tuple(shape[1:]), "mlp"), **config.model_options}
+        options = {"architecture": default_architecture(shape), **config.model_options}
         try:
             build_model(config.model, observation_shape=shape, **options)
         except (DisentangleError, ValueError, TypeError) as error:

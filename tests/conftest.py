@@ -29,3 +29,22 @@ def tiny_mnist(tmp_path):
             else:
                 (folder / stem).write_bytes(data)
     return folder
+
+
+def proc_stat(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (state, ppid, pgrp, session, ...), None once gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def process_pids() -> list[int]:
+    """Every process id on this machine (Linux /proc)."""
+    return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
+
+
+def process_alive(pid: int) -> bool:
+    """Whether ``pid`` runs (exists and is not a zombie)."""
+    fields = proc_stat(pid)
+    return fields is not None and fields[0] != "Z"

@@ -17,6 +17,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from conftest import proc_stat, process_alive, process_pids
 
 from disentangle import runs
 from disentangle.training.checkpoint import load_checkpoint
@@ -147,21 +148,8 @@ def _wait_until_gone(session: int, seconds: float = 120) -> bool:
     """Whether every process of the stopped grid's session (workers, Ray's processes) exits in time."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if not any(_session_of(int(p)) == session and _running(int(p)) for p in os.listdir("/proc") if p.isdigit()):
+        if not any(process_alive(pid) and (fields := proc_stat(pid)) is not None and int(fields[3]) == session
+                   for pid in process_pids()):
             return True
         time.sleep(1)
     return False
-
-
-def _session_of(pid: int):
-    try:
-        return int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[3])
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-def _running(pid: int) -> bool:
-    try:
-        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False

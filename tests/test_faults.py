@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from conftest import proc_stat, process_alive, process_pids
 
 from disentangle import grid, runs
 from disentangle.cli import GRID_FAILED_EXIT, main
@@ -111,23 +112,7 @@ def test_settings_record_the_profile_and_older_results_stay_valid():
 
 
 def _children(pid: int) -> list[int]:
-    found = []
-    for stat in __import__("pathlib").Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
+    return [child for child in process_pids() if (fields := proc_stat(child)) is not None and int(fields[1]) == pid]
 
 
 @pytest.mark.parametrize("executor", ["local"])  # Ray: tests/test_fault_sweep.py
@@ -161,7 +146,7 @@ def test_sigterm_on_a_grid_stops_its_workers_and_leaves_resumable_runs(tmp_path,
     assert grid_process.returncode == GRID_INTERRUPTED_EXIT, err[-1000:]
     assert "interrupted" in err
     time.sleep(1)
-    assert not [pid for pid in workers if _alive(pid)], "workers left training as orphans"
+    assert not [pid for pid in workers if process_alive(pid)], "workers left training as orphans"
     run_dirs = [d for d in runs_dir.iterdir() if d.is_dir() and not d.name.startswith(".")]
     assert [(d / runs.STATUS).read_text().strip() for d in run_dirs] == [runs.INTERRUPTED] * 2  # written by each worker
     from disentangle.grid import _needs_work

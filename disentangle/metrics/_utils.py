@@ -56,6 +56,16 @@ def check_pair(codes, factors, suffix: str = "", continuous: bool = False) -> tu
     return codes, check_factors(factors, codes.shape[0], f"factors{suffix}", continuous)
 
 
+def check_train_test(codes_train, factors_train, codes_test, factors_test, continuous: bool = False):
+    """:func:`check_pair` on each split, and the same code and factor columns in both: the four arrays."""
+    codes_train, factors_train = check_pair(codes_train, factors_train, "_train", continuous)
+    codes_test, factors_test = check_pair(codes_test, factors_test, "_test", continuous)
+    if codes_train.shape[1] != codes_test.shape[1] or factors_train.shape[1] != factors_test.shape[1]:
+        raise DisentangleError(f"train and test must have the same columns, got codes {codes_train.shape[1]} vs {codes_test.shape[1]}, "
+                               f"factors {factors_train.shape[1]} vs {factors_test.shape[1]}")
+    return codes_train, factors_train, codes_test, factors_test
+
+
 def is_continuous(factors) -> bool:
     """Whether a factor array holds values that are not integer classes (a regression target)."""
     factors = np.asarray(factors)

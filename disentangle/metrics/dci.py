@@ -24,7 +24,7 @@ from joblib import Parallel, delayed
 from sklearn.ensemble import GradientBoostingClassifier, GradientBoostingRegressor
 
 from disentangle.errors import DisentangleError
-from disentangle.metrics._utils import check_pair, informative_factors, require_factors
+from disentangle.metrics._utils import check_train_test, informative_factors, require_factors
 from disentangle.metrics.registry import register_metric
 
 ESTIMATORS = ("gbt", "gbt_fast")
@@ -81,11 +81,8 @@ def dci(codes_train, factors_train, codes_test, factors_test, *, estimator: str 
     Factors with a single value are left out (as in MIG and SAP): a constant is
     predicted perfectly by any code and would inflate informativeness.
     """
-    codes_train, factors_train = check_pair(codes_train, factors_train, "_train", continuous_factors)
-    codes_test, factors_test = check_pair(codes_test, factors_test, "_test", continuous_factors)
-    if codes_train.shape[1] != codes_test.shape[1] or factors_train.shape[1] != factors_test.shape[1]:
-        raise DisentangleError(f"train and test must have the same columns, got codes {codes_train.shape[1]} vs {codes_test.shape[1]}, "
-                               f"factors {factors_train.shape[1]} vs {factors_test.shape[1]}")
+    codes_train, factors_train, codes_test, factors_test = check_train_test(codes_train, factors_train, codes_test, factors_test,
+                                                                            continuous_factors)
     if estimator not in ESTIMATORS:
         raise DisentangleError(f"DCI estimator must be one of {', '.join(ESTIMATORS)}, got {estimator!r}")
     keep = informative_factors(factors_train, "dci")

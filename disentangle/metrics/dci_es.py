@@ -28,7 +28,7 @@ import numpy as np
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
 from disentangle.errors import DisentangleError
-from disentangle.metrics._utils import check_pair, informative_factors, require_factors
+from disentangle.metrics._utils import check_train_test, informative_factors, require_factors
 from disentangle.metrics.registry import register_metric
 
 PAPER_DEPTHS = (1, 2, 3, 4, 8, 10, 12, 14, 16, 18, 20, 32)  # the authors' random-forest capacities
@@ -75,24 +75,19 @@ def dci_es_explicitness(codes_train, factors_train, codes_test, factors_test, *,
     ``continuous_factors``: regressor probes, keys ``explicitness_r2``, ``explicitness_r2_factor<j>``,
     ``informativeness_test_r2``.
     """
-    codes_train, factors_train = check_pair(codes_train, factors_train, "_train", continuous_factors)
-    codes_test, factors_test = check_pair(codes_test, factors_test, "_test", continuous_factors)
-    if codes_train.shape[1] != codes_test.shape[1] or factors_train.shape[1] != factors_test.shape[1]:
-        raise DisentangleError(f"train and test must have the same columns, got codes {codes_train.shape[1]} vs {codes_test.shape[1]}, "
-                               f"factors {factors_train.shape[1]} vs {factors_test.shape[1]}")
+    codes_train, factors_train, codes_test, factors_test = check_train_test(codes_train, factors_train, codes_test, factors_test,
+                                                                            continuous_factors)
     depths = list(depths)
     if len(depths) < 2 or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in depths) or sorted(set(depths)) != depths:
         raise DisentangleError(f"depths must be two or more increasing positive integers, got {depths!r}")
     keep = informative_factors(factors_train, "dci_es")
     require_factors(len(keep), "dci_es", minimum=1)
+    forest = RandomForestRegressor if continuous_factors else RandomForestClassifier
     per_factor, best_scores = {}, []
     for j in keep:
         losses = []
         for depth in depths:
-            if continuous_factors:
-                probe = RandomForestRegressor(n_estimators=n_estimators, max_depth=depth, random_state=seed, n_jobs=n_jobs)
-            else:
-                probe = RandomForestClassifier(n_estimators=n_estimators, max_depth=depth, random_state=seed, n_jobs=n_jobs)
+            probe = forest(n_estimators=n_estimators, max_depth=depth, random_state=seed, n_jobs=n_jobs)
             probe.fit(codes_train, factors_train[:, j])
             losses.append(1.0 - probe.score(codes_test, factors_test[:, j]))  # 1 - accuracy, or 1 - R^2
         baseline = 1.0 if continuous_factors else 1.0 - 1.0 / len(np.unique(factors_train[:, j]))

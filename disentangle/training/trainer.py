@@ -61,16 +61,20 @@ def check_config(config: runs.RunConfig) -> None:
         raise DisentangleError(f"seed must be a non-negative integer, got {config.seed!r}")
 
 
+def default_architecture(observation_shape) -> str:
+    """The architecture a data set's image size picks when none is given: conv64, conv28 or mlp."""
+    return DEFAULT_ARCHITECTURE.get(tuple(observation_shape[1:]), "mlp")
+
+
 def resolved_model_options(config: runs.RunConfig, observation_shape=None) -> dict:
     """Every model option the run trains with: the model's defaults, the architecture its data
     set's image size picks, then the options given (these win)."""
-    from disentangle.datasets import dataset_class
     from disentangle.models import model_class
 
     if observation_shape is None:
         observation_shape = dataset_class(config.dataset).observation_shape
     defaults = model_class(config.model).default_options()
-    defaults["architecture"] = DEFAULT_ARCHITECTURE.get(tuple(observation_shape[1:]), "mlp")
+    defaults["architecture"] = default_architecture(observation_shape)
     return {**defaults, **config.model_options}
 
 
@@ -79,7 +83,7 @@ def build(config: runs.RunConfig, dataset=None):
     if dataset is None:
         dataset = get_dataset(config.dataset, **config.dataset_options)
     options = dict(config.model_options)
-    options.setdefault("architecture", DEFAULT_ARCHITECTURE.get(tuple(dataset.observation_shape[1:]), "mlp"))
+    options.setdefault("architecture", default_architecture(dataset.observation_shape))
     model = build_model(config.model, observation_shape=dataset.observation_shape, dataset_size=len(dataset), **options)
     return dataset, model
 
