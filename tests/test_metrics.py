@@ -225,6 +225,22 @@ def test_fast_dci_estimator_agrees_with_published_gbt(case):
     assert abs(gbt["completeness"] - fast["completeness"]) < 0.1
 
 
+def test_dci_columns_follow_the_factors_whatever_order_they_are_fitted_in(case):
+    # importance_matrix hands the costliest factor out first; its columns must still be the caller's order
+    from disentangle.metrics.dci import importance_matrix
+
+    f_train, f_test = case["f"]
+    rng = np.random.default_rng(5)
+    codes = lambda f: f / np.array(SIZES) + 0.1 * rng.standard_normal(f.shape)  # noqa: E731
+    train, test = codes(f_train[:600]), codes(f_test[:300])
+    importance, train_score, test_score = importance_matrix(train, f_train[:600], test, f_test[:300], "gbt_fast", n_jobs=2)
+    order = [2, 0, 3, 1]
+    permuted = importance_matrix(train, f_train[:600, order], test, f_test[:300, order], "gbt_fast", n_jobs=1)
+    np.testing.assert_array_equal(permuted[0], importance[:, order])
+    np.testing.assert_array_equal(permuted[2], test_score[order])
+    assert np.argmax(importance, axis=0).tolist() == list(range(importance.shape[1]))  # code j explains factor j
+
+
 def test_unknown_dci_estimator():
     codes = np.random.default_rng(0).standard_normal((20, 2))
     with pytest.raises(DisentangleError, match="DCI estimator must be one of gbt, gbt_fast, got 'svm'"):

@@ -13,6 +13,7 @@ import math
 from torch import nn
 
 from disentangle.errors import DisentangleError
+from disentangle.models.layers import SubpixelConvTranspose2d
 
 
 def glorot_init(module: nn.Module) -> nn.Module:
@@ -36,7 +37,10 @@ def _conv(c_in: int, c_out: int, kernel: int) -> nn.Conv2d:
 
 
 def _deconv(c_in: int, c_out: int) -> nn.ConvTranspose2d:
-    """A 4x4 stride-2 transposed convolution doubling the grid (TensorFlow's ``"same"``)."""
+    """A 4x4 stride-2 transposed convolution doubling the grid (TensorFlow's ``"same"``); to an
+    image's few channels, the same layer with a faster forward (:mod:`disentangle.models.layers`)."""
+    if c_out <= 4:
+        return SubpixelConvTranspose2d(c_in, c_out)
     return nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1)
 
 
