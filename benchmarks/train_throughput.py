@@ -3,9 +3,10 @@
     python benchmarks/train_throughput.py [--steps 300]
 
 Prints images/s for (a) a naive PyTorch baseline written here (DataLoader over a
-float32 TensorDataset, NCHW, fp32), (b) the project's trainer in fp32, (c) the
+float32 TensorDataset, NCHW, fp32, PyTorch's own layers), (b) the project's trainer in fp32, (c) the
 trainer with the opt-in bf16 autocast, and (d) (c) with ``torch.compile`` of the
-loss (tried; its compile time printed), all in one run; the achieved GFLOP/s of
+loss (tried; its compile time printed), all in one run, the single-run rows three
+times interleaved (medians; the machine's speed drifts between minutes); the achieved GFLOP/s of
 each against the dense matmul peak *of its own precision* measured on this
 machine in the same run (bf16 matmul runs ~2.3x fp32 on AVX-512 BF16); and the
 loss each reaches after the same steps from the same seed.
@@ -25,6 +26,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from disentangle.datasets import get_dataset
 from disentangle.models import build_model
+from disentangle.models.layers import SubpixelConvTranspose2d
 from disentangle.runs import RunConfig
 from disentangle.training import train
 
@@ -61,12 +63,24 @@ def training_flops_per_image(model) -> float:
     return 2 * 3 * sum(macs)
 
 
+def with_plain_layers(model: nn.Module) -> nn.Module:
+    """``model`` with PyTorch's own layers where the project has faster equivalents (the
+    decoder's image layer, models/layers.py), same weights: the network a textbook user writes."""
+    for parent in list(model.modules()):
+        for name, child in parent.named_children():
+            if isinstance(child, SubpixelConvTranspose2d):
+                plain = nn.ConvTranspose2d(child.in_channels, child.out_channels, 4, stride=2, padding=1)
+                plain.load_state_dict(child.state_dict())
+                setattr(parent, name, plain)
+    return model
+
+
 def naive_baseline(steps: int) -> float:
-    """The textbook loop: DataLoader over a float TensorDataset, NCHW, fp32."""
+    """The textbook loop: DataLoader over a float TensorDataset, NCHW, fp32, PyTorch's own layers."""
     torch.manual_seed(0)
     _, images = get_dataset("dsprites").sample(16384, np.random.default_rng(0))
     loader = DataLoader(TensorDataset(torch.from_numpy(images)), batch_size=BATCH, shuffle=True, drop_last=True)
-    model = build_model("beta_vae", beta=4.0)
+    model = with_plain_layers(build_model("beta_vae", beta=4.0))
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     done, start, losses = 0, None, []
     while done < steps + 10:
@@ -81,7 +95,7 @@ def naive_baseline(steps: int) -> float:
             done += 1
             if done == steps + 10:
                 break
-    return steps * BATCH / (time.perf_counter() - start), float(np.mean(losses[-50:]))
+    return steps * BATCH / (time.perf_counter() - start), float(np.mean(losses[-50:])), 0.0
 
 
 def trainer_run(steps: int, precision: str, compile_loss: bool = False) -> tuple[float, float, float]:
@@ -114,15 +128,27 @@ def grid_throughput(steps: int, precision: str, workers: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=300)
-    steps = parser.parse_args().steps
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats of the single-run rows (median)")
+    args = parser.parse_args()
+    steps = args.steps
     peaks = {"fp32": matmul_gflops(), "bf16": matmul_gflops(dtype=torch.bfloat16)}
     flops = training_flops_per_image(build_model("beta_vae"))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; dense matmul peak: fp32 {peaks['fp32']:.0f} GFLOP/s, "
           f"bf16 {peaks['bf16']:.0f} GFLOP/s; beta_vae+conv64 training: {flops / 1e6:.0f} MFLOP per image")
-    naive, naive_loss = naive_baseline(steps)
-    fp32, loss32, _ = trainer_run(steps, "fp32")
-    bf16, loss16, _ = trainer_run(steps, "bf16")
-    compiled, loss_c, compile_s = trainer_run(steps, "bf16", compile_loss=True)
+    # three interleaved repeats, the median of each: the machine's speed drifts between minutes
+    runs = {"naive": [], "fp32": [], "bf16": [], "compile": []}
+    for repeat in range(args.repeats):
+        runs["naive"].append(naive_baseline(steps))
+        runs["fp32"].append(trainer_run(steps, "fp32"))
+        runs["bf16"].append(trainer_run(steps, "bf16"))
+        if repeat == 0:
+            runs["compile"].append(trainer_run(steps, "bf16", compile_loss=True))
+    median = lambda name, i: float(np.median([r[i] for r in runs[name]]))  # noqa: E731
+    naive, naive_loss = median("naive", 0), median("naive", 1)
+    fp32, loss32 = median("fp32", 0), median("fp32", 1)
+    bf16, loss16 = median("bf16", 0), median("bf16", 1)
+    compiled, loss_c, compile_s = (median("compile", i) for i in range(3))
+    print(f"images/s of each repeat: " + "; ".join(f"{name} " + ", ".join(f"{r[0]:.0f}" for r in rs) for name, rs in runs.items()))
     rows = [("naive DataLoader loop (fp32, NCHW)", "fp32", naive, naive_loss), ("disentangle trainer, fp32", "fp32", fp32, loss32),
             ("disentangle trainer, bf16", "bf16", bf16, loss16),
             (f"trainer, bf16 --compile [compile {compile_s:.0f} s]", "bf16", compiled, loss_c)]
