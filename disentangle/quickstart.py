@@ -23,7 +23,7 @@ def run_quickstart(out: str | Path = "quickstart", fast: bool = False, workers: 
     """Train, score, tabulate and plot the three-beta demo grid under ``out``.
 
     ``workers`` runs train side by side, each on cores / workers threads (at least
-    one): on a 2-core CPU three single-thread runs train 1.33x faster in all (bf16)
+    one): on a 2-core CPU three single-thread runs train 1.28x faster in all (bf16)
     than one two-thread run at a time (benchmarks/train_throughput.py, 2026-11-27).
     """
     out = Path(out)
