@@ -1,9 +1,9 @@
 """A faster, numerically equivalent layer for the decoder's image output.
 
 The last transposed convolution of ``conv64`` / ``conv28`` maps 32 channels to the
-image's 1 or 3. oneDNN's kernels for so few output channels run at a few percent of
-the machine's peak (12.5 ms of a 98 ms training step for 64 dSprites images, one
-fp32 thread), while a plain convolution to 4 x C channels is fast. A 4x4 stride-2
+image's 1 or 3. oneDNN's forward kernel for so few output channels runs at a few
+percent of the machine's peak (12.5 ms of a 98 ms fp32 training step on 64 dSprites
+images, one thread), while a plain convolution to 4 x C channels is fast. A 4x4 stride-2
 transposed convolution (padding 1) *is* such a convolution followed by a pixel
 interleave: output row ``2m + a`` only sees input rows ``m + s`` for
 ``s in {a - 1, a}`` through kernel row ``a + 1 - 2s`` (and likewise for columns),
