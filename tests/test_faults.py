@@ -1,6 +1,8 @@
 """Faults a user meets: Ctrl-C, failing runs, bad values. Each ends in a clean recovery or a
 one-line error, and nothing already written is lost."""
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -130,19 +132,27 @@ def test_sigterm_on_a_grid_stops_its_workers_and_leaves_resumable_runs(tmp_path,
                "--executor", executor, "--threads", "1"]
     if executor == "ray":
         pytest.importorskip("ray")
-    grid_process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:  # both runs training (a log row written)
-        logs = list(runs_dir.glob("*/log.csv"))
-        if len(logs) == 2 and all(len(p.read_text().splitlines()) > 1 for p in logs):
-            break
-        time.sleep(0.5)
-    else:
-        grid_process.kill()
-        pytest.fail("the grid did not start both runs")
-    workers = _children(grid_process.pid)
-    grid_process.send_signal(signal.SIGTERM)
-    _, err = grid_process.communicate(timeout=120)
+    # started with SIGINT ignored, as `grid ... &` in a script starts it (and passes that on to its
+    # workers): the workers must still stop on the SIGINT the grid sends them
+    grid_process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                    preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    workers = []
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:  # both runs training (a log row written)
+            logs = list(runs_dir.glob("*/log.csv"))
+            if len(logs) == 2 and all(len(p.read_text().splitlines()) > 1 for p in logs):
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail("the grid did not start both runs")
+        workers = _children(grid_process.pid)
+        grid_process.send_signal(signal.SIGTERM)
+        _, err = grid_process.communicate(timeout=120)
+    finally:  # a failure must not leave 100,000-step runs training behind the rest of the suite
+        for pid in [grid_process.pid, *workers]:
+            if process_alive(pid):
+                os.kill(pid, signal.SIGKILL)
     assert grid_process.returncode == GRID_INTERRUPTED_EXIT, err[-1000:]
     assert "interrupted" in err
     time.sleep(1)

@@ -12,11 +12,14 @@ from disentangle.executors.base import EXECUTORS, Executor, run_in_order
 
 
 def init_worker(threads: int) -> None:
-    """Give a worker process its share of the cores."""
+    """Give a worker process its share of the cores, and make it stop on the SIGINT the grid sends
+    when it is interrupted: a grid started with SIGINT ignored (``cmd &`` in a script, ``nohup``)
+    passes that on to its workers, which would otherwise train on as orphans."""
     import torch
 
     torch.set_num_threads(threads)
     os.environ["OMP_NUM_THREADS"] = str(threads)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @EXECUTORS.register("local")
