@@ -1,7 +1,7 @@
 """``disentangle quickstart``: a beta grid on procedural dSprites, end to end.
 
 Trains beta-VAE at three betas (one seed; bfloat16 autocast, which on one thread
-per run trains ~1.6x as many images a second as fp32 at the same loss, measured
+per run trains ~1.5x as many images a second as fp32 at the same loss, measured
 2026-11-27 on a 2-core AVX-512 CPU), evaluates MIG,
 beta-VAE score, FactorVAE score, DCI (fast subsampled-GBT estimator) and SAP,
 writes the comparison CSVs and figures, and renders traversals of every run.
