@@ -35,10 +35,29 @@ def run_config_from_options(model, dataset, steps, seed, beta, settings, batch_s
                      log_every=log_every)
 
 
+def check_precision(precision: str) -> None:
+    """A one-line error (exit 2) for a precision that is not auto, fp32 or bf16."""
+    from disentangle.hardware import resolve_precision
+
+    resolve_precision(precision)  # validates; "auto" is resolved per run, on the run's device
+
+
+def warn_if_bf16_emulated(configs) -> None:
+    """One stderr line when runs ask for bf16 explicitly on a device that only emulates it (they still train)."""
+    from disentangle.devices import resolve_device
+    from disentangle.hardware import bf16_emulation_warning
+
+    for device in dict.fromkeys(c.device for c in configs if c.precision == "bf16"):
+        message = bf16_emulation_warning("bf16", resolve_device(device))
+        if message:
+            click.echo(message, err=True)
+
+
 def training_options(command):
     """Decorate a command with the options every training command shares."""
     options = [
-        click.option("--model", required=True, help="vae, beta_vae, annealed_vae, beta_tcvae, factor_vae, dip_vae_i, dip_vae_ii."),
+        click.option("--model", required=True, help="vae, beta_vae, annealed_vae, beta_tcvae, factor_vae, dip_vae_i, dip_vae_ii; "
+                     "on pairs (weak supervision): ada_gvae, ada_ml_vae, group_vae, ml_vae."),
         click.option("--dataset", default="dsprites", show_default=True),
         click.option("--steps", type=int, default=20000, show_default=True),
         click.option("--seed", type=int, default=0, show_default=True),
@@ -51,8 +70,9 @@ def training_options(command):
                       help="A data set option, e.g. --dataset-option binarize=dynamic (verify, in_memory: not part of the run id)."),
         click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True),
         click.option("--threads", type=click.IntRange(min=1), default=None, help="torch threads (default: all cores)."),
-        click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
-                     help="bf16: the networks under bfloat16 autocast (loss terms stay float32), faster on CPUs with AVX-512 BF16."),
+        click.option("--precision", default="fp32", show_default=True, metavar="auto|fp32|bf16",
+                     help="bf16: the networks under bfloat16 autocast (loss terms stay float32); auto: bf16 where the device "
+                          "computes it natively (AVX-512 BF16, AMX, recent GPUs), else fp32. The resolved value is part of the run id."),
         click.option("--quiet", is_flag=True, help="No progress bar."),
         click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu, cuda, cuda:N or mps; not part of the run id."),
     ]
@@ -63,7 +83,7 @@ def training_options(command):
 
 @main.command()
 @training_options
-@click.option("--beta", type=float, default=None, help="The model's beta (beta_vae, beta_tcvae).")
+@click.option("--beta", type=float, default=None, help="The model's beta (beta_vae, beta_tcvae, the pair models).")
 @click.option("--resume", is_flag=True, help="Continue an unfinished run (re-running the same command does this too).")
 @click.option("--compile", "compile_loss", is_flag=True, help="torch.compile the loss (eager if compiling fails): faster in bf16 after a few seconds of compiling; not part of the run id.")
 @reports_errors
@@ -77,6 +97,8 @@ def train(model, dataset, steps, seed, batch_size, settings, checkpoint_every, l
     config = run_config_from_options(model, dataset, steps, seed, beta, settings, batch_size, checkpoint_every, log_every, data_root,
                                      precision, dataset_settings)
     config.device, config.compile = device, compile_loss
+    check_precision(config.precision)
+    warn_if_bf16_emulated([config])
     try:
         run_dir = train_run(config, runs_dir, progress=not quiet, threads=threads)
     except TrainingFailed as error:
@@ -156,7 +178,7 @@ def _parse_list(text: str, cast, what: str) -> list:
 @click.option("--set", "settings", multiple=True, metavar="KEY=V1,V2", help="Sweep (or fix) any model option.")
 @click.option("--evaluate", "metric_names", default=None, help="Metrics after training, comma-separated ('' for none) [default: mig,beta_vae,factor_vae,dci,sap]; names as in 'evaluate --help'.")
 @click.option("--fast-eval", is_flag=True, help="Evaluate with the fast profile (subsampled-GBT DCI, smaller score samples).")
-@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default=None, help="[default: fp32]")
+@click.option("--precision", default=None, metavar="auto|fp32|bf16", help="auto: bf16 where the device computes it natively, else fp32 [default: fp32].")
 @click.option("--executor", default="local", show_default=True, help="local, ray or slurm.")
 @click.option("--workers", type=int, default=2, show_default=True, help="Runs at once (slurm: the default array parallelism).")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="torch threads per run (default: cores / workers).")
@@ -183,6 +205,8 @@ def grid(spec_file, model, betas, seeds, dataset, steps, batch_size, settings, m
     """Train (and evaluate) the cartesian product of betas, swept options and seeds, or a study file."""
     from disentangle import grid as grid_lib
 
+    if precision is not None:
+        check_precision(precision)
     if spec_file is not None:
         given = [f"--{n.replace('_', '-')}" for n, v in (("model", model), ("beta", betas), ("seeds", seeds), ("dataset", dataset),
                  ("steps", steps), ("batch_size", batch_size), ("set", settings), ("evaluate", metric_names),
@@ -209,6 +233,7 @@ def grid(spec_file, model, betas, seeds, dataset, steps, batch_size, settings, m
         for config in group.configs:
             config.device = device or config.device  # --device overrides the spec's: it is how, not what
             config.compile = compile_loss or config.compile
+        warn_if_bf16_emulated(group.configs)
         executor_options = {"address": address, "partition": partition, "time": time_min, "cpus_per_task": cpus_per_task,
                             "gpus_per_task": gpus_per_task, "mem": mem, "slurm_array_parallelism": slurm_array_parallelism,
                             "slurm_folder": str(slurm_folder) if slurm_folder else None, "wait": False if no_wait else None}
@@ -316,13 +341,23 @@ def export(run_dir, out_dir):
 @click.option("--out", type=click.Path(path_type=Path), default=Path("quickstart"), show_default=True)
 @click.option("--fast", is_flag=True, help="The same path in under 2 minutes (tiny step and sample budgets).")
 @click.option("--workers", type=int, default=3, show_default=True, help="Parallel runs (each gets cores / workers threads, at least 1).")
+@click.option("--precision", default="auto", show_default=True, metavar="auto|fp32|bf16",
+              help="auto: bf16 where this machine computes it natively, else fp32.")
+@click.option("--steps", type=click.IntRange(min=1), default=None,
+              help="Steps per run [default: the budget that trains in about 5 minutes here, from a measured probe].")
 @click.option("--quiet", is_flag=True)
 @reports_errors
-def quickstart(out, fast, workers, quiet):
+def quickstart(out, fast, workers, precision, steps, quiet):
     """Train a beta grid on procedural dSprites, score it, write tables and figures."""
     from disentangle.quickstart import run_quickstart
 
-    run_quickstart(out, fast=fast, workers=workers, progress=not quiet)
+    check_precision(precision)
+    try:
+        run_quickstart(out, fast=fast, workers=workers, progress=not quiet, precision=precision, steps=steps)
+    except KeyboardInterrupt:
+        click.echo("quickstart: interrupted; its unfinished runs are marked interrupted and resume when the command is run again",
+                   err=True)
+        raise SystemExit(GRID_INTERRUPTED_EXIT) from None
 
 
 from disentangle import cli_data  # noqa: E402  -- the data set and scoring commands, registered on main

@@ -164,10 +164,23 @@ def metric_rng(seed: int, name: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(name.encode())])
 
 
+def encode_precision(run_precision: str, device="cpu") -> str:
+    """The precision a run's encoder runs in when scored on ``device``: the run's own, except that a
+    bf16 run is encoded in fp32 where ``device`` only emulates bf16 (~10x slower there; the
+    difference this makes to the scores is in the README)."""
+    from disentangle.devices import resolve_device
+    from disentangle.hardware import native_bf16
+
+    if run_precision == "bf16" and not native_bf16(resolve_device(device)):
+        return "fp32"
+    return run_precision
+
+
 def metric_settings(name: str, profile: str = "published", seed: int = 0, split: str = "train",
-                    options: dict | None = None, bootstrap: int = 0) -> dict:
+                    options: dict | None = None, bootstrap: int = 0, encoded_in: str | None = None) -> dict:
     """The full settings one metric runs with: the profile's, then ``options``, then seed and split,
-    and ``bootstrap`` (replicates of the percentile interval) for array metrics when asked."""
+    and ``bootstrap`` (replicates of the percentile interval) for array metrics when asked;
+    ``encoded_in`` (``encode_precision``) when the encoder ran in another precision than the run trained in."""
     settings = get_metric(name).settings(profile)
     for key, value in (options or {}).items():
         if key not in settings:
@@ -179,6 +192,8 @@ def metric_settings(name: str, profile: str = "published", seed: int = 0, split:
         settings["split"] = split
     if bootstrap and get_metric(name).needs in ARRAY_NEEDS:  # the sampling and likelihood scores draw their own points
         settings["bootstrap"] = bootstrap
+    if encoded_in is not None:
+        settings["encode_precision"] = encoded_in
     return settings
 
 
@@ -221,7 +236,8 @@ def evaluate(run_dir: str | Path, metric_names=None, seed: int = 0, profile: str
 
     A metric already in metrics.json is reused only when it ran with the same
     settings (profile values, ``options``, seed, split); otherwise it is recomputed.
-    The encoder runs in the precision the run trained in; the array metrics share one
+    The encoder runs in the precision the run trained in (fp32 for a bf16 run where ``device`` has
+    no native bf16, recorded as ``encode_precision`` in each metric's settings); the array metrics share one
     coded sample per size (:class:`CodeSamples`).
     ``split="test"`` scores the data set's held-out split and stores the metric as
     ``<name>_test``. A metric that needs two or more factors is skipped on a data set
@@ -232,7 +248,10 @@ def evaluate(run_dir: str | Path, metric_names=None, seed: int = 0, profile: str
     if runs.read_status(run_dir) != "done":
         raise DisentangleError(f"{run_dir} is not finished (status: {runs.read_status(run_dir)}); train it first")
     options = options or {}
-    wanted = {name: metric_settings(name, profile, seed, split, options.get(name), bootstrap) for name in metric_names}
+    trained_in = runs.read_config(run_dir).precision
+    encoded_in = encode_precision(trained_in, device)
+    note = encoded_in if encoded_in != trained_in else None  # recorded only when it differs, as stored scores assume
+    wanted = {name: metric_settings(name, profile, seed, split, options.get(name), bootstrap, note) for name in metric_names}
     try:
         result = runs.read_metrics(run_dir)
     except DisentangleError:
@@ -243,7 +262,7 @@ def evaluate(run_dir: str | Path, metric_names=None, seed: int = 0, profile: str
     # bit-packed grid, built in seconds) then beats drawing each batch (the same pixels either way)
     in_memory = profile == "published" and any(get_metric(m).needs == "sampling" for m in todo)
     config, dataset, model = load_trained(run_dir, split, data_root, device, in_memory=in_memory)
-    represent = make_represent(model, precision=config.precision)
+    represent = make_represent(model, precision=encoded_in)
     scores = score_metrics(todo, wanted, dataset, represent, seed, model=model, progress=progress, label=run_dir.name)
     for name, values, settings in scores:
         key = result_key(name, split)

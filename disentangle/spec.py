@@ -71,7 +71,8 @@ def load_spec(path: str | Path) -> list[GridSpec]:
 def _grid_spec(table: dict, where: str) -> GridSpec:
     from disentangle.evaluation import PROFILES, metric_settings, parse_metrics
     from disentangle.models import model_class
-    from disentangle.training.trainer import PRECISIONS, check_config
+    from disentangle.hardware import PRECISION_CHOICES
+    from disentangle.training.trainer import check_config
 
     def fail(key: str, message: str):
         raise DisentangleError(f"{where}: {key} {message}")
@@ -100,8 +101,8 @@ def _grid_spec(table: dict, where: str) -> GridSpec:
     if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
         fail("'seeds'", f"must be a non-empty list of non-negative integers or a positive count, got {seeds!r}")
     precision = _typed(table, "precision", str, fail, "fp32")
-    if precision not in PRECISIONS:
-        fail("'precision'", f"is {precision!r}, expected one of {', '.join(PRECISIONS)}")
+    if precision not in PRECISION_CHOICES:
+        fail("'precision'", f"is {precision!r}, expected one of {', '.join(PRECISION_CHOICES)}")
     profile = _typed(table, "profile", str, fail, "published")
     if profile not in PROFILES:
         fail("'profile'", f"is {profile!r}, expected one of {', '.join(PROFILES)}")
@@ -139,7 +140,7 @@ def _grid_spec(table: dict, where: str) -> GridSpec:
                           compile_loss=compile_loss)
     try:
         for config in configs:
-            check_config(config)
+            check_config(dataclasses.replace(config))  # on a copy: "auto" precision resolves on the final device
     except DisentangleError as error:
         fail("a value", f"is bad: {error}")
     _check_model_options(configs, fail)
@@ -175,6 +176,7 @@ def _check_model_options(configs: list[runs.RunConfig], fail) -> None:
         shape = dataset_class(config.dataset).observation_shape
         options = {"architecture": default_architecture(shape), **config.model_options}
         try:
-            build_model(config.model, observation_shape=shape, **options)
+            build_model(config.model, observation_shape=shape, **options).check_dataset(
+                dataset_class(config.dataset).factor_sizes, repr(config.dataset))
         except (DisentangleError, ValueError, TypeError) as error:
             fail(f"model options {config.model_options}", f"are bad: {error}")

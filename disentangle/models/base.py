@@ -62,6 +62,7 @@ class BaseVAE(nn.Module):
     """
 
     model_name = "base"
+    trains_on_pairs = False  # weak supervision (models/weak.py) trains on pairs of observations
 
     def __init__(self, observation_shape=(1, 64, 64), latent_dim: int = 10, architecture: str = "conv64",
                  decoder: str = "bernoulli", decoder_variance: float = 1.0, dataset_size: int = 737280, lr: float = 1e-4):
@@ -151,6 +152,15 @@ class BaseVAE(nn.Module):
         return {"loss": recon + penalty, "recon": recon, "kl": kl, "kl_per_dim": per_dim, "z": z, **extra}
 
     # -- training hooks (the trainer calls only these) -------------------------------
+    def check_dataset(self, factor_sizes, name: str = "the data set") -> None:
+        """One-line errors when this model cannot train on factors of ``factor_sizes`` (none here)."""
+
+    def draw_batch(self, dataset, batch_size: int, rng) -> tuple:
+        """One training batch from ``dataset``: (images float32 [batch_size, C, H, W], extra inputs of
+        :meth:`training_step` as arrays: none here)."""
+        _, images = dataset.sample(batch_size, rng)
+        return images, {}
+
     def configure_optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """Adam(lr=1e-4), the published default."""
         return {"vae": torch.optim.Adam(self.vae_parameters(), lr=self.lr)}

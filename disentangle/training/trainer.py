@@ -27,6 +27,7 @@ from disentangle._io import atomic_write_text
 from disentangle.datasets import dataset_class, get_dataset
 from disentangle.devices import low_precision, resolve_device
 from disentangle.errors import DisentangleError
+from disentangle.hardware import PRECISIONS, resolve_precision
 from disentangle.models import build_model
 from disentangle.training.checkpoint import load_checkpoint, restore, save_checkpoint
 
@@ -37,14 +38,22 @@ class TrainingFailed(RuntimeError):
     """The loss became NaN or inf; the run's status says so."""
 
 
-PRECISIONS = ("fp32", "bf16")
 MAX_STEPS = 10_000_000  # 33x disentanglement_lib's 300,000: beyond it a typo is likelier than a plan
+
+
+def resolve_auto_precision(config: runs.RunConfig) -> runs.RunConfig:
+    """Resolve ``precision="auto"`` in place (bf16 where the run's device computes it natively, else
+    fp32; :func:`disentangle.hardware.resolve_precision`) before anything reads the run id; return ``config``."""
+    if config.precision == "auto":
+        config.precision = resolve_precision("auto", resolve_device(config.device))
+    return config
 
 
 def check_config(config: runs.RunConfig) -> None:
     """One-line errors for a config's precision, step/batch/interval counts and seed."""
+    resolve_auto_precision(config)
     if config.precision not in PRECISIONS:
-        raise DisentangleError(f"precision must be one of {', '.join(PRECISIONS)}, got {config.precision!r}")
+        raise DisentangleError(f"precision must be one of auto, {', '.join(PRECISIONS)}, got {config.precision!r}")
     reserved = sorted(set(config.model_options) & {"observation_shape", "dataset_size"})
     if reserved:
         raise DisentangleError(f"model option {reserved[0]!r} is set by the data set, not by --set")
@@ -59,6 +68,18 @@ def check_config(config: runs.RunConfig) -> None:
         raise DisentangleError(f"steps must be at most {MAX_STEPS:,} (disentanglement_lib trains 300,000), got {config.steps:,}")
     if isinstance(config.seed, bool) or not isinstance(config.seed, int) or config.seed < 0:
         raise DisentangleError(f"seed must be a non-negative integer, got {config.seed!r}")
+    _check_pairs(config)
+
+
+def _check_pairs(config: runs.RunConfig) -> None:
+    """A pair model on a data set it cannot draw pairs from fails here, before any data is read."""
+    from disentangle.datasets.pairs import check_pair_options
+    from disentangle.models import model_class
+
+    cls = model_class(config.model)
+    if cls.trains_on_pairs:
+        options = {**cls.default_options(), **config.model_options}
+        check_pair_options(dataset_class(config.dataset).factor_sizes, options["k"], options["pair_sampler"], repr(config.dataset))
 
 
 def default_architecture(observation_shape) -> str:
@@ -85,6 +106,7 @@ def build(config: runs.RunConfig, dataset=None):
     options = dict(config.model_options)
     options.setdefault("architecture", default_architecture(dataset.observation_shape))
     model = build_model(config.model, observation_shape=dataset.observation_shape, dataset_size=len(dataset), **options)
+    model.check_dataset(dataset.factor_sizes, repr(config.dataset))
     return dataset, model
 
 
@@ -252,7 +274,7 @@ def compile_loss(model) -> None:
     model.loss = torch.compile(model.loss)
 
 
-def _training_step(model, x, step: int, optimizers: dict, device, bf16: bool, progress: bool) -> dict:
+def _training_step(model, x, step: int, optimizers: dict, device, bf16: bool, progress: bool, extra: dict) -> dict:
     """One optimisation step; a compiled loss that fails to compile is dropped (a warning) and the
     step runs eagerly from the same state: compiling happens before anything is computed."""
     compiled = "loss" in vars(model)
@@ -260,7 +282,7 @@ def _training_step(model, x, step: int, optimizers: dict, device, bf16: bool, pr
     start = time.perf_counter()
     try:
         with low_precision(device, bf16):
-            out = model.training_step(x, step, optimizers)
+            out = model.training_step(x, step, optimizers, **extra)
     except torch._dynamo.exc.TorchDynamoException as error:
         if not compiled:
             raise
@@ -268,7 +290,7 @@ def _training_step(model, x, step: int, optimizers: dict, device, bf16: bool, pr
         del model.loss  # the class's eager method again
         torch.set_rng_state(rng_state)
         with low_precision(device, bf16):
-            return model.training_step(x, step, optimizers)
+            return model.training_step(x, step, optimizers, **extra)
     if compiled and not getattr(model, "_compile_reported", False):
         model._compile_reported = True
         if progress:
@@ -297,18 +319,19 @@ def _train_locked(config: runs.RunConfig, dataset, model, run_dir: Path, progres
     images, tick = 0, time.perf_counter()
     bar = tqdm(total=config.steps, initial=step, desc=config.run_id(), unit="step", disable=not progress, leave=False)
     while step < config.steps:
-        _, batch = dataset.sample(config.batch_size, rng)
+        batch, extra = model.draw_batch(dataset, config.batch_size, rng)  # images (pair models: 2 per pair), extra inputs
         x = torch.from_numpy(batch)
         if device.type == "cuda":
             x = x.pin_memory().to(device, non_blocking=True)
         x = x.to(device).contiguous(memory_format=memory_format)
-        out = _training_step(model, x, step, optimizers, device, bf16, progress)
+        extra = {name: torch.from_numpy(value).to(device) for name, value in extra.items()}
+        out = _training_step(model, x, step, optimizers, device, bf16, progress, extra)
         loss = float(out["loss"].detach())
         if not math.isfinite(loss):
             raise TrainingFailed(f"loss is {loss} at step {step}")
         step += 1
         window.append(_detached(out))
-        images += config.batch_size
+        images += len(x)
         if step % config.log_every == 0 or step == config.steps:
             rate = images / max(time.perf_counter() - tick, 1e-9)
             log_rows.append(_log_row(step, window, rate))
