@@ -47,7 +47,10 @@ def naive_render(factors: np.ndarray, rng=None) -> np.ndarray:
 
 
 def main() -> None:
-    print(f"torch threads: {torch.get_num_threads()}, batch {BATCH}")
+    from disentangle.hardware import describe_machine
+
+    print(describe_machine())
+    print(f"batch {BATCH}")
     start = time.perf_counter()
     cached = DSprites(in_memory=True)
     build = time.perf_counter() - start

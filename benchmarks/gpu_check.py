@@ -63,6 +63,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--device", default="cuda")
     args = parser.parse_args()
+    from disentangle.hardware import describe_machine
+
+    print(describe_machine())
     if not torch.cuda.is_available():
         print("no CUDA on this machine: nothing to check here (the test suite covers the CPU path)")
         return

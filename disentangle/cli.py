@@ -190,6 +190,7 @@ def _parse_list(text: str, cast, what: str) -> list:
 @click.option("--mem", type=float, default=None, help="SLURM memory per run, GB.")
 @click.option("--slurm-array-parallelism", type=int, default=None, help="SLURM array tasks at once [default: --workers].")
 @click.option("--slurm-folder", type=click.Path(path_type=Path), default=None, help="submitit's logs and job files [default: RUNS_DIR/.slurm].")
+@click.option("--max-requeues", type=int, default=None, help="SLURM: times a run may hit its time limit and be requeued [default: 3].")
 @click.option("--no-wait", is_flag=True, help="slurm: submit and return; re-running the command collects what finished.")
 @click.option("--device", default=None, help="auto (CUDA when available), cpu, cuda, cuda:N or mps; not part of the run id.")
 @click.option("--compile", "compile_loss", is_flag=True, help="torch.compile each run's loss (eager if compiling fails); not part of the run id.")
@@ -200,8 +201,8 @@ def _parse_list(text: str, cast, what: str) -> list:
 @click.option("--quiet", is_flag=True)
 @reports_errors
 def grid(spec_file, model, betas, seeds, dataset, steps, batch_size, settings, metric_names, fast_eval, precision, executor, workers,
-         threads, address, partition, time_min, cpus_per_task, gpus_per_task, mem, slurm_array_parallelism, slurm_folder, no_wait,
-         device, compile_loss, retry_failed, data_root, dataset_settings, runs_dir, quiet):
+         threads, address, partition, time_min, cpus_per_task, gpus_per_task, mem, slurm_array_parallelism, slurm_folder, max_requeues,
+         no_wait, device, compile_loss, retry_failed, data_root, dataset_settings, runs_dir, quiet):
     """Train (and evaluate) the cartesian product of betas, swept options and seeds, or a study file."""
     from disentangle import grid as grid_lib
 
@@ -236,7 +237,8 @@ def grid(spec_file, model, betas, seeds, dataset, steps, batch_size, settings, m
         warn_if_bf16_emulated(group.configs)
         executor_options = {"address": address, "partition": partition, "time": time_min, "cpus_per_task": cpus_per_task,
                             "gpus_per_task": gpus_per_task, "mem": mem, "slurm_array_parallelism": slurm_array_parallelism,
-                            "slurm_folder": str(slurm_folder) if slurm_folder else None, "wait": False if no_wait else None}
+                            "slurm_folder": str(slurm_folder) if slurm_folder else None, "wait": False if no_wait else None,
+                            "max_requeues": max_requeues}
         try:
             results += grid_lib.run_grid(group.configs, runs_dir, group.metrics, executor=executor, workers=workers,
                                          profile=group.profile, retry_failed=retry_failed,

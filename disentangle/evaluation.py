@@ -22,6 +22,7 @@ from disentangle import __version__, runs
 from disentangle._io import atomic_write_json
 from disentangle.devices import low_precision, model_device
 from disentangle.errors import DisentangleError
+from disentangle.hardware import encode_batch_size
 from disentangle.metrics._utils import SingleFactorError
 from disentangle.metrics.registry import ARRAY_NEEDS, PROFILE_NAMES, get_metric, list_metrics, parse_metric_names
 from disentangle.metrics.sampling import represent_sample
@@ -40,11 +41,6 @@ def parse_metrics(text: str | None) -> tuple[str, ...]:
     return parse_metric_names(text)
 
 
-# encoder batch per precision: the fastest on a 2-core AVX-512 CPU (conv64, channels_last):
-# bf16 17,400 images/s at 256 vs 11,400 at 512; fp32 5,800 at 512 vs 4,800 at 256
-ENCODE_BATCH = {"bf16": 256, "fp32": 512}
-
-
 def make_represent(model, batch_size: int | None = None, precision: str = "fp32"):
     """observations [n, C, H, W] -> posterior means [n, d] (float32), in batches, without gradients.
 
@@ -53,10 +49,11 @@ def make_represent(model, batch_size: int | None = None, precision: str = "fp32"
     the encoder in float32.
     """
     bf16 = precision == "bf16"
-    batch_size = batch_size or ENCODE_BATCH[precision]
+    device = model_device(model)
+    if batch_size is None:  # the CPU's best batch, measured once per machine; GPUs take large batches
+        batch_size = encode_batch_size(precision) if device.type == "cpu" else 1024
     memory_format = torch.channels_last
     model.to(memory_format=memory_format)
-    device = model_device(model)
 
     @torch.inference_mode()
     def represent(observations: np.ndarray) -> np.ndarray:
@@ -103,7 +100,7 @@ def compute_metric(name: str, dataset, model, settings: dict, rng: np.random.Gen
             raise DisentangleError(f"{name} needs a represent function or a model")
         represent = make_represent(model)
     samples = samples or CodeSamples(dataset, represent, int(settings.get("seed", 0)))
-    s = {k: v for k, v in settings.items() if k not in ("seed", "split", "profile")}
+    s = {k: v for k, v in settings.items() if k not in ("seed", "split", "profile", "encode_precision")}
     if metric.needs == "sampling":
         return metric.function(dataset, represent, rng, **s)
     if metric.needs == "model":

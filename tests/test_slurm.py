@@ -127,13 +127,35 @@ def test_a_cancelled_job_is_resumed_by_the_rerun(slurm_cluster, tmp_path):
     assert log["step"].is_monotonic_increasing and log["step"].iloc[-1] == 1200 and log["step"].is_unique
 
 
+def _steps_per_second(tmp_path) -> float:
+    """This machine's training speed for the tiny config on one thread (the test sizes its run by it)."""
+    import time
+
+    import torch
+
+    from disentangle.training import train
+
+    (config,) = grid.expand("beta_vae", "dsprites", betas=(1.0,), seeds=(1,), steps=300, checkpoint_every=300, **TINY)
+    threads = torch.get_num_threads()
+    start = time.perf_counter()
+    try:
+        train(config, tmp_path / "speed", progress=False, threads=1)
+    finally:
+        torch.set_num_threads(threads)
+    return 300 / (time.perf_counter() - start)
+
+
 def test_a_run_longer_than_its_time_limit_is_requeued_and_finishes(slurm_cluster, tmp_path):
-    # a 1-minute limit, signalled 40 s before it: submitit requeues the job and the run resumes from its
-    # checkpoint. SLURM holds a requeued job for two minutes (BeginTime); the test releases it at once.
-    (config,) = grid.expand("beta_vae", "dsprites", betas=(1.0,), seeds=(0,), steps=2000, checkpoint_every=100, **TINY)
+    # a 1-minute limit, signalled 40 s before it: about 20 s of training a job. The run is sized by this
+    # machine's speed to need ~30 s of training, so it cannot finish in one job on any CPU; with checkpoints
+    # every 50 steps each requeued job resumes where the last stopped, and enough requeues are allowed for
+    # a slow or busy machine. SLURM holds a requeued job for two minutes (BeginTime); the test releases it.
+    steps = max(600, int(30 * _steps_per_second(tmp_path)) // 50 * 50)
+    (config,) = grid.expand("beta_vae", "dsprites", betas=(1.0,), seeds=(0,), steps=steps, checkpoint_every=50, **TINY)
     runs_dir = tmp_path / "runs"
     (submitted,) = grid.run_grid([config], runs_dir, (), executor="slurm", progress=False, threads=1,
-                                 executor_options={"partition": "debug", "time": 1, "signal_delay_s": 40, "wait": False})
+                                 executor_options={"partition": "debug", "time": 1, "signal_delay_s": 40, "wait": False,
+                                                   "max_requeues": 30})
     job_id = submitted.detail.split()[-1]
 
     def reason():
@@ -151,13 +173,13 @@ def test_a_run_longer_than_its_time_limit_is_requeued_and_finishes(slurm_cluster
         status = runs.read_status(runs_dir / config.run_id())
         return not now and (status == "done" or status.startswith("failed"))  # between requeues it reads interrupted
 
-    _wait_for(released_until_gone, 300, "the requeued job to finish")
+    _wait_for(released_until_gone, 600, "the requeued job to finish")
     assert requeues >= 1
     err = "".join(p.read_text() for p in (runs_dir / ".slurm").rglob("*_log.err"))
     assert "failed:" not in runs.read_status(runs_dir / config.run_id()), err[-2000:]
     assert runs.read_status(runs_dir / config.run_id()) == "done"
     log = pd.read_csv(runs_dir / config.run_id() / runs.LOG)
-    assert log["step"].is_unique and log["step"].is_monotonic_increasing and log["step"].iloc[-1] == 2000
+    assert log["step"].is_unique and log["step"].is_monotonic_increasing and log["step"].iloc[-1] == steps
 
 
 def test_sigterm_on_a_waiting_grid_interrupts_its_running_jobs_and_cancels_queued_ones(slurm_cluster, tmp_path):

@@ -143,7 +143,7 @@ def _load_npz(path: Path, verify: bool) -> tuple[np.ndarray, np.ndarray]:
     if verify:
         check_md5(path, NPZ_MD5)
     try:
-        with np.load(path, allow_pickle=True, encoding="latin1") as data:
+        with np.load(path, allow_pickle=False) as data:  # only the two arrays: the file's pickled metadata is never read
             imgs, classes = data["imgs"], data["latents_classes"]
     except (OSError, ValueError, KeyError) as error:
         raise DisentangleError(f"{path} is not a dSprites npz file with 'imgs' and 'latents_classes' ({error})") from None

@@ -46,11 +46,12 @@ class SlurmExecutor(Executor):
     """A SLURM job array: ``partition`` (required), ``time`` minutes per run, ``cpus_per_task``
     (default: the run's threads), ``gpus_per_task``, ``mem`` (GB), ``slurm_array_parallelism``
     (default: ``workers``), ``slurm_folder`` (default ``<runs_dir>/.slurm``), ``wait``, ``signal_delay_s``
-    (how long before the time limit SLURM signals the job, which submitit answers by requeueing it)."""
+    (how long before the time limit SLURM signals the job, which submitit answers by requeueing it),
+    ``max_requeues`` (how often a run may time out and be requeued: submitit's default, 3)."""
 
     def __init__(self, workers: int = 2, partition: str | None = None, time: int = 60, cpus_per_task: int | None = None,
                  gpus_per_task: int = 0, mem: float | None = None, slurm_array_parallelism: int | None = None,
-                 slurm_folder: str | None = None, wait: bool = True, signal_delay_s: int = 90):
+                 slurm_folder: str | None = None, wait: bool = True, signal_delay_s: int = 90, max_requeues: int = 3):
         super().__init__(workers)
         for command in ("sbatch", "squeue", "scancel"):
             if shutil.which(command) is None:
@@ -61,6 +62,9 @@ class SlurmExecutor(Executor):
             raise DisentangleError(f"--time must be a positive number of minutes, got {time!r}")
         self.partition, self.time, self.cpus_per_task, self.gpus_per_task = partition, time, cpus_per_task, gpus_per_task
         self.mem, self.array_parallelism, self.folder, self.wait = mem, slurm_array_parallelism, slurm_folder, wait
+        if isinstance(max_requeues, bool) or not isinstance(max_requeues, int) or max_requeues < 0:
+            raise DisentangleError(f"--max-requeues must be a non-negative integer, got {max_requeues!r}")
+        self.max_requeues = max_requeues
         self.signal_delay_s = signal_delay_s  # SLURM warns a job this long before its time limit: submitit requeues it
         logging.getLogger("submitit").setLevel(logging.ERROR)  # clusters without accounting make it warn at every poll
 
@@ -80,7 +84,7 @@ class SlurmExecutor(Executor):
         if not tasks:
             return
         folder = self._folder(tasks[0].runs_dir)
-        executor = submitit.AutoExecutor(folder=folder / "%j", cluster="slurm")
+        executor = submitit.AutoExecutor(folder=folder / "%j", cluster="slurm", slurm_max_num_timeout=self.max_requeues)
         parameters = {"slurm_partition": self.partition, "timeout_min": self.time,
                       "cpus_per_task": self.cpus_per_task or tasks[0].threads or 1,
                       "slurm_array_parallelism": self.array_parallelism or self.workers,

@@ -36,10 +36,28 @@ def save_checkpoint(path: Path, model, optimizers: dict, step: int, rng: np.rand
     atomic_write_bytes(path, buffer.getbuffer())
 
 
+TRUST_VARIABLE = "DISENTANGLE_TRUST_CHECKPOINTS"  # =1: unpickle checkpoints in full (files you made yourself only)
+
+
 def load_checkpoint(path: Path) -> dict:
-    """Read a checkpoint (full or weights-only) on the CPU, or a one-line error if unreadable."""
+    """Read a checkpoint (full or weights-only) on the CPU, or a one-line error if unreadable.
+
+    Checkpoints are untrusted files (runs are shared, studies commit them): they are read with
+    ``torch.load(..., weights_only=True)``, which loads tensors and plain data and never runs
+    code. Everything this project writes loads that way. A file that needs full unpickling is
+    refused with one line, unless ``DISENTANGLE_TRUST_CHECKPOINTS=1`` says the user trusts it.
+    """
+    import os
+    import pickle
+
+    trusted = os.environ.get(TRUST_VARIABLE) == "1"
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        return torch.load(path, map_location="cpu", weights_only=not trusted)
+    except pickle.UnpicklingError as error:
+        if trusted or "Weights only load failed" not in str(error):  # a damaged file, not a refused object
+            raise DisentangleError(f"{path} is not a readable checkpoint ({type(error).__name__}: {error})") from None
+        raise DisentangleError(f"{path} holds Python objects beyond tensors and plain data, which could run code when "
+                               f"loaded: refused (set {TRUST_VARIABLE}=1 only for a file you made yourself)") from None
     except Exception as error:  # torch raises many kinds for a damaged file
         raise DisentangleError(f"{path} is not a readable checkpoint ({type(error).__name__}: {error})") from None
 

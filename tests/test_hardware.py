@@ -1,0 +1,172 @@
+"""Choices made per machine: precision ``auto``, the emulated-bf16 warning, fp32 encoding of bf16 runs
+where bf16 is emulated, the cached probes, the quickstart's budget and its SIGTERM."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from disentangle import hardware, runs
+from disentangle.cli import main
+from disentangle.errors import DisentangleError
+from disentangle.grid import expand
+from disentangle.quickstart import STEP_LADDER, choose_steps
+from disentangle.runs import RunConfig
+from disentangle.training import train
+from disentangle.training.trainer import check_config
+
+TINY = ["--batch-size", "8", "--set", "latent_dim=3", "--steps", "2", "--quiet"]
+
+
+@pytest.fixture
+def native(monkeypatch):
+    """Pretend the CPU does (True) or does not (False) compute bf16 natively."""
+    def set_native(value: bool):
+        monkeypatch.setattr(hardware, "native_bf16", lambda device="cpu": value)
+    return set_native
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+@pytest.mark.parametrize(("is_native", "expected"), [(True, "bf16"), (False, "fp32")])
+def test_auto_resolves_by_the_devices_bf16_before_the_run_id(native, is_native, expected):
+    native(is_native)
+    assert hardware.resolve_precision("auto", "cpu") == expected
+    assert hardware.resolve_precision("bf16", "cpu") == "bf16" and hardware.resolve_precision("fp32", "cpu") == "fp32"
+    config = RunConfig(model="beta_vae", precision="auto")
+    check_config(config)
+    assert config.precision == expected
+    assert config.run_id() == RunConfig(model="beta_vae", precision=expected).run_id()
+
+
+@pytest.mark.parametrize("is_native", [True, False])
+def test_train_auto_writes_the_resolved_precision(tmp_path, native, is_native):
+    native(is_native)
+    result = CliRunner().invoke(main, ["train", "--model", "beta_vae", "--precision", "auto", "--runs-dir", str(tmp_path), *TINY])
+    assert result.exit_code == 0, result.output
+    (run_dir,) = tmp_path.iterdir()
+    assert json.loads((run_dir / runs.CONFIG).read_text())["precision"] == ("bf16" if is_native else "fp32")
+
+
+def test_a_study_file_takes_auto(tmp_path, native):
+    from disentangle.spec import load_spec
+
+    native(False)
+    spec = tmp_path / "s.toml"
+    spec.write_text('[[grid]]\nmodel = "beta_vae"\nprecision = "auto"\nsteps = 2\n')
+    (group,) = load_spec(spec)
+    check_config(group.configs[0])
+    assert group.configs[0].precision == "fp32"
+    spec.write_text('[[grid]]\nmodel = "beta_vae"\nprecision = "fp16"\n')
+    with pytest.raises(DisentangleError, match="'precision' is 'fp16', expected one of auto, fp32, bf16"):
+        load_spec(spec)
+
+
+@pytest.mark.parametrize("command", [["train", "--model", "beta_vae"], ["grid", "--model", "beta_vae"], ["quickstart"]])
+def test_unknown_precision_is_one_line_listing_the_choices(tmp_path, command):
+    result = CliRunner().invoke(main, [*command, "--precision", "fp16", "--runs-dir" if command[0] != "quickstart" else "--out",
+                                       str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert result.output.strip() == "Error: precision must be one of auto, fp32, bf16, got 'fp16'"
+    assert not (tmp_path / "out").exists()
+
+
+def test_explicit_bf16_where_emulated_trains_with_one_warning(tmp_path, native):
+    native(False)
+    result = CliRunner().invoke(main, ["train", "--model", "beta_vae", "--precision", "bf16", "--runs-dir", str(tmp_path), *TINY])
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if "emulated" in line]
+    assert len(warnings) == 1 and "slower than fp32" in warnings[0]
+    (run_dir,) = tmp_path.iterdir()
+    assert runs.read_status(run_dir) == "done" and runs.read_config(run_dir).precision == "bf16"
+    native(True)
+    result = CliRunner().invoke(main, ["train", "--model", "beta_vae", "--precision", "bf16", "--runs-dir", str(tmp_path), *TINY])
+    assert "emulated" not in result.output
+
+
+def test_a_bf16_run_is_encoded_in_fp32_where_bf16_is_emulated(tmp_path, native):
+    from disentangle.evaluation import evaluate
+
+    (config,) = expand("beta_vae", betas=(1.0,), steps=2, batch_size=8, fixed={"latent_dim": 3}, precision="bf16")
+    run_dir = train(config, tmp_path, progress=False)
+    native(False)
+    scores = evaluate(run_dir, ["mig"], profile="tiny", progress=False)
+    assert scores["settings"]["mig"]["encode_precision"] == "fp32"
+    native(True)  # natively: encoded as trained; the fp32-encoded value is not reused for it
+    scores = evaluate(run_dir, ["mig"], profile="tiny", progress=False)
+    assert "encode_precision" not in scores["settings"]["mig"]
+    (fp32,) = expand("beta_vae", betas=(1.0,), steps=2, batch_size=8, fixed={"latent_dim": 3})
+    native(False)
+    scores = evaluate(train(fp32, tmp_path, progress=False), ["mig"], profile="tiny", progress=False)
+    assert "encode_precision" not in scores["settings"]["mig"]  # an fp32 run is encoded as it trained
+
+
+def test_the_grid_does_not_reuse_scores_encoded_in_another_precision(tmp_path, native):
+    from disentangle.grid import _needs_work
+    from disentangle.evaluation import evaluate
+
+    (config,) = expand("beta_vae", betas=(1.0,), steps=2, batch_size=8, fixed={"latent_dim": 3}, precision="bf16")
+    run_dir = train(config, tmp_path, progress=False)
+    native(True)
+    evaluate(run_dir, ["mig"], profile="tiny", progress=False)
+    assert _needs_work(config, tmp_path, ["mig"], False, "tiny") == "already done"
+    native(False)
+    assert _needs_work(config, tmp_path, ["mig"], False, "tiny") is None
+
+
+def test_choose_steps_by_hand():
+    # 3 runs x steps x 64 images at 1,000 images/s in 300 s: 1,562 steps at most -> 1,500
+    assert choose_steps(1000.0, runs=3, seconds=300) == 1500
+    assert choose_steps(10_000.0, runs=3, seconds=300) == STEP_LADDER[0]
+    assert choose_steps(1.0, runs=3, seconds=300) == STEP_LADDER[-1]
+    assert choose_steps(3 * 2000 * 64 / 300, runs=3, seconds=300) == 2000  # exactly on a rung
+
+
+def test_probes_are_measured_once_per_machine(monkeypatch):
+    calls = []
+
+    def measure(precision, threads, seconds):
+        calls.append((precision, threads))
+        return 123.4
+
+    monkeypatch.setattr(hardware, "_measure_training_rate", measure)
+    assert hardware.training_rate("fp32", 2) == 123.4
+    assert hardware.training_rate("fp32", 2) == 123.4
+    assert hardware.training_rate("fp32", 1) == 123.4
+    assert calls == [("fp32", 2), ("fp32", 1)]  # the key includes the threads
+    path = hardware._cache_file()
+    path.write_text("{not json")  # a damaged cache is measured again, never an error
+    assert hardware.training_rate("fp32", 2) == 123.4 and len(calls) == 3
+    assert json.loads(path.read_text())[hardware.machine_key("fp32", 2)] == 123.4
+
+
+def test_the_encode_batch_probe_picks_one_of_its_batches():
+    assert hardware.encode_batch_size("fp32") in hardware.ENCODE_BATCHES
+
+
+def test_describe_machine_names_the_cpu_and_its_bf16():
+    line = hardware.describe_machine()
+    assert hardware.cpu_capability() in line and "native bf16" in line and "threads" in line
+
+
+def test_sigterm_on_quickstart_is_one_line_and_exit_130(tmp_path):
+    out = tmp_path / "qs"
+    process = subprocess.Popen([sys.executable, "-m", "disentangle.cli", "quickstart", "--out", str(out), "--steps", "100000",
+                                "--precision", "fp32", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(out.glob("runs/*/log.csv")) and process.poll() is None:
+        time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert err.strip().splitlines() == ["quickstart: interrupted; its unfinished runs are marked interrupted and resume when "
+                                        "the command is run again"]
+    statuses = {(d / runs.STATUS).read_text().strip() for d in (out / "runs").iterdir()}
+    assert statuses <= {runs.INTERRUPTED}

@@ -1,0 +1,88 @@
+"""Files users share are untrusted: opening a run or a data file never runs code from it."""
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from disentangle import runs
+from disentangle.cli import main
+from disentangle.grid import expand
+from disentangle.training import train
+from disentangle.training.checkpoint import TRUST_VARIABLE, load_checkpoint
+
+
+class _Payload:
+    """Unpickling this calls open(marker, "w"): a harmless stand-in for code a crafted file would run."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.fixture(scope="module")
+def crafted_run(tmp_path_factory):
+    """A finished run whose checkpoint.pt also carries a pickled object."""
+    root = tmp_path_factory.mktemp("crafted")
+    (config,) = expand("beta_vae", betas=(1.0,), steps=2, batch_size=8, fixed={"latent_dim": 3})
+    run_dir = train(config, root / "runs", progress=False)
+    state = load_checkpoint(run_dir / runs.CHECKPOINT)
+    marker = root / "code-ran"
+    buffer = io.BytesIO()
+    torch.save({**state, "extra": _Payload(marker)}, buffer)
+    (run_dir / runs.CHECKPOINT).write_bytes(buffer.getvalue())
+    return run_dir, marker
+
+
+@pytest.mark.parametrize("command", [["evaluate", "--metrics", "mig", "--fast"], ["traverse"], ["export"]])
+def test_opening_a_crafted_checkpoint_is_refused_without_running_it(crafted_run, tmp_path, command):
+    run_dir, marker = crafted_run
+    args = [*command, str(run_dir)] + ([str(tmp_path / "export")] if command == ["export"] else [])
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert "refused" in result.output and TRUST_VARIABLE in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not marker.exists()
+
+
+def test_resuming_or_regridding_a_crafted_run_does_not_run_it(crafted_run):
+    run_dir, marker = crafted_run
+    result = CliRunner().invoke(main, ["grid", "--model", "beta_vae", "--beta", "1", "--steps", "2", "--batch-size", "8",
+                                       "--set", "latent_dim=3", "--evaluate", "", "--workers", "1",
+                                       "--runs-dir", str(run_dir.parent), "--quiet"])
+    assert not marker.exists()
+    assert "refused" in result.output  # the run is reported broken, not opened
+
+
+def test_the_opt_in_loads_a_trusted_file(crafted_run, monkeypatch):
+    run_dir, marker = crafted_run
+    monkeypatch.setenv(TRUST_VARIABLE, "1")
+    assert "model" in load_checkpoint(run_dir / runs.CHECKPOINT)
+    assert marker.exists()  # full unpickling: exactly what the opt-in allows
+    marker.unlink()
+
+
+def test_every_checkpoint_the_project_writes_loads_without_unpickling(tmp_path):
+    (config,) = expand("factor_vae", steps=3, batch_size=8, fixed={"latent_dim": 3}, checkpoint_every=2)
+    config.steps = 3
+    run_dir = train(config, tmp_path, progress=False)
+    state = torch.load(run_dir / runs.CHECKPOINT, weights_only=True)
+    assert {"model", "optimizers", "torch_rng", "numpy_rng", "log_rows", "step"} <= set(state)
+
+
+def test_a_crafted_dsprites_npz_is_refused_without_running_it(tmp_path):
+    from disentangle.datasets import get_dataset
+    from disentangle.errors import DisentangleError
+
+    marker = tmp_path / "code-ran"
+    imgs = np.empty(1, dtype=object)
+    imgs[0] = _Payload(marker)
+    path = tmp_path / "dsprites.npz"
+    np.savez(path, imgs=imgs, latents_classes=np.zeros((1, 6), dtype=np.int64))
+    with pytest.raises(DisentangleError, match="is not a dSprites npz file"):
+        get_dataset("dsprites", source="npz", path=str(path), verify=False)
+    assert not marker.exists()
