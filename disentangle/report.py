@@ -100,8 +100,8 @@ def collect(runs_dir: str | Path = "runs", problems: list[str] | None = None) ->
     for problem in problems:
         warnings.warn(f"unreadable: {problem}", stacklevel=2)
     table = pd.DataFrame(rows)
-    if "problem" not in table and not table.empty:
-        table["problem"] = None
+    if not table.empty:  # "" for a readable run: a missing value would be NaN, which reads as true
+        table["problem"] = table["problem"].fillna("").astype(str) if "problem" in table else ""
     return table
 
 

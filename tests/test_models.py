@@ -12,10 +12,39 @@ from disentangle.models.dip_vae import dip_penalty
 from disentangle.models.factor_vae import permute_dims
 
 ALL = ["vae", "beta_vae", "annealed_vae", "beta_tcvae", "factor_vae", "dip_vae_i", "dip_vae_ii"]
+PAIRS = ["ada_gvae", "ada_ml_vae", "group_vae", "ml_vae"]  # weak supervision: trained on pairs (tests/test_weak.py)
 
 
 def test_every_family_is_registered():
-    assert sorted(ALL) == list_models()
+    assert sorted(ALL + PAIRS) == list_models()
+
+
+@pytest.mark.parametrize("name", PAIRS)
+@pytest.mark.parametrize(("architecture", "shape"), [("conv64", (1, 64, 64)), ("conv28", (1, 28, 28)), ("mlp", (1, 28, 28))])
+def test_pair_models_forward_backward_and_contract(name, architecture, shape):
+    torch.manual_seed(0)
+    model = build_model(name, observation_shape=shape, architecture=architecture, latent_dim=4)
+    x = torch.rand(6, *shape).round()  # three pairs: rows i and 3 + i
+    changed = torch.tensor([[True, False], [False, True], [True, True]])
+    out = model.training_step(x, 0, model.configure_optimizers(), changed=changed)
+    assert {"loss", "recon", "kl", "kl_per_dim", "shared_dims"} <= set(out)
+    assert out["kl_per_dim"].shape == (4,) and torch.isfinite(out["loss"])
+    assert model.encode(x[:1])[0].shape == (1, 4)  # single images code as for every model
+
+
+@pytest.mark.parametrize("name", PAIRS)
+def test_pair_models_loss_decreases_on_small_subset(name):
+    torch.manual_seed(0)
+    prototypes = (torch.rand(4, 1, 28, 28) > 0.7).float()
+    model = build_model(name, observation_shape=(1, 28, 28), architecture="conv28", latent_dim=4, lr=1e-3)
+    optimizers = model.configure_optimizers()
+    losses = []
+    for step in range(200):
+        first, second = torch.randint(0, 4, (8,)), torch.randint(0, 4, (8,))
+        changed = torch.stack([first != second, torch.zeros(8, dtype=torch.bool)], 1)
+        out = model.training_step(torch.cat([prototypes[first], prototypes[second]]), step, optimizers, changed=changed)
+        losses.append(float(out["loss"].detach()))
+    assert np.mean(losses[-20:]) < 0.8 * np.mean(losses[:20])
 
 
 @pytest.mark.parametrize("name", ALL)

@@ -1,0 +1,63 @@
+"""The report is robust to any mix of good, broken, empty and foreign folders: one bad run never
+makes a healthy one look failed, and a value the project can write never crashes it."""
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from disentangle import grid, report, runs
+from disentangle.html_report import write_html_report
+
+TINY = {"steps": 2, "batch_size": 8, "fixed": {"latent_dim": 3}}
+
+
+def _healthy(runs_dir):
+    (config,) = grid.expand("beta_vae", "dsprites", betas=(1.0,), seeds=(0,), **TINY)
+    grid.run_grid([config], runs_dir, ("mig",), workers=1, profile="tiny", progress=False)
+    return config.run_id()
+
+
+def _healthy_at(runs_dir, beta):
+    (config,) = grid.expand("beta_vae", "dsprites", betas=(beta,), seeds=(0,), **TINY)
+    grid.run_grid([config], runs_dir, ("mig",), workers=1, profile="tiny", progress=False)
+    return config.run_id()
+
+
+def test_an_unreadable_folder_does_not_mark_healthy_runs_failed(tmp_path):
+    runs_dir = tmp_path / "runs"
+    healthy = _healthy(runs_dir)
+    (runs_dir / "empty-folder").mkdir()
+    (runs_dir / "corrupt").mkdir()
+    (runs_dir / "corrupt" / runs.CONFIG).write_text("{not json")
+    table = report.collect(runs_dir)
+    rows = table.set_index("run_id")
+    assert not rows.loc[healthy, "problem"] and rows.loc[healthy, "finished"]
+    assert rows.loc["empty-folder", "problem"] and rows.loc["corrupt", "problem"]
+    site = write_html_report(runs_dir, tmp_path / "out", progress=False)
+    index = site.read_text()
+    healthy_row = next(line for line in index.split("<tr") if f"runs/{healthy}.html" in line)
+    assert "failed" not in healthy_row and "unreadable" not in healthy_row
+    assert (site.parent / "img" / healthy / "traversals.png").is_file()  # its figures are drawn
+
+
+def test_an_infinite_metric_value_does_not_crash_the_report(tmp_path):
+    runs_dir = tmp_path / "runs"
+    healthy = _healthy(runs_dir)
+    # identical code columns give an infinite Gaussian total correlation; Python's json writes it as Infinity
+    from click.testing import CliRunner
+
+    from disentangle.cli import main
+
+    second = _healthy_at(runs_dir, beta=4.0)
+    for run_id, value in ((healthy, float("inf")), (second, 1.5)):
+        path = runs_dir / run_id / runs.METRICS
+        values = json.loads(path.read_text())
+        values["unsupervised.gaussian_total_correlation"] = value
+        values["settings"]["unsupervised"] = {"num_train": 10}
+        path.write_text(json.dumps(values))
+    result = CliRunner().invoke(main, ["report", "--runs-dir", str(runs_dir), "--out", str(tmp_path / "metrics"), "--html",
+                                       "--quiet"])
+    assert result.exit_code == 0, result.output
+    written = pd.read_csv(tmp_path / "metrics" / "runs.csv")
+    assert np.isinf(written["unsupervised.gaussian_total_correlation"]).sum() == 1
