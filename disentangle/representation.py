@@ -177,10 +177,17 @@ def load_codes_file(path: Path) -> dict:
     """Arrays ``codes``, ``factors`` (and optionally ``codes_test``, ``factors_test``) of an ``.npz``
     file, as :func:`evaluate_codes` keyword arguments."""
     try:
-        with np.load(path, allow_pickle=False) as data:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as error:  # EOFError: an empty file (click would print only "Aborted!")
+        raise DisentangleError(f"{path} is not a readable .npz file ({type(error).__name__}: {error or 'empty file'})") from None
+    if not isinstance(data, np.lib.npyio.NpzFile):  # a .npy holds one array, without names
+        raise DisentangleError(f"{path} is a single .npy array, expected an .npz of named arrays codes, factors "
+                               "(optionally codes_test, factors_test), e.g. np.savez(path, codes=..., factors=...)")
+    try:
+        with data:
             arrays = {key: data[key] for key in data.files}
-    except (OSError, ValueError) as error:
-        raise DisentangleError(f"{path} is not a readable .npz file ({error})") from None
+    except (OSError, ValueError, EOFError) as error:
+        raise DisentangleError(f"{path} is not a readable .npz file ({type(error).__name__}: {error})") from None
     for key in ("codes", "factors"):
         if key not in arrays:
             raise DisentangleError(f"{path} has no array {key!r}, expected codes, factors (optionally codes_test, factors_test); "

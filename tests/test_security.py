@@ -86,3 +86,31 @@ def test_a_crafted_dsprites_npz_is_refused_without_running_it(tmp_path):
     with pytest.raises(DisentangleError, match="is not a dSprites npz file"):
         get_dataset("dsprites", source="npz", path=str(path), verify=False)
     assert not marker.exists()
+
+
+def test_export_never_overwrites_a_run(tmp_path):
+    (a_config, b_config) = expand("beta_vae", betas=(1.0, 4.0), steps=2, batch_size=8, fixed={"latent_dim": 3})
+    a, b = train(a_config, tmp_path / "runs", progress=False), train(b_config, tmp_path / "runs", progress=False)
+    full = (a / runs.CHECKPOINT).read_bytes()
+    for target in (a, b):
+        result = CliRunner().invoke(main, ["export", str(a), str(target)])
+        assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1, result.output
+    assert (a / runs.CHECKPOINT).read_bytes() == full
+    assert "optimizers" in load_checkpoint(b / runs.CHECKPOINT)  # b keeps its own full checkpoint
+    out = tmp_path / "exported"
+    for _ in range(2):  # exporting again into the run's own export refreshes it
+        assert CliRunner().invoke(main, ["export", str(a), str(out)]).exit_code == 0
+    assert set(load_checkpoint(out / runs.CHECKPOINT)) == {"model", "step"}
+
+
+@pytest.mark.parametrize(("content", "message"), [("npy", "is a single .npy array"), ("empty", "is not a readable .npz file")])
+def test_score_codes_on_a_npy_or_empty_file_is_one_line(tmp_path, content, message):
+    path = tmp_path / "codes.npz"
+    if content == "npy":
+        with open(path, "wb") as f:
+            np.save(f, np.zeros((4, 2)))
+    else:
+        path.write_bytes(b"")
+    result = CliRunner().invoke(main, ["score", "--codes", str(path)])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and len(result.output.strip().splitlines()) == 1

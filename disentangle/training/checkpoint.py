@@ -83,6 +83,11 @@ def export_run(run_dir: Path, out_dir: Path) -> Path:
     from disentangle import runs
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
+    if out_dir.resolve() == run_dir.resolve():
+        raise DisentangleError(f"export {run_dir} onto itself would replace its full checkpoint with the weights only: "
+                               "give another folder")
+    if out_dir.exists() and any(out_dir.iterdir()) and not _same_run(run_dir, out_dir):
+        raise DisentangleError(f"{out_dir} is not empty and is not an export of {run_dir}: give a new or empty folder")
     if runs.read_status(run_dir) != "done":
         raise DisentangleError(f"{run_dir} is not finished (status: {runs.read_status(run_dir)}): only finished runs are exported")
     state = load_checkpoint(run_dir / runs.CHECKPOINT)
@@ -97,3 +102,14 @@ def export_run(run_dir: Path, out_dir: Path) -> Path:
             with atomic_path(out_dir / name) as tmp:
                 shutil.copyfile(run_dir / name, tmp)
     return out_dir
+
+
+def _same_run(run_dir: Path, out_dir: Path) -> bool:
+    """Whether ``out_dir`` holds an earlier export of the same run (same config identity), which a
+    new export may refresh."""
+    from disentangle import runs
+
+    try:
+        return runs.read_config(out_dir).identity() == runs.read_config(run_dir).identity()
+    except DisentangleError:
+        return False
