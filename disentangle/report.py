@@ -170,7 +170,24 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
     return wide[ordered].reset_index()
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet reads a text cell starting so as a formula
+
+
+def _defused(value):
+    """A text cell a spreadsheet would run as a formula, quoted with a leading apostrophe (OWASP's CSV
+    injection advice); numbers and other text unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """Write ``frame`` atomically; text cells that would start a formula are defused (run ids,
+    option values and problem texts come from files users share)."""
+    frame = frame.copy()
+    for column in frame.columns:
+        if not pd.api.types.is_numeric_dtype(frame[column]):  # object or pandas' string dtype
+            frame[column] = frame[column].map(_defused)
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False)
 

@@ -61,3 +61,18 @@ def test_an_infinite_metric_value_does_not_crash_the_report(tmp_path):
     assert result.exit_code == 0, result.output
     written = pd.read_csv(tmp_path / "metrics" / "runs.csv")
     assert np.isinf(written["unsupervised.gaussian_total_correlation"]).sum() == 1
+
+
+def test_csv_cells_that_would_run_as_formulas_are_defused(tmp_path):
+    runs_dir = tmp_path / "runs"
+    healthy = _healthy(runs_dir)
+    config = json.loads((runs_dir / healthy / runs.CONFIG).read_text())
+    config["dataset_options"]["note"] = '=HYPERLINK("http://example.com","x")'
+    (runs_dir / healthy / runs.CONFIG).write_text(json.dumps(config))
+    (runs_dir / "@bad").mkdir()  # a folder whose name (the run id cell) starts a formula
+    report.write_report(runs_dir, tmp_path / "metrics")
+    text = (tmp_path / "metrics" / "runs.csv").read_text()
+    assert "'=HYPERLINK" in text and "'@bad" in text
+    assert not any(cell.startswith(("=", "@")) for line in text.splitlines() for cell in line.split(","))
+    written = pd.read_csv(tmp_path / "metrics" / "runs.csv")
+    assert (written["mig.discrete_mig"].dropna() >= 0).all()  # numbers stay numbers
