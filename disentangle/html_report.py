@@ -179,6 +179,23 @@ def _interval(row: dict, column: str) -> str:
     return "" if low is None or pd.isna(low) else f"[{low:.4g}, {high:.4g}]"
 
 
+STALE_SECONDS = 600  # a figure or page is written in seconds: a temporary this old belongs to a killed report
+
+
+def remove_stale_temporaries(site: Path, older_than: float = STALE_SECONDS) -> list[Path]:
+    """Delete the temporaries (``.<name>.*.tmp``) a killed report left under ``site``; a live
+    report's (younger than ``older_than`` seconds) are kept, so two reports can share a folder."""
+    now, removed = time.time(), []
+    for tmp in site.rglob(".*.tmp") if site.is_dir() else ():
+        try:
+            if now - tmp.stat().st_mtime > older_than:
+                tmp.unlink()
+                removed.append(tmp)
+        except FileNotFoundError:  # its writer renamed or removed it meanwhile
+            pass
+    return removed
+
+
 def write_html_report(runs_dir: str | Path = "runs", out: str | Path = "metrics", progress: bool = False,
                       collected: tuple | None = None, data_root: str | Path | None = None) -> Path:
     """Write the CSVs (see :func:`disentangle.report.write_report`; ``collected`` = its
@@ -189,6 +206,7 @@ def write_html_report(runs_dir: str | Path = "runs", out: str | Path = "metrics"
     start = time.perf_counter()
     table, problems = collected if collected is not None else write_report(runs_dir, out)[::2]
     site = Path(out) / "report"
+    remove_stale_temporaries(site)
     figures = sweep_figures(table, site / "img") if not table.empty else []
     (site / "runs").mkdir(parents=True, exist_ok=True)
     for row in table.to_dict("records"):

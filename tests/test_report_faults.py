@@ -76,3 +76,20 @@ def test_csv_cells_that_would_run_as_formulas_are_defused(tmp_path):
     assert not any(cell.startswith(("=", "@")) for line in text.splitlines() for cell in line.split(","))
     written = pd.read_csv(tmp_path / "metrics" / "runs.csv")
     assert (written["mig.discrete_mig"].dropna() >= 0).all()  # numbers stay numbers
+
+
+def test_a_killed_reports_temporaries_are_removed_a_live_ones_kept(tmp_path):
+    import os
+    import time
+
+    runs_dir = tmp_path / "runs"
+    _healthy(runs_dir)
+    img = tmp_path / "out" / "report" / "img" / "somerun"
+    img.mkdir(parents=True)
+    stale, live = img / ".traversals.png.abc.tmp", img / ".samples.png.def.tmp"
+    stale.write_bytes(b"half a png")
+    live.write_bytes(b"being written")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    write_html_report(runs_dir, tmp_path / "out", progress=False)
+    assert not stale.exists() and live.exists()
