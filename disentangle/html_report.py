@@ -63,6 +63,14 @@ def _number(value) -> str:
     return _e(value)
 
 
+def _url(segment) -> str:
+    """One path segment of a link, percent-encoded (a run named with '#', '?' or '%' still links to its
+    page) and then HTML-escaped."""
+    from urllib.parse import quote
+
+    return _e(quote(str(segment), safe=""))
+
+
 def _page(title: str, body: str, depth: int = 0) -> str:
     return ("<!doctype html><html lang=en><head><meta charset=utf-8>"
             '<meta name=viewport content="width=device-width,initial-scale=1"><link rel=icon href="data:,">'
@@ -92,7 +100,7 @@ def _runs_table(table: pd.DataFrame) -> str:
     rows = []
     for row in table.to_dict("records"):
         steps = f"{_number(row.get('steps_done'))} / {_number(row.get('steps'))}" if row.get("steps") is not None else ""
-        cells = [f'<td class=l><a href="runs/{_e(row["run_id"])}.html">{_e(row["run_id"])}</a></td>',
+        cells = [f'<td class=l><a href="runs/{_url(row["run_id"])}.html">{_e(row["run_id"])}</a></td>',
                  f'<td class=l>{_e(row.get("problem") and "unreadable" or row.get("status"))}</td>',
                  f'<td class=l>{_e(row.get("model"))}</td>', f'<td class=l>{_e(row.get("dataset"))}</td>',
                  f'<td>{_number(row.get("seed"))}</td>', *[f"<td>{_number(row.get(c))}</td>" for c in varying],
@@ -170,7 +178,7 @@ def _run_page(run_dir: Path, row: dict, site: Path, data_root=None) -> str:
                      f"<th>95% interval</th><th class=l>settings</th></tr></thead><tbody>{body}</tbody></table>")
     images = [name for name in RUN_FIGURES if (folder / name).is_file()]
     if images:
-        parts.append("<h2>figures</h2>" + "".join(f'<p><img src="../img/{_e(run_id)}/{name}" alt="{_e(name)}"></p>' for name in images))
+        parts.append("<h2>figures</h2>" + "".join(f'<p><img src="../img/{_url(run_id)}/{_url(name)}" alt="{_e(name)}"></p>' for name in images))
     return _page(run_id, "".join(parts))
 
 
@@ -221,7 +229,7 @@ def write_html_report(runs_dir: str | Path = "runs", out: str | Path = "metrics"
     body.append("<h2>runs</h2>" + (_filters(table) + _runs_table(table) if not table.empty else "<p>No runs yet.</p>"))
     body.append("<h2>summary over seeds (finished runs)</h2>" + _summary_table(summarize_long(table)))
     if figures:
-        body.append("<h2>figures</h2><div class=figs>" + "".join(f'<img src="img/{f.name}" alt="{f.stem}">' for f in figures) + "</div>")
+        body.append("<h2>figures</h2><div class=figs>" + "".join(f'<img src="img/{_url(f.name)}" alt="{_e(f.stem)}">' for f in figures) + "</div>")
     body.append(f"<p><small>tables: runs.csv, summary.csv, summary_long.csv beside this folder; built in {time.perf_counter() - start:.1f} s</small></p>")
     atomic_write_text(site / "index.html", _page("disentangle report", "".join(body)))
     return site / "index.html"

@@ -93,3 +93,21 @@ def test_a_killed_reports_temporaries_are_removed_a_live_ones_kept(tmp_path):
     os.utime(stale, (old, old))
     write_html_report(runs_dir, tmp_path / "out", progress=False)
     assert not stale.exists() and live.exists()
+
+
+def test_links_to_runs_with_url_characters_in_their_names_resolve(tmp_path):
+    import shutil
+    from urllib.parse import unquote
+
+    runs_dir = tmp_path / "runs"
+    healthy = _healthy(runs_dir)
+    name = "run #1?x=50%"
+    shutil.move(runs_dir / healthy, runs_dir / name)
+    site = write_html_report(runs_dir, tmp_path / "out", progress=False)
+    index = site.read_text()
+    href = index.split('<a href="runs/')[1].split('"')[0]
+    assert "#" not in href and "?" not in href and " " not in href
+    assert (site.parent / "runs" / unquote(href)).is_file()
+    page = (site.parent / "runs" / f"{name}.html").read_text()
+    sources = [part.split('"')[0] for part in page.split('src="')[1:]]
+    assert sources and all((site.parent / "runs" / unquote(src)).resolve().is_file() for src in sources)
