@@ -173,6 +173,13 @@ def encode_precision(run_precision: str, device="cpu") -> str:
     return run_precision
 
 
+def encode_note(run_precision: str, device="cpu") -> str | None:
+    """The ``encode_precision`` a metric's settings record for a run of ``run_precision`` scored on
+    ``device``: None when the encoder runs as the run trained (as scores stored before it assume)."""
+    encoded_in = encode_precision(run_precision, device)
+    return encoded_in if encoded_in != run_precision else None
+
+
 def metric_settings(name: str, profile: str = "published", seed: int = 0, split: str = "train",
                     options: dict | None = None, bootstrap: int = 0, encoded_in: str | None = None) -> dict:
     """The full settings one metric runs with: the profile's, then ``options``, then seed and split,
@@ -246,8 +253,7 @@ def evaluate(run_dir: str | Path, metric_names=None, seed: int = 0, profile: str
         raise DisentangleError(f"{run_dir} is not finished (status: {runs.read_status(run_dir)}); train it first")
     options = options or {}
     trained_in = runs.read_config(run_dir).precision
-    encoded_in = encode_precision(trained_in, device)
-    note = encoded_in if encoded_in != trained_in else None  # recorded only when it differs, as stored scores assume
+    note = encode_note(trained_in, device)
     wanted = {name: metric_settings(name, profile, seed, split, options.get(name), bootstrap, note) for name in metric_names}
     try:
         result = runs.read_metrics(run_dir)
@@ -259,7 +265,7 @@ def evaluate(run_dir: str | Path, metric_names=None, seed: int = 0, profile: str
     # bit-packed grid, built in seconds) then beats drawing each batch (the same pixels either way)
     in_memory = profile == "published" and any(get_metric(m).needs == "sampling" for m in todo)
     config, dataset, model = load_trained(run_dir, split, data_root, device, in_memory=in_memory)
-    represent = make_represent(model, precision=encoded_in)
+    represent = make_represent(model, precision=note or trained_in)
     scores = score_metrics(todo, wanted, dataset, represent, seed, model=model, progress=progress, label=run_dir.name)
     for name, values, settings in scores:
         key = result_key(name, split)

@@ -52,7 +52,7 @@ def expand(model: str, dataset: str = "dsprites", betas=(None,), seeds=(0,), ste
 def _needs_work(config: runs.RunConfig, runs_dir: Path, metric_names, retry_failed: bool, profile: str = "published",
                 metric_options: dict | None = None) -> str | None:
     """Why a run is skipped, or None if it has work left (training, or a metric missing or run with other settings)."""
-    from disentangle.evaluation import encode_precision, metric_settings, same_settings
+    from disentangle.evaluation import encode_note, metric_settings, same_settings
 
     run_dir = runs_dir / config.run_id()
     status = runs.read_status(run_dir)
@@ -67,8 +67,7 @@ def _needs_work(config: runs.RunConfig, runs_dir: Path, metric_names, retry_fail
         except DisentangleError:
             return None
         options = metric_options or {}
-        encoded_in = encode_precision(config.precision, config.device)
-        note = encoded_in if encoded_in != config.precision else None
+        note = encode_note(config.precision, config.device)
         if all(same_settings(settings.get(m), metric_settings(m, profile, options=options.get(m), encoded_in=note))
                for m in metric_names):
             return "already done"

@@ -80,10 +80,14 @@ def resolve_precision(precision: str, device: str | torch.device = "cpu") -> str
     return "bf16" if native_bf16(device) else "fp32"
 
 
+def _where(device: torch.device) -> str:
+    return f"this CPU ({cpu_capability()})" if device.type == "cpu" else str(device)
+
+
 def precision_reason(device: str | torch.device = "cpu") -> str:
     """Why ``auto`` resolves as it does on ``device``, in a few words (printed by the quickstart)."""
     device = torch.device(device)
-    where = f"this CPU ({cpu_capability()})" if device.type == "cpu" else str(device)
+    where = _where(device)
     if native_bf16(device):
         return f"{where} computes bf16 natively: bf16 autocast"
     return f"{where} has no native bf16 (it would be emulated, {EMULATED_BF16_SLOWDOWN} slower): fp32"
@@ -93,9 +97,7 @@ def bf16_emulation_warning(precision: str, device: str | torch.device = "cpu") -
     """The one line to print when bf16 was asked for explicitly where it is emulated, else None."""
     if precision != "bf16" or native_bf16(device):
         return None
-    device = torch.device(device)
-    where = f"this CPU ({cpu_capability()})" if device.type == "cpu" else str(device)
-    return (f"warning: bf16 is emulated on {where}, not native: it trains {EMULATED_BF16_SLOWDOWN} slower than fp32 "
+    return (f"warning: bf16 is emulated on {_where(torch.device(device))}, not native: it trains {EMULATED_BF16_SLOWDOWN} slower than fp32 "
             "(use --precision auto or fp32)")
 
 
@@ -109,13 +111,13 @@ def describe_machine() -> str:
     return line
 
 
-# -- a measured training rate, cached per machine ------------------------------------------------
+# -- probes measured once per machine and cached (training rate, encoder batch) --------------------
 
 def _cache_file() -> "os.PathLike":
     from pathlib import Path
 
     root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(root) / "disentangle" / "training_rate.json"
+    return Path(root) / "disentangle" / "probes.json"
 
 
 def machine_key(precision: str, threads: int) -> str:
@@ -187,10 +189,10 @@ def _measure_encode_batch(precision: str, images: int = 2048) -> int:
 def training_rate(precision: str = "fp32", threads: int = 1, seconds: float = 3.0, use_cache: bool = True) -> float:
     """Images a second one conv64 beta-VAE run trains on this CPU (batch 64, channels_last, the
     trainer's layers) at ``precision`` on ``threads`` threads, measured for about ``seconds`` after
-    two warm-up steps, and remembered per machine (``~/.cache/disentangle/training_rate.json``,
-    keyed by :func:`machine_key`) so that repeated calls, and the budgets chosen from them, agree.
+    two warm-up steps, and remembered per machine (``~/.cache/disentangle/probes.json``, keyed by
+    :func:`machine_key`) so that repeated calls, and the budgets chosen from them, agree.
     """
-    return float(_cached(machine_key(precision, threads), lambda: round(_measure_training_rate(precision, threads, seconds), 1),
+    return float(_cached(f"training_rate|{machine_key(precision, threads)}", lambda: round(_measure_training_rate(precision, threads, seconds), 1),
                          use_cache))
 
 

@@ -176,7 +176,6 @@ def _check_model_options(configs: list[runs.RunConfig], fail) -> None:
         shape = dataset_class(config.dataset).observation_shape
         options = {"architecture": default_architecture(shape), **config.model_options}
         try:
-            build_model(config.model, observation_shape=shape, **options).check_dataset(
-                dataset_class(config.dataset).factor_sizes, repr(config.dataset))
+            build_model(config.model, observation_shape=shape, **options)
         except (DisentangleError, ValueError, TypeError) as error:
             fail(f"model options {config.model_options}", f"are bad: {error}")

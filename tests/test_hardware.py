@@ -146,7 +146,7 @@ def test_probes_are_measured_once_per_machine(monkeypatch):
     path = hardware._cache_file()
     path.write_text("{not json")  # a damaged cache is measured again, never an error
     assert hardware.training_rate("fp32", 2) == 123.4 and len(calls) == 3
-    assert json.loads(path.read_text())[hardware.machine_key("fp32", 2)] == 123.4
+    assert json.loads(path.read_text())[f"training_rate|{hardware.machine_key('fp32', 2)}"] == 123.4
 
 
 def test_the_encode_batch_probe_picks_one_of_its_batches():

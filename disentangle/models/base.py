@@ -62,7 +62,6 @@ class BaseVAE(nn.Module):
     """
 
     model_name = "base"
-    trains_on_pairs = False  # weak supervision (models/weak.py) trains on pairs of observations
 
     def __init__(self, observation_shape=(1, 64, 64), latent_dim: int = 10, architecture: str = "conv64",
                  decoder: str = "bernoulli", decoder_variance: float = 1.0, dataset_size: int = 737280, lr: float = 1e-4):
@@ -152,8 +151,10 @@ class BaseVAE(nn.Module):
         return {"loss": recon + penalty, "recon": recon, "kl": kl, "kl_per_dim": per_dim, "z": z, **extra}
 
     # -- training hooks (the trainer calls only these) -------------------------------
-    def check_dataset(self, factor_sizes, name: str = "the data set") -> None:
-        """One-line errors when this model cannot train on factors of ``factor_sizes`` (none here)."""
+    @classmethod
+    def check_dataset(cls, options: dict, factor_sizes, name: str = "the data set") -> None:
+        """One-line errors when a model of this class with ``options`` (defaults filled in) cannot train
+        on a data set with factors of ``factor_sizes``; checked before any data is read (none here)."""
 
     def draw_batch(self, dataset, batch_size: int, rng) -> tuple:
         """One training batch from ``dataset``: (images float32 [batch_size, C, H, W], extra inputs of

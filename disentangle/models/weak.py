@@ -75,7 +75,6 @@ class WeakVAE(BaseVAE):
 
     aggregation = "mean"
     adaptive = True
-    trains_on_pairs = True
 
     def __init__(self, beta: float = 4.0, k="random", pair_sampler: str = "locatello2020", **kwargs):
         super().__init__(**kwargs)
@@ -86,12 +85,14 @@ class WeakVAE(BaseVAE):
             raise DisentangleError(f"k must be 'random' or a positive integer, got {k!r}")
         self.k, self.pair_sampler = k, pair_sampler
 
-    def check_dataset(self, factor_sizes, name: str = "the data set") -> None:
+    @classmethod
+    def check_dataset(cls, options: dict, factor_sizes, name: str = "the data set") -> None:
         """One-line errors when pairs cannot be drawn from factors of ``factor_sizes`` (before training)."""
-        check_pair_options(factor_sizes, self.k, self.pair_sampler, name)
-        if not self.adaptive and self.latent_dim < len(factor_sizes):
-            raise DisentangleError(f"model {self.model_name!r} ties latent j to factor j: latent_dim must be at least "
-                                   f"{len(factor_sizes)} (the factors of {name}), got {self.latent_dim}")
+        check_pair_options(factor_sizes, options["k"], options["pair_sampler"], name)
+        latent_dim = options["latent_dim"]  # a value of the wrong kind is build_model's to report
+        if not cls.adaptive and isinstance(latent_dim, int) and latent_dim < len(factor_sizes):
+            raise DisentangleError(f"model {cls.model_name!r} ties latent j to factor j: latent_dim must be at least "
+                                   f"{len(factor_sizes)} (the factors of {name}), got {latent_dim}")
 
     def draw_batch(self, dataset, batch_size: int, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
         """``batch_size`` pairs: images [2 batch_size, C, H, W] (first observations, then their partners)

@@ -68,18 +68,11 @@ def check_config(config: runs.RunConfig) -> None:
         raise DisentangleError(f"steps must be at most {MAX_STEPS:,} (disentanglement_lib trains 300,000), got {config.steps:,}")
     if isinstance(config.seed, bool) or not isinstance(config.seed, int) or config.seed < 0:
         raise DisentangleError(f"seed must be a non-negative integer, got {config.seed!r}")
-    _check_pairs(config)
-
-
-def _check_pairs(config: runs.RunConfig) -> None:
-    """A pair model on a data set it cannot draw pairs from fails here, before any data is read."""
-    from disentangle.datasets.pairs import check_pair_options
     from disentangle.models import model_class
 
-    cls = model_class(config.model)
-    if cls.trains_on_pairs:
-        options = {**cls.default_options(), **config.model_options}
-        check_pair_options(dataset_class(config.dataset).factor_sizes, options["k"], options["pair_sampler"], repr(config.dataset))
+    cls = model_class(config.model)  # e.g. a pair model on a data set it cannot draw pairs from, before any data is read
+    cls.check_dataset({**cls.default_options(), **config.model_options}, dataset_class(config.dataset).factor_sizes,
+                      repr(config.dataset))
 
 
 def default_architecture(observation_shape) -> str:
@@ -106,7 +99,6 @@ def build(config: runs.RunConfig, dataset=None):
     options = dict(config.model_options)
     options.setdefault("architecture", default_architecture(dataset.observation_shape))
     model = build_model(config.model, observation_shape=dataset.observation_shape, dataset_size=len(dataset), **options)
-    model.check_dataset(dataset.factor_sizes, repr(config.dataset))
     return dataset, model
 
 
