@@ -27,6 +27,7 @@ from disentangle.metrics._utils import SingleFactorError
 from disentangle.metrics.registry import ARRAY_NEEDS, PROFILE_NAMES, get_metric, list_metrics, parse_metric_names
 from disentangle.metrics.sampling import represent_sample
 from disentangle.training import load_trained
+from disentangle.validation import check_count
 
 PROFILES = PROFILE_NAMES  # published: disentanglement_lib's settings; fast: quick looks; tiny: the test suite
 
@@ -139,8 +140,7 @@ def bootstrap_interval(call, train: tuple, test: tuple | None, replicates: int, 
                        level: float = 0.95) -> dict[str, float]:
     """Percentile bootstrap (Efron 1979): resample the rows of the train (and test) arrays with
     replacement ``replicates`` times, recompute, and return ``<key>.ci_low`` / ``<key>.ci_high``."""
-    if isinstance(replicates, bool) or not isinstance(replicates, int) or replicates < 2:
-        raise DisentangleError(f"bootstrap must be an integer >= 2 replicates, got {replicates!r}")
+    check_count(replicates, "bootstrap replicates", minimum=2)
     draws: dict[str, list[float]] = {}
     for _ in range(replicates):
         rows = rng.integers(0, len(train[0]), len(train[0]))

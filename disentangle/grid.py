@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from disentangle import runs
 from disentangle._signals import sigterm_as_interrupt
 from disentangle.errors import DisentangleError
-from disentangle.executors.base import GridResult
+from disentangle.tasks import GridResult, RunTask, run_one  # noqa: F401 -- run_one: part of the grid's API
 
 
 def expand(model: str, dataset: str = "dsprites", betas=(None,), seeds=(0,), steps: int = 1000,
@@ -74,28 +74,6 @@ def _needs_work(config: runs.RunConfig, runs_dir: Path, metric_names, retry_fail
     return None
 
 
-def run_one(config: runs.RunConfig, runs_dir: str, metric_names, profile: str, threads: int | None, progress: bool = False,
-            metric_options: dict | None = None) -> GridResult:
-    """Train and evaluate one run; never raises (the grid goes on)."""
-    from disentangle.evaluation import evaluate
-    from disentangle.training import TrainingFailed, train_if_needed
-
-    run_id = config.run_id()
-    try:
-        run_dir, trained = train_if_needed(config, runs_dir, progress=progress, threads=threads)
-        if metric_names:
-            with runs.run_lock(run_dir):
-                evaluate(run_dir, metric_names, profile=profile, progress=progress, options=metric_options, device=config.device)
-        return GridResult(run_id, "done" if trained or metric_names else "skipped",
-                          "" if trained else "training was already done" + (": evaluated" if metric_names else ""))
-    except runs.RunLocked as error:
-        return GridResult(run_id, "locked", str(error))
-    except (TrainingFailed, DisentangleError) as error:
-        return GridResult(run_id, "failed", str(error))
-    except Exception as error:  # one broken run must not stop the grid; train() recorded its status
-        return GridResult(run_id, "failed", f"{type(error).__name__}: {error}")
-
-
 def run_grid(configs: list[runs.RunConfig], runs_dir: str | Path = "runs", metric_names=(), executor: str = "local",
              workers: int = 2, profile: str = "published", retry_failed: bool = False, progress: bool = True,
              metric_options: dict | None = None, threads: int | None = None, executor_options: dict | None = None) -> list[GridResult]:
@@ -105,7 +83,7 @@ def run_grid(configs: list[runs.RunConfig], runs_dir: str | Path = "runs", metri
     Runs start seed by seed (every setting at the first seed before any at the
     second), so a study stopped half way already covers its whole sweep.
     """
-    from disentangle.executors import RunTask, get_executor
+    from disentangle.executors import get_executor
     from disentangle.training.trainer import check_config
 
     runner = get_executor(executor, workers=workers, **(executor_options or {}))
@@ -120,7 +98,7 @@ def run_grid(configs: list[runs.RunConfig], runs_dir: str | Path = "runs", metri
     for config in configs:
         check_config(config)
     threads = threads or max(1, (os.cpu_count() or 1) // workers)
-    marker = _driver_marker(runs_dir) if executor != "local" else None
+    marker = _driver_marker(runs_dir) if runner.remote else None
     results: dict[str, GridResult] = {}
     todo = []
     for config in sorted(configs, key=lambda c: c.seed):  # stable: the sweep order within a seed is kept
@@ -129,7 +107,7 @@ def run_grid(configs: list[runs.RunConfig], runs_dir: str | Path = "runs", metri
         if reason:
             results[config.run_id()] = GridResult(config.run_id(), "skipped", reason)
         else:
-            task.progress = progress and workers == 1 and executor == "local"
+            task.progress = progress and runner.shows_progress
             todo.append(task)
     bar = tqdm(total=len(todo), desc="grid", unit="run", disable=not progress)
     with sigterm_as_interrupt():  # SIGTERM stops local workers too, not left training as orphans

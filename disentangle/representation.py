@@ -24,6 +24,7 @@ from disentangle.errors import DisentangleError
 from disentangle.evaluation import default_metrics, metric_rng, metric_settings, score_arrays, score_metrics
 from disentangle.metrics._utils import SingleFactorError, check_pair, is_continuous
 from disentangle.metrics.registry import ARRAY_NEEDS, get_metric, list_metrics
+from disentangle.validation import check_count
 
 DEFAULT_CHUNK = 256  # observations per represent call: bounded memory whatever the sample size
 
@@ -37,8 +38,7 @@ def _as_array(codes) -> np.ndarray:
 def checked_represent(represent: Callable, batch_size: int = DEFAULT_CHUNK) -> Callable:
     """Wrap ``represent`` so it is called on chunks of ``batch_size`` observations and its
     output is checked: one finite numeric row per observation, the same width every call."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise DisentangleError(f"batch_size must be a positive integer, got {batch_size!r}")
+    check_count(batch_size, "batch_size")
     width: list[int] = []
 
     def wrapped(observations: np.ndarray) -> np.ndarray:

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from disentangle import grid, runs
 from disentangle.errors import DisentangleError
+from disentangle.validation import check_count
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -156,9 +157,10 @@ def _typed(table: dict, key: str, kind: type, fail, default=None):
 
 def _positive_int(table: dict, key: str, fail, default: int) -> int:
     value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        fail(repr(key), f"must be a positive integer, got {value!r}")
-    return value
+    try:
+        return check_count(value, repr(key))
+    except DisentangleError as error:
+        fail(repr(key), str(error).removeprefix(f"{key!r} "))
 
 
 def _check_model_options(configs: list[runs.RunConfig], fail) -> None:

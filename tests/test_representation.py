@@ -173,7 +173,7 @@ def test_bootstrap_interval_brackets_the_estimate_and_narrows_with_more_points()
     assert (large["sap.sap_score.ci_high"] - large["sap.sap_score.ci_low"]) < (small["sap.sap_score.ci_high"] - small["sap.sap_score.ci_low"])
     again = disentangle.evaluate_codes(codes[:400], factors[:400], codes[400:600], factors[400:600], metrics=["sap"], bootstrap=40)
     assert again == small  # seeded
-    with pytest.raises(DisentangleError, match="bootstrap must be an integer >= 2 replicates, got 1"):
+    with pytest.raises(DisentangleError, match="bootstrap replicates must be an integer >= 2, got 1"):
         disentangle.evaluate_codes(codes, factors, metrics=["mig"], bootstrap=1)
     scored = disentangle.evaluate_representation(centroid_numpy, "dsprites", metrics=["mig", "beta_vae"], profile="tiny", bootstrap=5)
     assert "mig.discrete_mig.ci_low" in scored and "beta_vae.eval_accuracy.ci_low" not in scored  # sampling scores draw their own points

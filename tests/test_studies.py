@@ -7,7 +7,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from disentangle import DisentangleError, grid, runs
+from disentangle import DisentangleError, grid, runs, tasks
 from disentangle.cli import main
 from disentangle.datasets import get_dataset
 from disentangle.metrics import iwae_nll, likelihood
@@ -142,8 +142,8 @@ def test_spec_file_runs_skips_and_orders_by_seed(tmp_path, monkeypatch):
     assert [(c.model_options["beta"], c.seed) for c in group.configs] == [(1.0, 0), (1.0, 1), (4.0, 0), (4.0, 1)]
     assert group.metrics == ("mig",) and group.profile == "tiny"
     order = []
-    original = grid.run_one
-    monkeypatch.setattr(grid, "run_one", lambda config, *a, **k: order.append((config.model_options["beta"], config.seed)) or original(config, *a, **k))
+    original = tasks.run_one
+    monkeypatch.setattr(tasks, "run_one", lambda config, *a, **k: order.append((config.model_options["beta"], config.seed)) or original(config, *a, **k))
     results = grid.run_grid(group.configs, tmp_path / "runs", group.metrics, workers=1, profile=group.profile, progress=False)
     assert [r.outcome for r in results] == ["done"] * 4
     assert order == [(1.0, 0), (4.0, 0), (1.0, 1), (4.0, 1)]  # every setting at seed 0 first

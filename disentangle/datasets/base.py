@@ -14,13 +14,7 @@ import numpy as np
 
 from disentangle.datasets.files import DataFile, check_md5, missing_message
 from disentangle.errors import DisentangleError
-
-
-def check_positive_count(n, what: str = "n") -> int:
-    """Return ``n`` as int, or raise a one-line error if it is not a positive integer."""
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
-        raise DisentangleError(f"{what} must be a positive integer, got {n!r}")
-    return int(n)
+from disentangle.validation import check_count
 
 
 class GroundTruthDataset(abc.ABC):
@@ -70,7 +64,7 @@ class GroundTruthDataset(abc.ABC):
 
     def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """Draw ``n`` factor rows, each factor uniform over its classes (int64 [n, k])."""
-        n = check_positive_count(n)
+        n = check_count(n)
         return np.stack([rng.integers(0, size, n) for size in self.factor_sizes], axis=1).astype(np.int64)
 
     @abc.abstractmethod
@@ -87,7 +81,7 @@ class GroundTruthDataset(abc.ABC):
         grid (``None``: the whole set; finite sets override this to draw without replacement)."""
         if num_points is None:
             num_points = len(self)
-        return self.sample(check_positive_count(num_points, "num_points"), rng)[1]
+        return self.sample(check_count(num_points, "num_points"), rng)[1]
 
     def check_factors(self, factors) -> np.ndarray:
         """Validate a factor array: int [n, k], each column inside its factor's range."""

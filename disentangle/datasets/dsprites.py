@@ -24,7 +24,8 @@ from tqdm.auto import tqdm
 
 from disentangle._io import atomic_path, md5_file, remove_stale_temporaries
 from disentangle.datasets import sprites
-from disentangle.datasets.base import GroundTruthDataset, check_positive_count
+from disentangle.datasets.base import GroundTruthDataset
+from disentangle.validation import check_count
 from disentangle.datasets.files import DataFile, check_md5
 from disentangle.datasets.registry import register_dataset
 from disentangle.errors import DisentangleError
@@ -217,7 +218,7 @@ class DSprites(GroundTruthDataset):
     def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
         if self._row_of_index is None:
             return super().sample_factors(n, rng)
-        return index_to_factors(rng.choice(self._present, size=check_positive_count(n)))
+        return index_to_factors(rng.choice(self._present, size=check_count(n)))
 
     def sample_observations_from_factors(self, factors: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         factors = self.check_factors(factors)

@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from disentangle._io import atomic_path, md5_file
-from disentangle.datasets.base import GroundTruthDataset, check_positive_count
+from disentangle.datasets.base import GroundTruthDataset
+from disentangle.validation import check_count
 from disentangle.datasets.files import DataFile, read_bytes
 from disentangle.datasets.registry import register_dataset
 from disentangle.errors import DisentangleError
@@ -127,8 +128,7 @@ class IdxClassification(GroundTruthDataset):
             raise DisentangleError(f"split must be 'train' or 'test', got {split!r}")
         if binarize not in BINARIZATIONS:
             raise DisentangleError(f"binarize must be one of {', '.join(BINARIZATIONS)}, got {binarize!r}")
-        if isinstance(binarize_seed, bool) or not isinstance(binarize_seed, int) or binarize_seed < 0:
-            raise DisentangleError(f"binarize_seed must be a non-negative integer, got {binarize_seed!r}")
+        check_count(binarize_seed, "binarize_seed", minimum=0)
         name = self.name
         folder = Path(root) if root is not None else Path("datasets") / name
         if download:
@@ -189,14 +189,14 @@ class IdxClassification(GroundTruthDataset):
         """``num_points`` distinct images of this split (``None``: all of them, in file order)."""
         if num_points is None:
             return self.observations(np.arange(len(self)), rng)
-        num_points = check_positive_count(num_points, "num_points")
+        num_points = check_count(num_points, "num_points")
         if num_points > len(self):
             raise DisentangleError(f"num_points must be at most {len(self)} (the {self.split} split), got {num_points}")
         return self.observations(np.sort(rng.choice(len(self), num_points, replace=False)), rng)
 
     def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """Labels of ``n`` random images (the empirical label distribution)."""
-        n = check_positive_count(n)
+        n = check_count(n)
         return self.labels[rng.integers(0, len(self), n)][:, None]
 
     def sample_observations_from_factors(self, factors: np.ndarray, rng: np.random.Generator) -> np.ndarray:

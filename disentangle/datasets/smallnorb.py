@@ -19,7 +19,8 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from disentangle._io import atomic_path, remove_stale_temporaries
-from disentangle.datasets.base import GroundTruthDataset, check_positive_count
+from disentangle.datasets.base import GroundTruthDataset
+from disentangle.validation import check_count
 from disentangle.datasets.files import DataFile, check_md5, missing_message, read_bytes
 from disentangle.datasets.grid_arrays import to_observations
 from disentangle.datasets.registry import register_dataset
@@ -160,7 +161,7 @@ class SmallNORB(GroundTruthDataset):
         """Uniform over the factor grid (over the combinations present, for a partial file)."""
         if self.complete:
             return super().sample_factors(n, rng)
-        return self._present[rng.integers(0, len(self._present), check_positive_count(n))]
+        return self._present[rng.integers(0, len(self._present), check_count(n))]
 
     def sample_observations_from_factors(self, factors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """One image per factor row, its instance drawn uniformly: float32 [n, 1, 64, 64]."""

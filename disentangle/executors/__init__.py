@@ -5,7 +5,8 @@ them. Each takes :class:`RunTask` objects (one picklable description per run) an
 yields a :class:`GridResult` per task. Adding an executor is one file here.
 """
 
-from disentangle.executors.base import EXECUTORS, Executor, GridResult, RunTask, get_executor, list_executors
+from disentangle.executors.base import EXECUTORS, Executor, get_executor, list_executors
+from disentangle.tasks import GridResult, RunTask
 from disentangle.executors import local, ray_executor, slurm  # noqa: F401 -- registration
 
 __all__ = ["EXECUTORS", "Executor", "GridResult", "RunTask", "get_executor", "list_executors"]

@@ -1,72 +1,36 @@
-"""The executor interface: a picklable task per run, and the registry of executors."""
+"""The executor interface and the registry of executors (the tasks they run: :mod:`disentangle.tasks`)."""
 
 from __future__ import annotations
 
 import abc
-import dataclasses
 import inspect
 from typing import Iterable, Iterator
 
-from disentangle import runs
 from disentangle.errors import DisentangleError
 from disentangle.registry import Registry
+from disentangle.tasks import GridResult, RunTask
+from disentangle.validation import check_count
 
 EXECUTORS = Registry("executor", attribute="name")
-
-
-@dataclasses.dataclass
-class GridResult:
-    """What happened to one run of a grid: ``outcome`` is done, skipped, failed, locked or submitted."""
-
-    run_id: str
-    outcome: str  # done | skipped | failed | locked | submitted
-    detail: str = ""
-
-
-@dataclasses.dataclass
-class RunTask:
-    """Everything one worker needs to train and evaluate one run (picklable, no open handles)."""
-
-    config: runs.RunConfig
-    runs_dir: str
-    metric_names: tuple = ()
-    profile: str = "published"
-    threads: int | None = None
-    metric_options: dict = dataclasses.field(default_factory=dict)
-    progress: bool = False
-    driver_marker: str | None = None  # a file the driver wrote in runs_dir: a worker must see it
-
-    @property
-    def run_id(self) -> str:
-        return self.config.run_id()
-
-    def __call__(self) -> GridResult:
-        """Train (or resume) and evaluate the run; never raises: a failure is a result."""
-        import os
-        import socket
-
-        from disentangle.grid import run_one
-
-        if self.driver_marker and not os.path.exists(self.driver_marker):
-            driver = os.path.basename(self.driver_marker).removeprefix(".driver-").rsplit("-", 1)[0]
-            return GridResult(self.run_id, "failed", f"worker {socket.gethostname()} cannot see the runs folder {self.runs_dir} of the driver "
-                                                     f"on {driver}: running on several machines needs a shared file system")
-        return run_one(self.config, self.runs_dir, self.metric_names, self.profile, self.threads, self.progress, self.metric_options)
 
 
 class Executor(abc.ABC):
     """Runs tasks somewhere; ``workers`` is how many at once (where the executor decides that)."""
 
     name = "executor"  # set by the registry
+    remote = False  # tasks may run on other machines: each checks it sees the driver's runs folder
 
     def __init__(self, workers: int = 2):
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise DisentangleError(f"workers must be a positive integer, got {workers!r}")
-        self.workers = workers
+        self.workers = check_count(workers, "workers")
 
     @abc.abstractmethod
     def run(self, tasks: list[RunTask]) -> Iterator[GridResult]:
         """Yield one result per task, in completion order."""
+
+    @property
+    def shows_progress(self) -> bool:
+        """Whether a task's own progress bars reach this terminal (one task at a time, in this process)."""
+        return False
 
     def pending_reason(self, task: RunTask) -> str | None:
         """Why a task must not be started again now (e.g. still queued on a cluster), or None."""

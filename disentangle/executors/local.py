@@ -26,6 +26,10 @@ def init_worker(threads: int) -> None:
 class LocalExecutor(Executor):
     """``workers`` processes on this machine (``workers=1``: this process, with progress bars)."""
 
+    @property
+    def shows_progress(self) -> bool:
+        return self.workers == 1
+
     def run(self, tasks):
         if not tasks:
             return

@@ -26,6 +26,8 @@ def _call(task):
 class RayExecutor(Executor):
     """Ray tasks; ``address`` joins a running cluster, else a local instance is started and stopped."""
 
+    remote = True
+
     def __init__(self, workers: int = 2, address: str | None = None):
         super().__init__(workers)
         self.address = address

@@ -21,6 +21,7 @@ import submitit
 from disentangle._io import atomic_write_text
 from disentangle.errors import DisentangleError
 from disentangle.executors.base import EXECUTORS, Executor, GridResult, RunTask
+from disentangle.validation import check_count
 
 
 class CheckpointableTask(submitit.helpers.Checkpointable):
@@ -49,6 +50,8 @@ class SlurmExecutor(Executor):
     (how long before the time limit SLURM signals the job, which submitit answers by requeueing it),
     ``max_requeues`` (how often a run may time out and be requeued: submitit's default, 3)."""
 
+    remote = True
+
     def __init__(self, workers: int = 2, partition: str | None = None, time: int = 60, cpus_per_task: int | None = None,
                  gpus_per_task: int = 0, mem: float | None = None, slurm_array_parallelism: int | None = None,
                  slurm_folder: str | None = None, wait: bool = True, signal_delay_s: int = 90, max_requeues: int = 3):
@@ -57,13 +60,11 @@ class SlurmExecutor(Executor):
             if shutil.which(command) is None:
                 raise DisentangleError(f"the slurm executor needs {command} on PATH (a SLURM client): not found")
         if not partition:
-            raise DisentangleError("the slurm executor needs --partition NAME")
-        if isinstance(time, bool) or not isinstance(time, int) or time < 1:
-            raise DisentangleError(f"--time must be a positive number of minutes, got {time!r}")
+            raise DisentangleError("the slurm executor needs a partition (grid --partition NAME)")
+        check_count(time, "time (minutes per run)")
         self.partition, self.time, self.cpus_per_task, self.gpus_per_task = partition, time, cpus_per_task, gpus_per_task
         self.mem, self.array_parallelism, self.folder, self.wait = mem, slurm_array_parallelism, slurm_folder, wait
-        if isinstance(max_requeues, bool) or not isinstance(max_requeues, int) or max_requeues < 0:
-            raise DisentangleError(f"--max-requeues must be a non-negative integer, got {max_requeues!r}")
+        check_count(max_requeues, "max_requeues", minimum=0)
         self.max_requeues = max_requeues
         self.signal_delay_s = signal_delay_s  # SLURM warns a job this long before its time limit: submitit requeues it
         logging.getLogger("submitit").setLevel(logging.ERROR)  # clusters without accounting make it warn at every poll

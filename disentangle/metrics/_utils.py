@@ -6,6 +6,7 @@ import numpy as np
 from sklearn.metrics import mutual_info_score
 
 from disentangle.errors import DisentangleError
+from disentangle.validation import check_count
 
 
 MAX_CODE_MAGNITUDE = 1e12
@@ -74,9 +75,7 @@ def is_continuous(factors) -> bool:
 
 def check_bins(n_bins) -> int:
     """``n_bins`` as an int >= 2, or a one-line error."""
-    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 2:
-        raise DisentangleError(f"n_bins must be an integer >= 2, got {n_bins!r}")
-    return int(n_bins)
+    return check_count(n_bins, "n_bins", minimum=2)
 
 
 def discretize(codes: np.ndarray, n_bins: int) -> np.ndarray:

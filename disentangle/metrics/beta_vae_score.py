@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from disentangle.datasets.base import check_positive_count
+from disentangle.validation import check_count
 from disentangle.metrics._utils import require_factors
 from disentangle.metrics.sampling import points_per_call as _points_per_call
 from disentangle.metrics.sampling import represent_factors
@@ -47,9 +47,9 @@ def beta_vae_score(dataset, represent, rng: np.random.Generator, *, batch_size: 
     ``represent`` calls (``points_per_call``, default: 512 observations a call).
     """
     require_factors(dataset.num_factors, "beta_vae_score")
-    batch_size = check_positive_count(batch_size, "batch_size")
+    batch_size = check_count(batch_size, "batch_size")
     chunk = _points_per_call(2 * batch_size, points_per_call)
-    x_train, y_train = _points(dataset, represent, rng, batch_size, check_positive_count(num_train, "num_train"), chunk)
-    x_eval, y_eval = _points(dataset, represent, rng, batch_size, check_positive_count(num_eval, "num_eval"), chunk)
+    x_train, y_train = _points(dataset, represent, rng, batch_size, check_count(num_train, "num_train"), chunk)
+    x_eval, y_eval = _points(dataset, represent, rng, batch_size, check_count(num_eval, "num_eval"), chunk)
     model = LogisticRegression(max_iter=1000, random_state=0).fit(x_train, y_train)
     return {"train_accuracy": float(model.score(x_train, y_train)), "eval_accuracy": float(model.score(x_eval, y_eval))}

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from disentangle.datasets.base import check_positive_count
+from disentangle.validation import check_count
 from disentangle.metrics._utils import require_factors
 from disentangle.metrics.sampling import points_per_call as _points_per_call
 from disentangle.metrics.sampling import represent_factors, represent_sample
@@ -71,10 +71,10 @@ def variance_vote_score(dataset, represent, rng, metric: str, batch_size: int, n
                         num_variance_estimate: int, points_per_call: int | None, vary_one: bool) -> dict[str, float]:
     """The majority-vote classifier both the FactorVAE score and Z-max variance train and score."""
     require_factors(dataset.num_factors, metric)
-    batch_size = check_positive_count(batch_size, "batch_size")
+    batch_size = check_count(batch_size, "batch_size")
     chunk = _points_per_call(batch_size, points_per_call)
-    num_train, num_eval = check_positive_count(num_train, "num_train"), check_positive_count(num_eval, "num_eval")
-    _, codes = represent_sample(dataset, represent, check_positive_count(num_variance_estimate, "num_variance_estimate"), rng)
+    num_train, num_eval = check_count(num_train, "num_train"), check_count(num_eval, "num_eval")
+    _, codes = represent_sample(dataset, represent, check_count(num_variance_estimate, "num_variance_estimate"), rng)
     global_var = np.var(codes, axis=0, ddof=1)
     active = np.sqrt(global_var) >= PRUNE_THRESHOLD
     if not active.any():

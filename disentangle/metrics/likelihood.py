@@ -9,17 +9,32 @@ the paper's NLL estimate). ``active_units``: latents with Cov_x(E_q[z_j | x]) > 
 
 from __future__ import annotations
 
+import functools
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from disentangle.datasets.base import check_positive_count
-from disentangle.devices import model_device
 from disentangle.metrics.registry import register_metric
+from disentangle.validation import check_count
+
+if TYPE_CHECKING:
+    import torch
 
 # latent samples decoded at once: bounds memory (SAMPLES_PER_CALL x pixels floats)
 SAMPLES_PER_CALL = 8192
+
+
+def _no_grad(function):
+    """``torch.no_grad`` applied at call time: importing the metrics does not load torch."""
+    @functools.wraps(function)
+    def wrapped(*args, **kwargs):
+        import torch
+
+        with torch.no_grad():
+            return function(*args, **kwargs)
+
+    return wrapped
 
 
 def log_importance_weights(model, x: torch.Tensor, k: int) -> torch.Tensor:
@@ -28,6 +43,8 @@ def log_importance_weights(model, x: torch.Tensor, k: int) -> torch.Tensor:
     Samples are drawn and decoded in chunks of about :data:`SAMPLES_PER_CALL`
     (z of shape [chunk, n, d] at a time), so k = 5,000 costs no Python loop per sample.
     """
+    import torch
+
     from disentangle.models.base import gaussian_log_density
 
     mu, logvar = model.encode(x)
@@ -46,32 +63,39 @@ def log_importance_weights(model, x: torch.Tensor, k: int) -> torch.Tensor:
     return torch.cat(out)
 
 
-def _batches(observations: np.ndarray, device, batch_size: int = 256):
+def _batches(observations: np.ndarray, model, batch_size: int = 256):
+    import torch
+
+    from disentangle.devices import model_device
+
+    device = model_device(model)
     for start in range(0, len(observations), batch_size):
         yield torch.as_tensor(observations[start:start + batch_size]).to(device)
 
 
 @register_metric("elbo", needs="model", published={"num_points": 5000}, fast={"num_points": 1000},
                  headline="elbo", title="ELBO", reference="Kingma & Welling 2014")
-@torch.no_grad()
+@_no_grad
 def elbo(model, observations: np.ndarray) -> dict[str, float]:
     """Mean single-sample ELBO (nats per example) of ``observations`` [n, C, H, W]: ``{"elbo"}``."""
-    total = sum(float(log_importance_weights(model, x, 1)[0].sum()) for x in _batches(observations, model_device(model)))
+    total = sum(float(log_importance_weights(model, x, 1)[0].sum()) for x in _batches(observations, model))
     return {"elbo": total / len(observations)}
 
 
 @register_metric("iwae", needs="model", published={"num_points": 1000, "k": 100}, fast={"num_points": 200, "k": 50},
                  headline="iwae_nll", title="IWAE NLL", reference="Burda et al. 2016")
-@torch.no_grad()
+@_no_grad
 def iwae_nll(model, observations: np.ndarray, k: int = 100, progress=None) -> dict[str, float]:
     """Mean importance-weighted NLL bound (nats) with ``k`` samples: ``{"iwae_nll", "iwae_k", "num_points"}``.
 
     ``-log p(x) ~ -log (1/k sum_i p(x, z_i) / q(z_i | x))``, z_i ~ q(z | x) (Burda et al. 2016, eq. 8).
     ``progress``, if given, is called with the number of examples done after each batch.
     """
-    k = check_positive_count(k, "k")
+    import torch
+
+    k = check_count(k, "k")
     total = 0.0
-    for x in _batches(observations, model_device(model)):
+    for x in _batches(observations, model):
         log_w = log_importance_weights(model, x, k)
         total += float(-(torch.logsumexp(log_w, 0) - math.log(k)).sum())
         if progress is not None:
@@ -81,8 +105,10 @@ def iwae_nll(model, observations: np.ndarray, k: int = 100, progress=None) -> di
 
 @register_metric("active_units", needs="model", published={"num_points": 5000}, fast={"num_points": 1000},
                  headline="active_units", title="active units", reference="Burda et al. 2016")
-@torch.no_grad()
+@_no_grad
 def active_units(model, observations: np.ndarray, threshold: float = 0.01) -> dict[str, float]:
     """Number of latents whose posterior mean varies with x by more than ``threshold``: ``{"active_units"}``."""
-    means = torch.cat([model.encode(x)[0].cpu() for x in _batches(observations, model_device(model))]).numpy()
+    import torch
+
+    means = torch.cat([model.encode(x)[0].cpu() for x in _batches(observations, model)]).numpy()
     return {"active_units": int((np.var(means, axis=0) > threshold).sum())}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from disentangle.datasets.base import check_positive_count
+from disentangle.validation import check_count
 from disentangle.errors import DisentangleError
 
 IMAGES_PER_CALL = 512  # observations per represent call in the sampling scores: full encoder batches
@@ -14,7 +14,7 @@ def points_per_call(images_per_point: int, points_per_call: int | None = None) -
     """Score points gathered into one represent call: as many as fill :data:`IMAGES_PER_CALL`
     (read at call time), or ``points_per_call`` when given (1 = the naive one call per point)."""
     if points_per_call is not None:
-        return check_positive_count(points_per_call, "points_per_call")
+        return check_count(points_per_call, "points_per_call")
     return max(1, IMAGES_PER_CALL // images_per_point)
 
 
@@ -30,7 +30,7 @@ def represent_factors(dataset, represent, factors: np.ndarray, rng: np.random.Ge
 
 def represent_sample(dataset, represent, n: int, rng: np.random.Generator, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """(factors [n, k], codes [n, d]) for ``n`` random observations, coded in batches."""
-    n = check_positive_count(n, "num_points")
+    n = check_count(n, "num_points")
     factors, codes = [], []
     for start in range(0, n, batch_size):
         f = dataset.sample_factors(min(batch_size, n - start), rng)

@@ -30,6 +30,7 @@ from disentangle.errors import DisentangleError
 from disentangle.hardware import PRECISIONS, resolve_precision
 from disentangle.models import build_model
 from disentangle.training.checkpoint import load_checkpoint, restore, save_checkpoint
+from disentangle.validation import check_count
 
 DEFAULT_ARCHITECTURE = {(64, 64): "conv64", (28, 28): "conv28"}
 
@@ -61,13 +62,10 @@ def check_config(config: runs.RunConfig) -> None:
     if config.precision == "bf16" and device.type not in ("cpu", "cuda"):
         raise DisentangleError(f"precision 'bf16' runs on CPU or CUDA, not {device.type}")
     for name in ("steps", "batch_size", "checkpoint_every", "log_every"):
-        value = getattr(config, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise DisentangleError(f"{name} must be a positive integer, got {value!r}")
+        check_count(getattr(config, name), name)
     if config.steps > MAX_STEPS:
         raise DisentangleError(f"steps must be at most {MAX_STEPS:,} (disentanglement_lib trains 300,000), got {config.steps:,}")
-    if isinstance(config.seed, bool) or not isinstance(config.seed, int) or config.seed < 0:
-        raise DisentangleError(f"seed must be a non-negative integer, got {config.seed!r}")
+    check_count(config.seed, "seed", minimum=0)
     from disentangle.models import model_class
 
     cls = model_class(config.model)  # e.g. a pair model on a data set it cannot draw pairs from, before any data is read

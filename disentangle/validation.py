@@ -1,0 +1,48 @@
+"""The argument checks every part shares, each failing with one line that names the value.
+
+Pure Python and numpy only: the array metrics use them without loading torch or a data set.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from disentangle.errors import DisentangleError
+
+
+def check_count(value, name: str = "n", minimum: int = 1) -> int:
+    """``value`` as an int, or a one-line error if it is not an integer (numpy's included, bool not)
+    of at least ``minimum``.
+
+    Examples
+    --------
+    >>> check_count(3, "steps")
+    3
+    >>> check_count(0, "seed", minimum=0)
+    0
+    >>> check_count(2.0, "steps")
+    Traceback (most recent call last):
+    ...
+    disentangle.errors.DisentangleError: steps must be a positive integer, got 2.0
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        kind = {1: "a positive integer", 0: "a non-negative integer"}.get(minimum, f"an integer >= {minimum}")
+        raise DisentangleError(f"{name} must be {kind}, got {value!r}")
+    return int(value)
+
+
+def check_choice(value, name: str, choices) -> object:
+    """``value`` if it is one of ``choices``, else a one-line error listing them.
+
+    Examples
+    --------
+    >>> check_choice("fp32", "precision", ("fp32", "bf16"))
+    'fp32'
+    >>> check_choice("fp16", "precision", ("fp32", "bf16"))
+    Traceback (most recent call last):
+    ...
+    disentangle.errors.DisentangleError: precision must be one of fp32, bf16, got 'fp16'
+    """
+    if value not in choices:
+        raise DisentangleError(f"{name} must be one of {', '.join(map(str, choices))}, got {value!r}")
+    return value
