@@ -160,7 +160,7 @@ def main() -> None:
     compiled, loss_c = median("compile", 0), median("compile", 1)
     compile_s = runs["compile"][0][2]  # the first repeat compiles; later ones read inductor's cache
     compiled_precision = "bf16" if with_bf16 else "fp32"
-    print(f"images/s of each repeat: " + "; ".join(f"{name} " + ", ".join(f"{r[0]:.0f}" for r in rs) for name, rs in runs.items() if rs))
+    print("images/s of each repeat: " + "; ".join(f"{name} " + ", ".join(f"{r[0]:.0f}" for r in rs) for name, rs in runs.items() if rs))
     rows = [("naive DataLoader loop (fp32, NCHW)", "fp32", naive, naive_loss), ("disentangle trainer, fp32", "fp32", fp32, loss32)]
     if with_bf16:
         rows.append(("disentangle trainer, bf16", "bf16", bf16, loss16))

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from disentangle.cli_common import InputError, MetricsOption, dataset_options_from, parse_setting, reports_errors  # noqa: F401
+from disentangle.cli_common import (InputError, MetricsOption, chosen_profile, dataset_options_from, parse_setting,  # noqa: F401
+                                    profile_option, reports_errors)
 from disentangle.errors import DisentangleError
 
 
@@ -110,7 +111,7 @@ def train(model, dataset, steps, seed, batch_size, settings, checkpoint_every, l
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--metrics", "metric_names", default=None, cls=MetricsOption)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--fast", is_flag=True, help="DCI with the subsampled-GBT estimator and smaller beta-VAE/FactorVAE score samples.")
+@profile_option("--fast")
 @click.option("--force", is_flag=True, help="Recompute metrics already in metrics.json.")
 @click.option("--split", type=click.Choice(["train", "test"]), default="train", show_default=True,
               help="The data set split to score (test: MNIST's 10,000 test images; stored as <metric>_test).")
@@ -122,27 +123,25 @@ def train(model, dataset, steps, seed, batch_size, settings, checkpoint_every, l
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="torch threads (default: all cores).")
 @click.option("--quiet", is_flag=True)
 @reports_errors
-def evaluate(run_dirs, metric_names, seed, fast, force, split, metric_settings, data_root, bootstrap, device, threads, quiet):
+def evaluate(run_dirs, metric_names, seed, profile, old_fast_flag, force, split, metric_settings, data_root, bootstrap, device, threads, quiet):
     """Score trained runs; writes RUN_DIR/metrics.json."""
     if threads:
         import torch
 
         torch.set_num_threads(threads)
     from disentangle.evaluation import evaluate as evaluate_run
-    from disentangle.evaluation import parse_metric_options, parse_metrics, result_key
+    from disentangle.evaluation import parse_metrics
+    from disentangle.scoring import parse_metric_options, result_key
 
     names = parse_metrics(metric_names)
     options = parse_metric_options(metric_settings)
+    profile = chosen_profile(profile, old_fast_flag) or "published"
     keys = [result_key(n, split) for n in names]
-    from disentangle.runs import run_lock
-
     for run_dir in run_dirs:
         if not run_dir.is_dir():
             raise DisentangleError(f"{run_dir} is not a run folder")
-        with run_lock(run_dir):  # two evaluations of one run would overwrite each other's metrics.json
-            result = evaluate_run(run_dir, names, seed=seed, profile="fast" if fast else "published", force=force,
-                                  progress=not quiet, split=split, options=options, data_root=data_root, bootstrap=bootstrap,
-                                  device=device)
+        result = evaluate_run(run_dir, names, profile=profile, seed=seed, options=options, bootstrap=bootstrap, split=split,
+                              force=force, progress=not quiet, data_root=data_root, device=device)
         shown = ", ".join(f"{k}={v:.3f}" for k, v in result.items() if isinstance(v, float) and k.partition(".")[0] in keys)
         skipped = [f"{k} ({result['settings'][k]['skipped']})" for k in keys if "skipped" in result["settings"].get(k, {})]
         if skipped:
@@ -176,8 +175,8 @@ def _parse_list(text: str, cast, what: str) -> list:
 @click.option("--steps", type=int, default=None, help="[default: 20000]")
 @click.option("--batch-size", type=int, default=None, help="[default: 64]")
 @click.option("--set", "settings", multiple=True, metavar="KEY=V1,V2", help="Sweep (or fix) any model option.")
-@click.option("--evaluate", "metric_names", default=None, help="Metrics after training, comma-separated ('' for none) [default: mig,beta_vae,factor_vae,dci,sap]; names as in 'evaluate --help'.")
-@click.option("--fast-eval", is_flag=True, help="Evaluate with the fast profile (subsampled-GBT DCI, smaller score samples).")
+@click.option("--evaluate", "metric_names", default=None, help="Metrics after training, comma-separated ('' for none) [default: evaluate's default set]; names as in 'evaluate --help'.")
+@profile_option("--fast-eval")
 @click.option("--precision", default=None, metavar="auto|fp32|bf16", help="auto: bf16 where the device computes it natively, else fp32 [default: fp32].")
 @click.option("--executor", default="local", show_default=True, help="local, ray or slurm.")
 @click.option("--workers", type=int, default=2, show_default=True, help="Runs at once (slurm: the default array parallelism).")
@@ -200,7 +199,7 @@ def _parse_list(text: str, cast, what: str) -> list:
 @click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True)
 @click.option("--quiet", is_flag=True)
 @reports_errors
-def grid(spec_file, model, betas, seeds, dataset, steps, batch_size, settings, metric_names, fast_eval, precision, executor, workers,
+def grid(spec_file, model, betas, seeds, dataset, steps, batch_size, settings, metric_names, profile, old_fast_flag, precision, executor, workers,
          threads, address, partition, time_min, cpus_per_task, gpus_per_task, mem, slurm_array_parallelism, slurm_folder, max_requeues,
          no_wait, device, compile_loss, retry_failed, data_root, dataset_settings, runs_dir, quiet):
     """Train (and evaluate) the cartesian product of betas, swept options and seeds, or a study file."""
@@ -208,10 +207,11 @@ def grid(spec_file, model, betas, seeds, dataset, steps, batch_size, settings, m
 
     if precision is not None:
         check_precision(precision)
+    profile = chosen_profile(profile, old_fast_flag)
     if spec_file is not None:
         given = [f"--{n.replace('_', '-')}" for n, v in (("model", model), ("beta", betas), ("seeds", seeds), ("dataset", dataset),
                  ("steps", steps), ("batch_size", batch_size), ("set", settings), ("evaluate", metric_names),
-                 ("precision", precision), ("fast_eval", fast_eval)) if v]
+                 ("precision", precision), ("profile", profile)) if v]
         if given:
             raise DisentangleError(f"{given[0]} conflicts with --spec {spec_file}: the spec file defines the runs")
         from disentangle.spec import load_spec
@@ -227,7 +227,7 @@ def grid(spec_file, model, betas, seeds, dataset, steps, batch_size, settings, m
             for config in group.configs:
                 config.dataset_options.update(extra)
     else:
-        groups = [_grid_from_options(model, betas, seeds, dataset, steps, batch_size, settings, metric_names, fast_eval,
+        groups = [_grid_from_options(model, betas, seeds, dataset, steps, batch_size, settings, metric_names, profile or "published",
                                      precision, dataset_options_from(data_root, dataset_settings))]
     results = []
     for group in groups:
@@ -254,7 +254,7 @@ def grid(spec_file, model, betas, seeds, dataset, steps, batch_size, settings, m
         raise SystemExit(GRID_FAILED_EXIT)
 
 
-def _grid_from_options(model, betas, seeds, dataset, steps, batch_size, settings, metric_names, fast_eval, precision, dataset_options):
+def _grid_from_options(model, betas, seeds, dataset, steps, batch_size, settings, metric_names, profile, precision, dataset_options):
     """The one grid the command-line options describe."""
     from disentangle import grid as grid_lib
     from disentangle.evaluation import parse_metrics
@@ -271,13 +271,11 @@ def _grid_from_options(model, betas, seeds, dataset, steps, batch_size, settings
     for text in settings:
         key, _ = parse_setting(text)
         sweeps[key] = [parse_setting(f"{key}={v}")[1] for v in text.partition("=")[2].split(",")]
-    if metric_names is None:
-        metric_names = "mig,beta_vae,factor_vae,dci,sap"
-    names = parse_metrics(metric_names) if metric_names else ()
+    names = parse_metrics(metric_names) if metric_names != "" else ()  # None: the default set
     configs = grid_lib.expand(model, dataset or "dsprites", beta_values, _parse_list(seeds or "0", int, "--seeds"),
                               steps or 20000, sweeps, batch_size=batch_size or 64,
                               dataset_options=dataset_options or None, precision=precision or "fp32")
-    return GridSpec(configs, names, "fast" if fast_eval else "published", {})
+    return GridSpec(configs, names, profile, {})
 
 
 @main.command()

@@ -49,16 +49,34 @@ class MetricsOption(click.Option):
 
 def parse_setting(text: str) -> tuple[str, object]:
     """``key=value`` with value read as JSON when it parses (numbers, true/false), else a string."""
-    import json
+    from disentangle.scoring import parse_value
 
     key, sep, raw = text.partition("=")
     if not sep or not key:
         raise DisentangleError(f"--set expects key=value, got {text!r}")
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        value = raw
-    return key.strip(), value
+    return key.strip(), parse_value(raw)
+
+
+PROFILE_HELP = "Metric settings: published (disentanglement_lib's), fast (quick looks), tiny (smoke tests) [default: published]."
+
+
+def profile_option(old_flag: str):
+    """``--profile published|fast|tiny``, the same on every command that evaluates; ``old_flag``
+    (``--fast``, ``--fast-eval``) is kept, hidden, as another way to say ``--profile fast``."""
+    from disentangle.metrics.registry import PROFILE_NAMES
+
+    def decorate(command):
+        command = click.option(old_flag, "old_fast_flag", is_flag=True, hidden=True)(command)
+        return click.option("--profile", type=click.Choice(PROFILE_NAMES), default=None, help=PROFILE_HELP)(command)
+
+    return decorate
+
+
+def chosen_profile(profile: str | None, old_fast_flag: bool) -> str | None:
+    """The profile ``--profile`` or the old fast flag chose (None: neither was given)."""
+    if old_fast_flag and profile not in (None, "fast"):
+        raise DisentangleError(f"the fast flag conflicts with --profile {profile}")
+    return "fast" if old_fast_flag else profile
 
 
 def dataset_options_from(data_root, dataset_settings) -> dict:

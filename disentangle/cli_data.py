@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from disentangle.cli_common import MetricsOption, dataset_options_from, reports_errors
+from disentangle.cli_common import PROFILE_HELP, MetricsOption, dataset_options_from, reports_errors
+from disentangle.metrics.registry import PROFILE_NAMES
 from disentangle.errors import DisentangleError
 
 
@@ -56,7 +57,7 @@ def datasets_verify(name, root):
 @click.option("--encoder", default=None, help="A TorchScript file, a torch.export .pt2 file, or module:function importable from this folder.")
 @click.option("--dataset", default=None, help="The data set the encoder is scored on (with --encoder).")
 @click.option("--metrics", "metric_names", default=None, cls=MetricsOption)
-@click.option("--profile", type=click.Choice(["published", "fast", "tiny"]), default="published", show_default=True)
+@click.option("--profile", type=click.Choice(PROFILE_NAMES), default="published", help=PROFILE_HELP)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--set", "metric_settings", multiple=True, metavar="METRIC.KEY=VALUE", help="A metric setting.")
 @click.option("--device", default="cpu", show_default=True, help="Where a TorchScript encoder runs: auto, cpu, cuda, cuda:N, mps.")
@@ -71,7 +72,7 @@ def score(codes_file, encoder, dataset, metric_names, profile, seed, metric_sett
           dataset_settings, out, bootstrap, quiet):
     """Score a representation from anywhere: arrays of codes, or an encoder on a data set."""
     from disentangle._io import atomic_write_json
-    from disentangle.evaluation import parse_metric_options
+    from disentangle.scoring import parse_metric_options
     from disentangle.metrics.registry import parse_metric_names
     from disentangle.representation import evaluate_codes, evaluate_representation, load_encoder, load_codes_file
 

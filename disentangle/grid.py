@@ -52,14 +52,15 @@ def expand(model: str, dataset: str = "dsprites", betas=(None,), seeds=(0,), ste
 def _needs_work(config: runs.RunConfig, runs_dir: Path, metric_names, retry_failed: bool, profile: str = "published",
                 metric_options: dict | None = None) -> str | None:
     """Why a run is skipped, or None if it has work left (training, or a metric missing or run with other settings)."""
-    from disentangle.evaluation import encode_note, metric_settings, same_settings
+    from disentangle.evaluation import encode_note
+    from disentangle.scoring import metric_settings, same_settings
 
     run_dir = runs_dir / config.run_id()
     status = runs.read_status(run_dir)
     if status.startswith("failed") and not retry_failed:
         return f"previously {status} (use --retry-failed)"
     if status == "done":
-        from disentangle.training.trainer import check_checkpoint_loads
+        from disentangle.training.loading import check_checkpoint_loads
 
         try:
             check_checkpoint_loads(run_dir)
@@ -84,7 +85,6 @@ def run_grid(configs: list[runs.RunConfig], runs_dir: str | Path = "runs", metri
     second), so a study stopped half way already covers its whole sweep.
     """
     from disentangle.executors import get_executor
-    from disentangle.training.trainer import check_config
 
     runner = get_executor(executor, workers=workers, **(executor_options or {}))
     runs_dir = Path(runs_dir)
@@ -95,8 +95,9 @@ def run_grid(configs: list[runs.RunConfig], runs_dir: str | Path = "runs", metri
     except OSError as error:
         raise DisentangleError(f"runs folder {runs_dir} is not writable ({error.strerror})") from None
     runs.check_locks_work(runs_dir)  # the per-run lock is what keeps two workers off one run
+    configs = [runs.resolve_config(config) for config in configs]  # "auto" precision: the run ids are the resolved ones
     for config in configs:
-        check_config(config)
+        runs.check_config(config)
     threads = threads or max(1, (os.cpu_count() or 1) // workers)
     marker = _driver_marker(runs_dir) if runner.remote else None
     results: dict[str, GridResult] = {}

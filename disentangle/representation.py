@@ -19,11 +19,11 @@ from typing import Callable
 
 import numpy as np
 
-from disentangle import __version__
 from disentangle.errors import DisentangleError
-from disentangle.evaluation import default_metrics, metric_rng, metric_settings, score_arrays, score_metrics
-from disentangle.metrics._utils import SingleFactorError, check_pair, is_continuous
+from disentangle.evaluation import default_metrics
+from disentangle.metrics._utils import check_pair, is_continuous
 from disentangle.metrics.registry import ARRAY_NEEDS, get_metric, list_metrics
+from disentangle.scoring import CodeSamples, GivenCodes, collect, score
 from disentangle.validation import check_count
 
 DEFAULT_CHUNK = 256  # observations per represent call: bounded memory whatever the sample size
@@ -62,9 +62,9 @@ def checked_represent(represent: Callable, batch_size: int = DEFAULT_CHUNK) -> C
     return wrapped
 
 
-def evaluate_representation(represent: Callable, dataset, metrics=None, profile: str = "published", seed: int = 0,
-                            options: dict | None = None, batch_size: int = DEFAULT_CHUNK, progress: bool = False,
-                            bootstrap: int = 0) -> dict:
+def evaluate_representation(represent: Callable, dataset, metrics=None, *, profile: str = "published", seed: int = 0,
+                            options: dict | None = None, bootstrap: int = 0, batch_size: int = DEFAULT_CHUNK,
+                            progress: bool = False) -> dict:
     """Score a representation that is not from this project.
 
     Parameters
@@ -97,11 +97,11 @@ def evaluate_representation(represent: Callable, dataset, metrics=None, profile:
     for name in names:
         if get_metric(name).needs == "model":
             raise DisentangleError(f"{name} needs a trained model of this project (a likelihood), not a represent function")
-    wanted = {name: metric_settings(name, profile, seed, options=(options or {}).get(name), bootstrap=bootstrap) for name in names}
-    return _collect(score_metrics(names, wanted, dataset, checked_represent(represent, batch_size), seed, progress=progress))
+    codes = CodeSamples(dataset, checked_represent(represent, batch_size), seed)
+    return collect(score(names, codes, profile=profile, seed=seed, options=options, bootstrap=bootstrap, dataset=dataset, progress=progress))
 
 
-def evaluate_codes(codes_train, factors_train, codes_test=None, factors_test=None, metrics=None, profile: str = "published",
+def evaluate_codes(codes_train, factors_train, codes_test=None, factors_test=None, metrics=None, *, profile: str = "published",
                    seed: int = 0, options: dict | None = None, bootstrap: int = 0) -> dict:
     """Run the array metrics on codes [n, d] and integer factors [n, k] the caller already has.
 
@@ -127,7 +127,6 @@ def evaluate_codes(codes_train, factors_train, codes_test=None, factors_test=Non
     usable = [n for n in default_metrics() if get_metric(n).needs in ARRAY_NEEDS and (has_test or get_metric(n).needs != "train_test")
               and (get_metric(n).continuous or not continuous)]
     names = _checked_names(metrics, usable)
-    result: dict = {"settings": {}}
     for name in names:
         metric = get_metric(name)
         if metric.needs not in ARRAY_NEEDS:
@@ -137,22 +136,8 @@ def evaluate_codes(codes_train, factors_train, codes_test=None, factors_test=Non
         if continuous and not metric.continuous:
             raise DisentangleError(f"{name} needs integer factor classes, got real-valued factors "
                                    f"(metrics with a continuous variant: {', '.join(n for n in list_metrics() if get_metric(n).continuous)})")
-        settings = metric_settings(name, profile, seed, options=(options or {}).get(name), bootstrap=bootstrap)
-        if continuous:
-            settings["continuous_factors"] = True
-        settings["num_train"] = len(codes_train)
-        if metric.needs == "train_test":
-            settings["num_test"] = len(codes_test)
-        call = {k: v for k, v in settings.items() if k not in ("seed", "num_train", "num_test", "profile")}
-        try:
-            values = score_arrays(metric, call, codes_train, factors_train, codes_test, factors_test, metric_rng(seed, name))
-        except SingleFactorError as error:
-            result["settings"][name] = {**settings, "skipped": str(error)}
-            continue
-        result.update({f"{name}.{key}": float(value) for key, value in values.items()})
-        result["settings"][name] = settings
-    result["package_version"] = __version__
-    return result
+    codes = GivenCodes(codes_train, factors_train, codes_test, factors_test, continuous)
+    return collect(score(names, codes, profile=profile, seed=seed, options=options, bootstrap=bootstrap))
 
 
 def _checked_names(metrics, default) -> tuple[str, ...]:
@@ -162,15 +147,6 @@ def _checked_names(metrics, default) -> tuple[str, ...]:
     for name in names:
         get_metric(name)
     return names
-
-
-def _collect(scores) -> dict:
-    result: dict = {"settings": {}}
-    for name, values, settings in scores:
-        result.update({f"{name}.{key}": float(value) for key, value in (values or {}).items()})
-        result["settings"][name] = settings
-    result["package_version"] = __version__
-    return result
 
 
 def load_codes_file(path: Path) -> dict:

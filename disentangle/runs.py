@@ -233,3 +233,65 @@ def run_lock(run_dir: Path):
         yield
     finally:
         os.close(fd)
+
+
+# What a config means on this machine, checked before anything is created (train, grid and study
+# files share these; the trainer only trains).
+
+MAX_STEPS = 10_000_000  # 33x disentanglement_lib's 300,000: beyond it a typo is likelier than a plan
+DEFAULT_ARCHITECTURE = {(64, 64): "conv64", (28, 28): "conv28"}
+
+
+def resolve_config(config: RunConfig) -> RunConfig:
+    """A copy of ``config`` with ``precision="auto"`` resolved (bf16 where the run's device computes it
+    natively, else fp32; :func:`disentangle.hardware.resolve_precision`): what the run id is made of."""
+    if config.precision != "auto":
+        return dataclasses.replace(config)
+    from disentangle.devices import resolve_device
+    from disentangle.hardware import resolve_precision
+
+    return dataclasses.replace(config, precision=resolve_precision("auto", resolve_device(config.device)))
+
+
+def check_config(config: RunConfig) -> None:
+    """One-line errors for a config's precision, device, step/batch/interval counts, seed, and a model
+    that cannot use its data set (e.g. a pair model on one factor); changes nothing."""
+    from disentangle.datasets import dataset_class
+    from disentangle.devices import resolve_device
+    from disentangle.hardware import PRECISIONS
+    from disentangle.models import model_class
+    from disentangle.validation import check_choice, check_count
+
+    check_choice(config.precision, "precision", ("auto", *PRECISIONS))
+    reserved = sorted(set(config.model_options) & {"observation_shape", "dataset_size"})
+    if reserved:
+        raise DisentangleError(f"model option {reserved[0]!r} is set by the data set, not by --set")
+    device = resolve_device(config.device)  # a device this machine lacks fails here, before any folder exists
+    if config.precision == "bf16" and device.type not in ("cpu", "cuda"):
+        raise DisentangleError(f"precision 'bf16' runs on CPU or CUDA, not {device.type}")
+    for name in ("steps", "batch_size", "checkpoint_every", "log_every"):
+        check_count(getattr(config, name), name)
+    if config.steps > MAX_STEPS:
+        raise DisentangleError(f"steps must be at most {MAX_STEPS:,} (disentanglement_lib trains 300,000), got {config.steps:,}")
+    check_count(config.seed, "seed", minimum=0)
+    cls = model_class(config.model)  # e.g. a pair model on a data set it cannot draw pairs from, before any data is read
+    cls.check_dataset({**cls.default_options(), **config.model_options}, dataset_class(config.dataset).factor_sizes,
+                      repr(config.dataset))
+
+
+def default_architecture(observation_shape) -> str:
+    """The architecture a data set's image size picks when none is given: conv64, conv28 or mlp."""
+    return DEFAULT_ARCHITECTURE.get(tuple(observation_shape[1:]), "mlp")
+
+
+def resolved_model_options(config: RunConfig, observation_shape=None) -> dict:
+    """Every model option the run trains with: the model's defaults, the architecture its data
+    set's image size picks, then the options given (these win)."""
+    from disentangle.datasets import dataset_class
+    from disentangle.models import model_class
+
+    if observation_shape is None:
+        observation_shape = dataset_class(config.dataset).observation_shape
+    defaults = model_class(config.model).default_options()
+    defaults["architecture"] = default_architecture(observation_shape)
+    return {**defaults, **config.model_options}

@@ -7,7 +7,7 @@ dataset = "dsprites"
 steps = 30000
 seeds = [0, 1, 2]          # or a count: seeds = 3 means 0, 1, 2
 precision = "bf16"
-evaluate = ["mig", "factor_vae", "dci", "sap"]
+evaluate = ["mig", "factor_vae", "dci", "sap"]   # missing: evaluate's default set; [] trains only
 profile = "fast"           # published | fast | tiny
 [grid.sweep]               # cartesian product, like --beta / --set k=v1,v2
 beta = [1, 4, 16]
@@ -70,10 +70,11 @@ def load_spec(path: str | Path) -> list[GridSpec]:
 
 
 def _grid_spec(table: dict, where: str) -> GridSpec:
-    from disentangle.evaluation import PROFILES, metric_settings, parse_metrics
+    from disentangle.evaluation import PROFILES, default_metrics, parse_metrics
+    from disentangle.scoring import metric_settings
     from disentangle.models import model_class
     from disentangle.hardware import PRECISION_CHOICES
-    from disentangle.training.trainer import check_config
+    from disentangle.runs import check_config
 
     def fail(key: str, message: str):
         raise DisentangleError(f"{where}: {key} {message}")
@@ -107,11 +108,11 @@ def _grid_spec(table: dict, where: str) -> GridSpec:
     profile = _typed(table, "profile", str, fail, "published")
     if profile not in PROFILES:
         fail("'profile'", f"is {profile!r}, expected one of {', '.join(PROFILES)}")
-    names = table.get("evaluate", [])
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+    names = table.get("evaluate")  # missing: evaluate's default set; []: no evaluation
+    if names is not None and (not isinstance(names, list) or not all(isinstance(n, str) for n in names)):
         fail("'evaluate'", f"must be a list of metric names, got {names!r}")
     try:
-        metrics = parse_metrics(",".join(names)) if names else ()
+        metrics = parse_metrics(",".join(names)) if names else (default_metrics() if names is None else ())
     except DisentangleError as error:
         fail("'evaluate'", f"is bad: {error}")
     metric_options = _typed(table, "evaluate_options", dict, fail, {})
@@ -141,7 +142,7 @@ def _grid_spec(table: dict, where: str) -> GridSpec:
                           compile_loss=compile_loss)
     try:
         for config in configs:
-            check_config(dataclasses.replace(config))  # on a copy: "auto" precision resolves on the final device
+            check_config(config)  # "auto" precision stays: it resolves per run, on the device the run gets
     except DisentangleError as error:
         fail("a value", f"is bad: {error}")
     _check_model_options(configs, fail)
@@ -167,7 +168,7 @@ def _check_model_options(configs: list[runs.RunConfig], fail) -> None:
     """Build each distinct model once (cheap, no data) so a bad option value fails here."""
     from disentangle.datasets import dataset_class
     from disentangle.models import build_model
-    from disentangle.training.trainer import default_architecture
+    from disentangle.runs import default_architecture
 
     seen = set()
     for config in configs:

@@ -34,8 +34,7 @@ def run_one(config: runs.RunConfig, runs_dir: str, metric_names, profile: str, t
     try:
         run_dir, trained = train_if_needed(config, runs_dir, progress=progress, threads=threads)
         if metric_names:
-            with runs.run_lock(run_dir):
-                evaluate(run_dir, metric_names, profile=profile, progress=progress, options=metric_options, device=config.device)
+            evaluate(run_dir, metric_names, profile=profile, options=metric_options, progress=progress, device=config.device)
         return GridResult(run_id, "done" if trained or metric_names else "skipped",
                           "" if trained else "training was already done" + (": evaluated" if metric_names else ""))
     except runs.RunLocked as error:

@@ -12,7 +12,7 @@ from conftest import proc_stat, process_alive, process_pids
 from disentangle import grid, runs
 from disentangle.cli import GRID_FAILED_EXIT, main
 from disentangle.training import train
-from disentangle.training import trainer as trainer_module
+from disentangle.training import log as training_log
 from disentangle.training.checkpoint import load_checkpoint
 
 TINY = {"steps": 20, "batch_size": 8, "fixed": {"latent_dim": 3}, "checkpoint_every": 5}
@@ -24,7 +24,7 @@ def test_ctrl_c_leaves_a_resumable_run_that_ends_as_if_never_stopped(tmp_path, m
     config.log_every = 5
     straight = train(config, tmp_path / "straight", progress=False)
     appended = {"calls": 0}
-    real_append = trainer_module._append_log
+    real_append = training_log.append_log
 
     def interrupt_on_third(path, rows):
         appended["calls"] += 1
@@ -32,13 +32,13 @@ def test_ctrl_c_leaves_a_resumable_run_that_ends_as_if_never_stopped(tmp_path, m
             raise stop
         real_append(path, rows)
 
-    monkeypatch.setattr(trainer_module, "_append_log", interrupt_on_third)
+    monkeypatch.setattr(training_log, "append_log", interrupt_on_third)
     with pytest.raises(stop):
         train(config, tmp_path / "stopped", progress=False)
     run_dir = tmp_path / "stopped" / config.run_id()
     assert runs.read_status(run_dir) == runs.INTERRUPTED
     assert load_checkpoint(run_dir / runs.CHECKPOINT)["step"] == 10
-    monkeypatch.setattr(trainer_module, "_append_log", real_append)
+    monkeypatch.setattr(training_log, "append_log", real_append)
     (result,) = grid.run_grid([config], tmp_path / "stopped", (), workers=1, progress=False)
     assert result.outcome == "done"  # not "skipped: previously failed"
     a, b = load_checkpoint(straight / runs.CHECKPOINT)["model"], load_checkpoint(run_dir / runs.CHECKPOINT)["model"]
@@ -101,7 +101,7 @@ def test_huge_codes_are_refused_not_hung_on(scale):
 def test_settings_record_the_profile_and_older_results_stay_valid():
     import pandas as pd
 
-    from disentangle.evaluation import metric_settings, same_settings
+    from disentangle.scoring import metric_settings, same_settings
     from disentangle.viz.sweeps import _note
 
     wanted = metric_settings("dci", "fast", seed=0)

@@ -17,7 +17,7 @@ from disentangle.grid import expand
 from disentangle.quickstart import STEP_LADDER, choose_steps
 from disentangle.runs import RunConfig
 from disentangle.training import train
-from disentangle.training.trainer import check_config
+from disentangle.runs import check_config, resolve_config
 
 TINY = ["--batch-size", "8", "--set", "latent_dim=3", "--steps", "2", "--quiet"]
 
@@ -44,8 +44,10 @@ def test_auto_resolves_by_the_devices_bf16_before_the_run_id(native, is_native, 
     assert hardware.resolve_precision("bf16", "cpu") == "bf16" and hardware.resolve_precision("fp32", "cpu") == "fp32"
     config = RunConfig(model="beta_vae", precision="auto")
     check_config(config)
-    assert config.precision == expected
-    assert config.run_id() == RunConfig(model="beta_vae", precision=expected).run_id()
+    assert config.precision == "auto"  # checking changes nothing
+    resolved = resolve_config(config)
+    assert resolved.precision == expected and config.precision == "auto"
+    assert resolved.run_id() == RunConfig(model="beta_vae", precision=expected).run_id()
 
 
 @pytest.mark.parametrize("is_native", [True, False])
@@ -65,7 +67,7 @@ def test_a_study_file_takes_auto(tmp_path, native):
     spec.write_text('[[grid]]\nmodel = "beta_vae"\nprecision = "auto"\nsteps = 2\n')
     (group,) = load_spec(spec)
     check_config(group.configs[0])
-    assert group.configs[0].precision == "fp32"
+    assert resolve_config(group.configs[0]).precision == "fp32"
     spec.write_text('[[grid]]\nmodel = "beta_vae"\nprecision = "fp16"\n')
     with pytest.raises(DisentangleError, match="'precision' is 'fp16', expected one of auto, fp32, bf16"):
         load_spec(spec)

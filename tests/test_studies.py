@@ -12,6 +12,7 @@ from disentangle.cli import main
 from disentangle.datasets import get_dataset
 from disentangle.metrics import iwae_nll, likelihood
 from disentangle.models import build_model
+from disentangle.evaluation import default_metrics, evaluate
 from disentangle.runs import RunConfig
 from disentangle.spec import load_spec
 from disentangle.training import train
@@ -237,3 +238,34 @@ def test_evaluate_holds_the_run_lock(tmp_path):
     assert not (run_dir / "metrics.json").exists()
     result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "nosuch"), "--metrics", "mig"])
     assert result.exit_code == 2 and "not a run folder" in result.output
+    with runs.run_lock(run_dir), pytest.raises(runs.RunLocked):  # the library takes the lock, not only the CLI
+        evaluate(run_dir, ["mig"], profile="tiny", progress=False)
+    with pytest.raises(DisentangleError, match="not finished"):
+        evaluate(tmp_path / "nosuch", ["mig"], progress=False)
+    assert not (tmp_path / "nosuch").exists()  # refused before the lock could create the folder
+
+
+def test_one_default_metric_set_for_evaluate_grid_and_study_files(tmp_path):
+    spec = tmp_path / "study.toml"
+    spec.write_text(STUDY.replace('evaluate = ["mig"]\n', ""))
+    assert load_spec(spec)[0].metrics == default_metrics() and len(default_metrics()) > 1
+    spec.write_text(STUDY.replace('evaluate = ["mig"]', "evaluate = []"))
+    assert load_spec(spec)[0].metrics == ()
+    from disentangle.cli import _grid_from_options
+
+    assert _grid_from_options("beta_vae", None, None, None, 3, 4, (), None, "published", None, {}).metrics == default_metrics()
+    assert _grid_from_options("beta_vae", None, None, None, 3, 4, (), "", "published", None, {}).metrics == ()
+
+
+def test_profile_is_one_option_everywhere_and_the_old_flags_still_work(tmp_path):
+    config = RunConfig(model="beta_vae", steps=2, batch_size=4, model_options={"latent_dim": 2})
+    run_dir = train(config, tmp_path / "runs", progress=False)
+    runner = CliRunner()
+    assert runner.invoke(main, ["evaluate", str(run_dir), "--metrics", "mig", "--profile", "tiny", "--quiet"]).exit_code == 0
+    assert runs.read_metrics(run_dir)["settings"]["mig"]["profile"] == "tiny"
+    assert runner.invoke(main, ["evaluate", str(run_dir), "--metrics", "mig", "--fast", "--quiet"]).exit_code == 0
+    assert runs.read_metrics(run_dir)["settings"]["mig"]["profile"] == "fast"
+    result = runner.invoke(main, ["evaluate", str(run_dir), "--metrics", "mig", "--fast", "--profile", "tiny"])
+    assert result.exit_code == 2 and "conflicts with --profile tiny" in result.output
+    for command in ("evaluate", "grid", "score"):
+        assert "--profile" in runner.invoke(main, [command, "--help"]).output

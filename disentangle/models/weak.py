@@ -38,6 +38,7 @@ from disentangle.datasets.pairs import PAIR_SAMPLERS, check_pair_options, sample
 from disentangle.errors import DisentangleError
 from disentangle.models.base import BaseVAE, check_non_negative, kl_per_dim
 from disentangle.models.registry import register_model
+from disentangle.validation import check_choice, check_count
 
 AGGREGATIONS = ("mean", "product")
 
@@ -79,11 +80,9 @@ class WeakVAE(BaseVAE):
     def __init__(self, beta: float = 4.0, k="random", pair_sampler: str = "locatello2020", **kwargs):
         super().__init__(**kwargs)
         self.beta = check_non_negative("beta", beta)
-        if pair_sampler not in PAIR_SAMPLERS:
-            raise DisentangleError(f"pair_sampler must be one of {', '.join(PAIR_SAMPLERS)}, got {pair_sampler!r}")
-        if k != "random" and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
-            raise DisentangleError(f"k must be 'random' or a positive integer, got {k!r}")
-        self.k, self.pair_sampler = k, pair_sampler
+        # the kinds of the values; whether the data set's factors allow them is check_dataset's
+        self.pair_sampler = check_choice(pair_sampler, "pair_sampler", PAIR_SAMPLERS)
+        self.k = k if k == "random" else check_count(k, "k ('random' or a count)")
 
     @classmethod
     def check_dataset(cls, options: dict, factor_sizes, name: str = "the data set") -> None:

@@ -1,0 +1,75 @@
+"""Loading what a config or a finished run describes: its data set and model (:func:`build`), or
+the trained model back from its folder (:func:`load_trained`) for evaluation and figures."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+from disentangle import runs
+from disentangle.datasets import dataset_class, get_dataset
+from disentangle.devices import resolve_device
+from disentangle.errors import DisentangleError
+from disentangle.models import build_model
+from disentangle.training.checkpoint import load_checkpoint
+
+
+def build(config: runs.RunConfig, dataset=None):
+    """The data set (unless given) and model a config describes."""
+    if dataset is None:
+        dataset = get_dataset(config.dataset, **config.dataset_options)
+    options = dict(config.model_options)
+    options.setdefault("architecture", runs.default_architecture(dataset.observation_shape))
+    model = build_model(config.model, observation_shape=dataset.observation_shape, dataset_size=len(dataset), **options)
+    return dataset, model
+
+
+def evaluation_dataset_options(config: runs.RunConfig, split: str = "train", data_root: str | Path | None = None) -> dict:
+    """The data set options to score a run on ``split``, its files under ``data_root``.
+
+    A run trained on dynamically binarised images is scored on the held-out split's
+    one fixed binarisation (``binarize="fixed"``, the run's ``binarize_seed``).
+    """
+    options = dict(config.dataset_options)
+    if data_root is not None:
+        options["root"] = str(data_root)
+    if split != "train":
+        options["split"] = split
+        if options.get("binarize") == "dynamic":
+            options["binarize"] = "fixed"
+    return options
+
+
+def load_trained(run_dir: str | Path, split: str = "train", data_root: str | Path | None = None, device: str = "cpu",
+                 in_memory: bool = False):
+    """(config, dataset, model in eval mode on ``device``) of a run with a checkpoint; ``in_memory``:
+    ask the data set for its in-memory cache, if it has one (how it is read, not which data).
+
+    ``checkpoint.pt`` may be a full training checkpoint or hold the model weights
+    only (``{"model": state_dict}``, as committed study checkpoints do).
+    """
+    run_dir = Path(run_dir)
+    config = runs.read_config(run_dir)
+    if not (run_dir / runs.CHECKPOINT).exists():
+        raise DisentangleError(f"{run_dir} has no {runs.CHECKPOINT}: train it first")
+    options = evaluation_dataset_options(config, split, data_root)
+    if in_memory and "in_memory" in inspect.signature(dataset_class(config.dataset).__init__).parameters:
+        options.setdefault("in_memory", True)
+    try:
+        dataset = get_dataset(config.dataset, **options)
+    except DisentangleError as error:
+        if split != "train" and "split" in str(error):
+            raise DisentangleError(f"dataset {config.dataset!r} has no {split!r} split") from None
+        raise
+    _, model = build(config, dataset)
+    model.load_state_dict(load_checkpoint(run_dir / runs.CHECKPOINT)["model"])
+    return config, dataset, model.to(resolve_device(device)).eval()
+
+
+def check_checkpoint_loads(run_dir: Path) -> None:
+    """A one-line error when a finished run's checkpoint.pt does not load (a run is only as done as
+    its weights): the run is broken, not skipped."""
+    try:
+        load_checkpoint(run_dir / runs.CHECKPOINT)
+    except DisentangleError as error:
+        raise DisentangleError(f"{run_dir} is marked done but is broken: {error}; delete it to train the run again") from None
