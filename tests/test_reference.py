@@ -11,7 +11,7 @@ from disentangle import DisentangleError
 from disentangle.models import build_model
 from disentangle.models.beta_tcvae import total_correlation
 from disentangle.metrics import beta_vae_score, dci, factor_vae_score, modularity_explicitness
-from disentangle.metrics.modularity import standardize
+from disentangle.metrics._utils import standardize
 
 
 def _layers(module):

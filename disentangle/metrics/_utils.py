@@ -105,6 +105,20 @@ def joint_entropy(a: np.ndarray, b: np.ndarray) -> float:
     return float(-(p * np.log(p)).sum())
 
 
+def standardize(codes: np.ndarray, *others: np.ndarray) -> tuple[np.ndarray, ...]:
+    """``codes`` and each of ``others`` standardised with ``codes``' per-dimension mean and std
+    (ddof 0); a dimension with std 0 is only centred (where a plain division would give NaN)."""
+    mean, std = codes.mean(0), codes.std(0)
+    std = np.where(std > 0, std, 1.0)
+    return tuple((array - mean) / std for array in (codes, *others))
+
+
+def top_two_gap(matrix: np.ndarray, axis: int = 0) -> np.ndarray:
+    """The gap between the largest and second-largest entries along ``axis`` (the MIG / SAP gap)."""
+    first, second = top_two(matrix, axis)
+    return first - second
+
+
 def top_two(matrix: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
     """The largest and second-largest entries along ``axis`` (0 where there is only one)."""
     ordered = -np.sort(-matrix, axis=axis)

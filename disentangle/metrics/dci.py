@@ -83,13 +83,49 @@ def importance_matrix(codes_train, factors_train, codes_test, factors_test, esti
                  family="DCI", continuous=True)
 def dci(codes_train, factors_train, codes_test, factors_test, *, estimator: str = "gbt", seed: int = 0, n_jobs: int = 2,
         continuous_factors: bool = False) -> dict[str, float]:
-    """DCI of codes [n, d] against factors [n, k] (k >= 2 with more than one value).
+    """Disentanglement, completeness and informativeness (DCI) of codes against factors.
 
-    Returns ``disentanglement``, ``completeness``, ``informativeness_train``, ``informativeness_test``
-    (accuracy). ``continuous_factors``: gradient-boosted *regressors* give the importances and
-    informativeness is their R^2, returned as ``informativeness_train_r2`` / ``informativeness_test_r2``.
-    Factors with a single value are left out (as in MIG and SAP): a constant is
-    predicted perfectly by any code and would inflate informativeness.
+    One gradient-boosted classifier per factor predicts it from all codes; its feature
+    importances form R [d, k]. Disentanglement: 1 minus the entropy (base k) of each code's
+    row of R, weighted by the code's share of importance. Completeness: 1 minus the entropy
+    (base d) of each factor's column, averaged. Informativeness: the classifiers' accuracy.
+    Factors with a single value are left out (a constant is predicted by any code).
+
+    Parameters
+    ----------
+    codes_train : array-like of float, shape (n_train, d)
+    factors_train : array-like of int, shape (n_train, k)
+    codes_test : array-like of float, shape (n_test, d)
+    factors_test : array-like of int, shape (n_test, k)
+        ``k >= 2`` factors with more than one value.
+    estimator : {"gbt", "gbt_fast"}, default "gbt"
+        ``"gbt"``: scikit-learn's ``GradientBoostingClassifier`` with defaults (the reference);
+        ``"gbt_fast"``: 10 stages on 20% subsamples (within 0.02 of ``"gbt"``, ~25x faster).
+    seed : int, default 0
+    n_jobs : int, default 2
+        Factors fitted in parallel.
+    continuous_factors : bool, default False
+        Gradient-boosted regressors; informativeness is their R^2.
+
+    Returns
+    -------
+    dict
+        ``{"disentanglement", "completeness", "informativeness_train", "informativeness_test"}``,
+        each in [0, 1] (``informativeness_*_r2`` with ``continuous_factors``).
+
+    References
+    ----------
+    Eastwood & Williams, "A Framework for the Quantitative Evaluation of Disentangled
+    Representations", ICLR 2018. disentanglement_lib: ``evaluation/metrics/dci.py``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> factors = np.array([(a, b) for a in range(3) for b in range(4)] * 25)  # a full 3 x 4 grid, 300 rows
+    >>> codes = factors.astype(float)  # one code per factor
+    >>> scores = dci(codes, factors, codes, factors, estimator="gbt_fast")
+    >>> round(scores["disentanglement"], 3), round(scores["completeness"], 3), scores["informativeness_test"]
+    (1.0, 1.0, 1.0)
     """
     codes_train, factors_train, codes_test, factors_test = check_train_test(codes_train, factors_train, codes_test, factors_test,
                                                                             continuous_factors)
