@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from disentangle.cli_common import (InputError, MetricsOption, chosen_profile, dataset_options_from, parse_setting,  # noqa: F401
-                                    profile_option, reports_errors)
+from disentangle.cli_common import (InputError, MetricsOption, RegistryOption, chosen_profile, dataset_options_from,  # noqa: F401
+                                    parse_setting, profile_option, reports_errors)
 from disentangle.errors import DisentangleError
 
 
@@ -57,9 +57,9 @@ def warn_if_bf16_emulated(configs) -> None:
 def training_options(command):
     """Decorate a command with the options every training command shares."""
     options = [
-        click.option("--model", required=True, help="vae, beta_vae, annealed_vae, beta_tcvae, factor_vae, dip_vae_i, dip_vae_ii; "
-                     "on pairs (weak supervision): ada_gvae, ada_ml_vae, group_vae, ml_vae."),
-        click.option("--dataset", default="dsprites", show_default=True),
+        click.option("--model", required=True, cls=RegistryOption, registry="disentangle.models.registry:MODELS",
+                     help="The pair models (ada_gvae, ada_ml_vae, group_vae, ml_vae) train on pairs of observations."),
+        click.option("--dataset", default="dsprites", show_default=True, cls=RegistryOption, registry="disentangle.datasets:DATASETS"),
         click.option("--steps", type=int, default=20000, show_default=True),
         click.option("--seed", type=int, default=0, show_default=True),
         click.option("--batch-size", type=int, default=64, show_default=True),
@@ -168,17 +168,17 @@ def _parse_list(text: str, cast, what: str) -> list:
 @main.command()
 @click.option("--spec", "spec_file", type=click.Path(path_type=Path), default=None,
               help="A study TOML file of [[grid]] tables (replaces --model, --beta, --set, --seeds, ...).")
-@click.option("--model", default=None)
+@click.option("--model", default=None, cls=RegistryOption, registry="disentangle.models.registry:MODELS")
 @click.option("--beta", "betas", default=None, help="Comma-separated betas, e.g. 1,2,4,8,16.")
 @click.option("--seeds", default=None, help="Comma-separated seeds or ranges, e.g. 0-4 [default: 0].")
-@click.option("--dataset", default=None, help="[default: dsprites]")
+@click.option("--dataset", default=None, help="[default: dsprites]", cls=RegistryOption, registry="disentangle.datasets:DATASETS")
 @click.option("--steps", type=int, default=None, help="[default: 20000]")
 @click.option("--batch-size", type=int, default=None, help="[default: 64]")
 @click.option("--set", "settings", multiple=True, metavar="KEY=V1,V2", help="Sweep (or fix) any model option.")
 @click.option("--evaluate", "metric_names", default=None, help="Metrics after training, comma-separated ('' for none) [default: evaluate's default set]; names as in 'evaluate --help'.")
 @profile_option("--fast-eval")
 @click.option("--precision", default=None, metavar="auto|fp32|bf16", help="auto: bf16 where the device computes it natively, else fp32 [default: fp32].")
-@click.option("--executor", default="local", show_default=True, help="local, ray or slurm.")
+@click.option("--executor", default="local", show_default=True, cls=RegistryOption, registry="disentangle.executors:EXECUTORS")
 @click.option("--workers", type=int, default=2, show_default=True, help="Runs at once (slurm: the default array parallelism).")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="torch threads per run (default: cores / workers).")
 @click.option("--address", default=None, help="Ray cluster address (ray executor).")

@@ -47,6 +47,23 @@ class MetricsOption(click.Option):
         return super().get_help_record(ctx)
 
 
+class RegistryOption(click.Option):
+    """An option naming a registered entry, whose help lists the registry's names (read when help
+    is shown: the registry's package is imported then, not when the CLI starts)."""
+
+    def __init__(self, *args, registry: str, **kwargs):
+        self.registry_path = registry  # "module:ATTRIBUTE" of the Registry
+        super().__init__(*args, **kwargs)
+
+    def get_help_record(self, ctx):
+        import importlib
+
+        module, _, attribute = self.registry_path.partition(":")
+        names = getattr(importlib.import_module(module), attribute).names()
+        self.help = f"One of: {', '.join(names)}." + (f" {self.help}" if self.help and not self.help.startswith("One of") else "")
+        return super().get_help_record(ctx)
+
+
 def parse_setting(text: str) -> tuple[str, object]:
     """``key=value`` with value read as JSON when it parses (numbers, true/false), else a string."""
     from disentangle.scoring import parse_value

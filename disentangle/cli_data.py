@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from disentangle.cli_common import PROFILE_HELP, MetricsOption, dataset_options_from, reports_errors
+from disentangle.cli_common import PROFILE_HELP, MetricsOption, RegistryOption, dataset_options_from, reports_errors
 from disentangle.metrics.registry import PROFILE_NAMES
 from disentangle.errors import DisentangleError
 
@@ -55,7 +55,8 @@ def datasets_verify(name, root):
 @click.option("--codes", "codes_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="An .npz of arrays codes [n, d], factors [n, k], optionally codes_test, factors_test.")
 @click.option("--encoder", default=None, help="A TorchScript file, a torch.export .pt2 file, or module:function importable from this folder.")
-@click.option("--dataset", default=None, help="The data set the encoder is scored on (with --encoder).")
+@click.option("--dataset", default=None, help="The data set the encoder is scored on (with --encoder).", cls=RegistryOption,
+              registry="disentangle.datasets:DATASETS")
 @click.option("--metrics", "metric_names", default=None, cls=MetricsOption)
 @click.option("--profile", type=click.Choice(PROFILE_NAMES), default="published", help=PROFILE_HELP)
 @click.option("--seed", type=int, default=0, show_default=True)

@@ -34,7 +34,7 @@ def expand(model: str, dataset: str = "dsprites", betas=(None,), seeds=(0,), ste
     sweeps = dict(sweeps or {})
     for key, values in sweeps.items():
         if not values:
-            raise DisentangleError(f"--set {key}= has no values")
+            raise DisentangleError(f"the sweep of {key!r} has no values")
     keys = list(sweeps)
     configs = []
     for beta, *values, seed in itertools.product(betas, *(sweeps[k] for k in keys), seeds):

@@ -252,7 +252,7 @@ def load_encoder(spec: str, device: str = "cpu") -> Callable:
         return _torch_represent(module.eval(), target)
     module_name, colon, attribute = spec.partition(":")
     if not colon or not module_name or not attribute:
-        raise DisentangleError(f"--encoder must be a TorchScript file or module:function, got {spec!r} (no such file)")
+        raise DisentangleError(f"an encoder must be a TorchScript file or module:function, got {spec!r} (no such file)")
     if str(Path.cwd()) not in sys.path:
         sys.path.insert(0, str(Path.cwd()))
     try:

@@ -265,7 +265,7 @@ def check_config(config: RunConfig) -> None:
     check_choice(config.precision, "precision", ("auto", *PRECISIONS))
     reserved = sorted(set(config.model_options) & {"observation_shape", "dataset_size"})
     if reserved:
-        raise DisentangleError(f"model option {reserved[0]!r} is set by the data set, not by --set")
+        raise DisentangleError(f"model option {reserved[0]!r} is set by the data set, not by the user")
     device = resolve_device(config.device)  # a device this machine lacks fails here, before any folder exists
     if config.precision == "bf16" and device.type not in ("cpu", "cuda"):
         raise DisentangleError(f"precision 'bf16' runs on CPU or CUDA, not {device.type}")

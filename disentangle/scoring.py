@@ -21,6 +21,7 @@ from disentangle.errors import DisentangleError
 from disentangle.metrics._utils import SingleFactorError
 from disentangle.metrics.registry import ARRAY_NEEDS, get_metric, list_metrics
 from disentangle.metrics.sampling import represent_sample
+from disentangle.registry import function_schema
 from disentangle.validation import check_count
 
 RUNNER_KEYS = ("seed", "split", "profile", "encode_precision", "continuous_factors")  # recorded, not passed to a metric
@@ -76,9 +77,14 @@ def metric_settings(name: str, profile: str = "published", seed: int = 0, split:
     and ``bootstrap`` (replicates of the percentile interval) for array metrics when asked;
     ``encoded_in`` (``encode_precision``) when the encoder ran in another precision than the run trained in."""
     settings = get_metric(name).settings(profile)
+    kinds = function_schema(get_metric(name).function)
     for key, value in (options or {}).items():
         if key not in settings:
             raise DisentangleError(f"unknown setting {name}.{key}, expected one of {', '.join(name + '.' + k for k in settings)}")
+        if key in kinds:
+            kinds[key].check(value, f"metric {name!r}")
+        elif not (key == "num_points" and value == "all"):  # a sample size the runner draws
+            check_count(value, f"{name}.{key}")
         settings[key] = value
     settings["seed"] = seed
     settings["profile"] = profile  # for readers (figures, report); caches compare the values, not the name

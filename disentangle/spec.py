@@ -90,7 +90,7 @@ def _grid_spec(table: dict, where: str) -> GridSpec:
     except DisentangleError as error:
         fail("'model'", f"is bad: {error}")
     dataset = _typed(table, "dataset", str, fail, "dsprites")
-    from disentangle.datasets import list_datasets
+    from disentangle.datasets import DATASETS, list_datasets
 
     if dataset not in list_datasets():
         fail("'dataset'", f"is {dataset!r}, expected one of {', '.join(list_datasets())}")
@@ -135,6 +135,10 @@ def _grid_spec(table: dict, where: str) -> GridSpec:
     if both:
         fail(f"'{both[0]}'", "is both swept and fixed")
     dataset_options = _typed(table, "dataset_options", dict, fail, {})
+    try:  # names and kinds, from the data set's own schema (a bad value of the right kind is the loader's to refuse)
+        DATASETS.check_options(dataset, dataset_options)
+    except DisentangleError as error:
+        fail("'dataset_options'", f"is bad: {error}")
     device = _typed(table, "device", str, fail, "auto")
     compile_loss = _typed(table, "compile", bool, fail, False)
     configs = grid.expand(model, dataset, seeds=seeds, steps=steps, sweeps=sweep, fixed=fixed, batch_size=batch_size,

@@ -187,7 +187,7 @@ def test_evaluate_takes_threads(tmp_path):
 @pytest.mark.parametrize("setting, message", [
     ("latent_dim=ten", "bad option value for model 'beta_vae' (latent_dim='ten'"),
     ("beta=", "bad option value for model 'beta_vae' (beta=''"),
-    ("dataset_size=5", "model option 'dataset_size' is set by the data set, not by --set"),
+    ("dataset_size=5", "model option 'dataset_size' is set by the data set, not by the user"),
 ])
 def test_bad_set_values_are_one_line_errors_before_any_folder(tmp_path, setting, message):
     result = CliRunner().invoke(main, ["train", "--model", "beta_vae", "--steps", "2", "--set", setting, "--runs-dir", str(tmp_path / "runs")])

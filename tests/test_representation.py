@@ -44,7 +44,7 @@ def test_registry_declares_every_metric_once():
     for name in names:
         metric = get_metric(name)
         assert set(metric.profiles) == {"published", "fast", "tiny"} and metric.reference
-    with pytest.raises(DisentangleError, match="unknown metric 'bogus', expected one of mig, beta_vae"):
+    with pytest.raises(DisentangleError, match="unknown metric 'bogus', expected one of active_units, beta_vae"):
         get_metric("bogus")
     assert "unsupervised, elbo, iwae, active_units" in " ".join(CliRunner().invoke(main, ["evaluate", "--help"]).output.split())
 

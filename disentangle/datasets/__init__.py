@@ -10,14 +10,13 @@ import os
 from pathlib import Path
 
 from disentangle.datasets.base import GroundTruthDataset
-from disentangle.datasets.registry import dataset_class, list_datasets, register_dataset
+from disentangle.datasets.registry import DATASETS, dataset_class, list_datasets, register_dataset
 from disentangle.datasets.dsprites import DSprites
 from disentangle.datasets.dsprites_variants import ColorDSprites, NoisyDSprites, ScreamDSprites
 from disentangle.datasets.mnist import MNIST, FashionMNIST, IdxClassification
 from disentangle.datasets.grid_arrays import MPI3D, ArrayGridDataset, Shapes3D
 from disentangle.datasets.smallnorb import SmallNORB
 from disentangle.datasets.cars3d import Cars3D
-from disentangle.errors import DisentangleError
 
 DEFAULT_ROOT = Path("datasets")
 DATA_ENVIRONMENT_VARIABLE = "DISENTANGLE_DATA"  # overrides DEFAULT_ROOT
@@ -43,11 +42,7 @@ def get_dataset(name: str, root: str | Path | None = None, **options) -> GroundT
     **options
         The loader's own options (``split``, ``in_memory``, ``verify``, ...).
     """
-    cls = dataset_class(name)
-    try:
-        return cls(root=root if root is not None else default_root(name), **options)
-    except TypeError as error:  # an option the loader does not take
-        raise DisentangleError(f"bad option for dataset {name!r}: {error}") from None
+    return DATASETS.build(name, root=root if root is not None else default_root(name), **options)
 
 
 __all__ = ["ArrayGridDataset", "Cars3D", "ColorDSprites", "DSprites", "FashionMNIST", "GroundTruthDataset",

@@ -22,7 +22,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from disentangle._io import atomic_path, remove_stale_temporaries
-from disentangle.datasets.base import GroundTruthDataset
+from disentangle.datasets.base import GroundTruthDataset, grid_index
 from disentangle.datasets.files import DataFile, check_md5, missing_message
 from disentangle.datasets.grid_arrays import to_observations
 from disentangle.datasets.registry import register_dataset
@@ -135,4 +135,4 @@ class Cars3D(GroundTruthDataset):
     def sample_observations_from_factors(self, factors: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         """The render for each (elevation, azimuth, object) row: float32 [n, 3, 64, 64]."""
         factors = self.check_factors(factors)
-        return to_observations(self.images[np.ravel_multi_index(tuple(factors.T), self.factor_sizes)])
+        return to_observations(self.images[grid_index(factors, self.factor_sizes)])

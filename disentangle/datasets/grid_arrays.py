@@ -20,7 +20,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from disentangle.datasets.base import GroundTruthDataset
+from disentangle.datasets.base import GroundTruthDataset, grid_index
 from disentangle.datasets.files import DataFile, check_md5, missing_message
 from disentangle.datasets.registry import register_dataset
 from disentangle.errors import DisentangleError
@@ -98,7 +98,7 @@ class ArrayGridDataset(GroundTruthDataset):
     def sample_observations_from_factors(self, factors: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         """The grid's image for each factor row: float32 [n, C, H, W] in [0, 1]."""
         factors = self.check_factors(factors)
-        rows = np.ravel_multi_index(tuple(factors.T), self.factor_sizes)
+        rows = grid_index(factors, self.factor_sizes)
         return to_observations(read_rows(self.images, rows))
 
 
@@ -126,7 +126,7 @@ class Shapes3D(ArrayGridDataset):
         images, labels = handle["images"], handle["labels"]
         if labels.shape != (images.shape[0], len(self.factor_sizes)):
             raise DisentangleError(f"{path}: 'labels' must have shape [{images.shape[0]}, 6], got {list(labels.shape)}")
-        strides = np.cumprod((1,) + tuple(self.factor_sizes[::-1]))[:-1][::-1]  # rows between classes of each factor
+        strides = grid_index(np.eye(len(self.factor_sizes), dtype=np.int64), self.factor_sizes)  # rows between classes of each factor
         if images.shape[0] == int(np.prod(self.factor_sizes)):
             first = labels[0]
             for j, stride in enumerate(strides):  # stepping one class of factor j changes label j only

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import abc
-import inspect
 from typing import Iterable, Iterator
 
-from disentangle.errors import DisentangleError
 from disentangle.registry import Registry
 from disentangle.tasks import GridResult, RunTask
 from disentangle.validation import check_count
@@ -43,14 +41,8 @@ def list_executors() -> list[str]:
 
 
 def get_executor(name: str, **options) -> Executor:
-    """Build executor ``name`` with the options its class takes; options it does not take are ignored
-    when None (unset on the command line) and an error otherwise."""
-    cls = EXECUTORS.get(name)
-    accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
-    unknown = sorted(k for k, v in options.items() if k not in accepted and v not in (None, False))
-    if unknown:
-        raise DisentangleError(f"option {unknown[0]!r} does not apply to the {name} executor (it takes: {', '.join(sorted(accepted))})")
-    return cls(**{k: v for k, v in options.items() if k in accepted})
+    """Build executor ``name`` with ``options``, checked against what its class takes (its schema)."""
+    return EXECUTORS.build(name, **options)
 
 
 def run_in_order(tasks: Iterable[RunTask]) -> Iterator[GridResult]:

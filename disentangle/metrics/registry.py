@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Callable, Mapping
 
 from disentangle.errors import DisentangleError
+from disentangle.registry import Registry
 
 NEEDS = ("codes", "codes_only", "train_test", "sampling", "model")
 PROFILE_NAMES = ("published", "fast", "tiny")
@@ -58,7 +59,7 @@ class Metric:
         return dict(self.profiles[profile])
 
 
-_METRICS: dict[str, Metric] = {}
+METRICS = Registry("metric")  # the same registry as models, data sets and executors; entries are Metric records
 
 
 def register_metric(name: str, *, needs: str, published: dict, headline: str, title: str, reference: str,
@@ -76,9 +77,7 @@ def register_metric(name: str, *, needs: str, published: dict, headline: str, ti
     profiles = {"published": dict(published), "fast": fast_settings, "tiny": {**fast_settings, **(tiny or {})}}
 
     def decorate(function: Callable) -> Callable:
-        if name in _METRICS:
-            raise ValueError(f"metric {name!r} is registered twice")
-        _METRICS[name] = Metric(name, function, needs, profiles, headline, title, reference, default, family or title, continuous)
+        METRICS.add(name, Metric(name, function, needs, profiles, headline, title, reference, default, family or title, continuous))
         return function
 
     return decorate
@@ -86,14 +85,12 @@ def register_metric(name: str, *, needs: str, published: dict, headline: str, ti
 
 def list_metrics(default_only: bool = False, needs: tuple[str, ...] | None = None) -> list[str]:
     """Registered metric names in registration order (optionally: the default set, or by need)."""
-    return [m.name for m in _METRICS.values() if (not default_only or m.default) and (needs is None or m.needs in needs)]
+    return [m.name for m in METRICS.entries() if (not default_only or m.default) and (needs is None or m.needs in needs)]
 
 
 def get_metric(name: str) -> Metric:
     """The registered metric ``name``, or a one-line error listing the names."""
-    if name not in _METRICS:
-        raise DisentangleError(f"unknown metric {name!r}, expected one of {', '.join(_METRICS)}")
-    return _METRICS[name]
+    return METRICS.get(name)
 
 
 def parse_metric_names(text: str | None, default: tuple[str, ...] | None = None) -> tuple[str, ...]:
@@ -102,7 +99,7 @@ def parse_metric_names(text: str | None, default: tuple[str, ...] | None = None)
         return tuple(default) if default is not None else tuple(list_metrics(default_only=True))
     names = tuple(n.strip() for n in text.split(",") if n.strip())
     if not names:
-        raise DisentangleError(f"no metric named in {text!r}, expected some of {', '.join(_METRICS)}")
+        raise DisentangleError(f"no metric named in {text!r}, expected some of {', '.join(METRICS.names())}")
     for name in names:
         get_metric(name)
     return names
@@ -110,13 +107,13 @@ def parse_metric_names(text: str | None, default: tuple[str, ...] | None = None)
 
 def headline_columns() -> tuple[str, ...]:
     """The results-table column of every registered metric's headline value."""
-    return tuple(m.headline_column for m in _METRICS.values())
+    return tuple(m.headline_column for m in METRICS.entries())
 
 
 def human_name(column: str) -> str:
     """A readable name for a results column: ``"mig.discrete_mig"`` -> ``"MIG"``; other keys kept."""
     name, _, key = column.partition(".")
-    metric = _METRICS.get(name)
-    if metric is None:
+    if name not in METRICS.names():
         return column
+    metric = METRICS.get(name)
     return metric.title if key == metric.headline else f"{metric.family}: {key.replace('_', ' ')}"

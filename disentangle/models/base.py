@@ -8,7 +8,6 @@ training, :meth:`configure_optimizers` / :meth:`training_step`).
 
 from __future__ import annotations
 
-import inspect
 import math
 
 import torch
@@ -17,6 +16,7 @@ from torch import nn
 
 from disentangle.errors import DisentangleError
 from disentangle.models.architectures import build_architecture
+from disentangle.registry import REQUIRED, schema
 
 
 def kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -80,22 +80,14 @@ class BaseVAE(nn.Module):
 
     @classmethod
     def accepted_options(cls) -> set[str]:
-        options = set()
-        for klass in cls.__mro__:
-            if klass is nn.Module:
-                break
-            options |= {p for p in inspect.signature(klass.__init__).parameters if p not in ("self", "kwargs")}
-        return options
+        """The names of every option the model takes (its schema: :func:`disentangle.registry.schema`)."""
+        return set(schema(cls, nn.Module))
 
     @classmethod
     def default_options(cls) -> dict:
         """Every hyperparameter with the value it takes when not given (shape and data-set size excluded)."""
-        defaults: dict = {}
-        for klass in reversed([k for k in cls.__mro__ if k is not nn.Module and issubclass(k, nn.Module)]):
-            for name, parameter in inspect.signature(klass.__init__).parameters.items():
-                if name not in ("self", "kwargs", "observation_shape", "dataset_size") and parameter.default is not inspect.Parameter.empty:
-                    defaults[name] = parameter.default
-        return defaults
+        return {name: option.default for name, option in schema(cls, nn.Module).items()
+                if name not in ("observation_shape", "dataset_size") and option.default is not REQUIRED}
 
     # -- the model -----------------------------------------------------------------
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,25 +1,19 @@
-"""A small registry of model families: ``@register_model``, ``build_model``, ``list_models``."""
+"""The model registry: ``@register_model``, ``build_model``, ``list_models``, ``model_class``
+(the shared :class:`disentangle.registry.Registry`; a model's options are its ``__init__``'s)."""
 
 from __future__ import annotations
 
-from disentangle.errors import DisentangleError
+from torch import nn
+
 from disentangle.registry import Registry
 
-MODELS = Registry("model", attribute="model_name")
+MODELS = Registry("model", attribute="model_name", schema_stop=nn.Module)
 register_model = MODELS.register
 list_models = MODELS.names
 model_class = MODELS.get
+DATA_SET_OPTIONS = ("observation_shape", "dataset_size")  # set from the data set, not by the user
 
 
 def build_model(name: str, **config):
-    """Build a registered model; unknown options are reported by name."""
-    cls = model_class(name)
-    accepted = cls.accepted_options()
-    unknown = sorted(set(config) - accepted)
-    if unknown:
-        raise DisentangleError(f"unknown option {unknown[0]!r} for model {name!r}, expected one of {', '.join(sorted(accepted))}")
-    try:
-        return cls(**config)
-    except (TypeError, ValueError) as error:  # a value of the wrong kind, e.g. latent_dim="ten"
-        given = ", ".join(f"{k}={v!r}" for k, v in config.items() if k not in ("observation_shape", "dataset_size"))
-        raise DisentangleError(f"bad option value for model {name!r} ({given}): {error}") from None
+    """Build registered model ``name``; an unknown option or a value of the wrong kind is a one-line error."""
+    return MODELS.build(name, hidden=DATA_SET_OPTIONS, **config)

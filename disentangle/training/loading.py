@@ -3,11 +3,11 @@ the trained model back from its folder (:func:`load_trained`) for evaluation and
 
 from __future__ import annotations
 
-import inspect
 from pathlib import Path
 
 from disentangle import runs
-from disentangle.datasets import dataset_class, get_dataset
+from disentangle.datasets import get_dataset
+from disentangle.datasets.registry import DATASETS
 from disentangle.devices import resolve_device
 from disentangle.errors import DisentangleError
 from disentangle.models import build_model
@@ -53,7 +53,7 @@ def load_trained(run_dir: str | Path, split: str = "train", data_root: str | Pat
     if not (run_dir / runs.CHECKPOINT).exists():
         raise DisentangleError(f"{run_dir} has no {runs.CHECKPOINT}: train it first")
     options = evaluation_dataset_options(config, split, data_root)
-    if in_memory and "in_memory" in inspect.signature(dataset_class(config.dataset).__init__).parameters:
+    if in_memory and "in_memory" in DATASETS.options(config.dataset):
         options.setdefault("in_memory", True)
     try:
         dataset = get_dataset(config.dataset, **options)
