@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from disentangle import __version__, runs
+from disentangle import runs
 from disentangle._io import atomic_write_json
 from disentangle.devices import low_precision, model_device
 from disentangle.errors import DisentangleError
 from disentangle.hardware import encode_batch_size
 from disentangle.metrics.registry import PROFILE_NAMES, get_metric, list_metrics, parse_metric_names
-from disentangle.scoring import CodeSamples, metric_settings, result_key, same_settings, score
+from disentangle.scoring import CodeSamples, metric_settings, record, result_key, same_settings, score
 from disentangle.training import load_trained
 
 PROFILES = PROFILE_NAMES  # published: disentanglement_lib's settings; fast: quick looks; tiny: the test suite
@@ -145,11 +145,6 @@ def evaluate(run_dir: str | Path, metrics=None, *, profile: str = "published", s
         codes = CodeSamples(dataset, make_represent(model, precision=note or trained_in), seed)
         for name, values, settings in score(todo, codes, profile=profile, seed=seed, options=options, bootstrap=bootstrap, split=split,
                                             encoded_in=note, dataset=dataset, model=model, progress=progress, label=run_dir.name):
-            key = result_key(name, split)
-            for old in [k for k in result if k.startswith(key + ".")]:
-                del result[old]
-            result.update({f"{key}.{value_key}": float(value) for value_key, value in (values or {}).items()})
-            result["settings"][key] = settings
-            result["package_version"] = __version__
+            record(result, name, values, settings, split)
             atomic_write_json(run_dir / runs.METRICS, result)
     return result

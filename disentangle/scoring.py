@@ -24,7 +24,7 @@ from disentangle.metrics.sampling import represent_sample
 from disentangle.registry import function_schema
 from disentangle.validation import check_count
 
-RUNNER_KEYS = ("seed", "split", "profile", "encode_precision", "continuous_factors")  # recorded, not passed to a metric
+RUNNER_KEYS = ("seed", "split", "profile", "encode_precision")  # recorded, not passed to a metric
 
 
 class CodeSamples:
@@ -46,6 +46,10 @@ class CodeSamples:
             self._cache[(part, n)] = represent_sample(self.dataset, self.represent, n, rng)
         return self._cache[(part, n)]
 
+    def recorded_settings(self, needs: str) -> dict:
+        """What the settings record beyond the profile's: nothing (the sizes drawn are the profile's)."""
+        return {}
+
 
 class GivenCodes:
     """Codes the caller already has: ``get("train", n)`` returns the training arrays whatever ``n``
@@ -54,16 +58,20 @@ class GivenCodes:
     def __init__(self, codes_train, factors_train, codes_test=None, factors_test=None, continuous: bool = False):
         self.parts = {"train": (factors_train, codes_train), "test": (factors_test, codes_test)}
         self.continuous = continuous
+        self.represent = None  # nothing to draw with: the sampling scores need a CodeSamples
 
     def get(self, part: str, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         return self.parts[part]
 
-    def sizes(self, needs: str) -> dict:
-        """The sample sizes a metric of kind ``needs`` ran on."""
-        sizes = {"num_train": len(self.parts["train"][1])}
+    def recorded_settings(self, needs: str) -> dict:
+        """The sample sizes a metric of kind ``needs`` ran on (the arrays' lengths, not the profile's),
+        and ``continuous_factors`` for real-valued factors (the metrics' continuous variants)."""
+        recorded = {"num_train": len(self.parts["train"][1])}
         if needs == "train_test":
-            sizes["num_test"] = len(self.parts["test"][1])
-        return sizes
+            recorded["num_test"] = len(self.parts["test"][1])
+        if self.continuous:
+            recorded["continuous_factors"] = True
+        return recorded
 
 
 def metric_rng(seed: int, name: str) -> np.random.Generator:
@@ -143,8 +151,6 @@ def compute_metric(name: str, dataset, model, settings: dict, rng: np.random.Gen
         raise DisentangleError(f"{name} needs a represent function (e.g. disentangle.evaluation.make_represent(model)) or codes")
     samples = samples or CodeSamples(dataset, represent, int(settings.get("seed", 0)))
     s = {k: v for k, v in settings.items() if k not in RUNNER_KEYS}
-    if metric.continuous and settings.get("continuous_factors"):
-        s["continuous_factors"] = True
     if metric.needs == "sampling":
         return metric.function(dataset, represent, rng, **s)
     if metric.needs == "model":
@@ -231,15 +237,11 @@ def score(metrics, codes: CodeSamples | GivenCodes, *, profile: str = "published
     bar = tqdm(metrics, desc=f"evaluating {label}".strip(), unit="metric", disable=not progress, leave=False)
     for name in bar:
         bar.set_postfix_str(name)  # the metric now running: the slow ones take minutes
-        settings = metric_settings(name, profile, seed, split, options.get(name), bootstrap, encoded_in)
-        if isinstance(codes, GivenCodes):
-            settings.update(codes.sizes(get_metric(name).needs))
-            if codes.continuous:
-                settings["continuous_factors"] = True
+        settings = {**metric_settings(name, profile, seed, split, options.get(name), bootstrap, encoded_in),
+                    **codes.recorded_settings(get_metric(name).needs)}
         start = time.perf_counter()
         try:
-            values = compute_metric(name, dataset, model, settings, metric_rng(seed, name), codes.represent if isinstance(codes, CodeSamples) else None,
-                                    codes, progress)
+            values = compute_metric(name, dataset, model, settings, metric_rng(seed, name), codes.represent, codes, progress)
         except SingleFactorError as error:
             if progress:
                 tqdm.write(f"{label}: {name} skipped: {error}")
@@ -251,13 +253,21 @@ def score(metrics, codes: CodeSamples | GivenCodes, *, profile: str = "published
 def collect(scores, split: str = "train") -> dict:
     """The mapping metrics.json holds, from :func:`score`'s results: ``{"<metric>.<key>": float,
     "settings": {metric: settings}, "package_version": str}``."""
-    result: dict = {"settings": {}}
+    result: dict = {"settings": {}, "package_version": __version__}
     for name, values, settings in scores:
-        key = result_key(name, split)
-        result.update({f"{key}.{value_key}": float(value) for value_key, value in (values or {}).items()})
-        result["settings"][key] = settings
-    result["package_version"] = __version__
+        record(result, name, values, settings, split)
     return result
+
+
+def record(result: dict, name: str, values: dict | None, settings: dict, split: str = "train") -> None:
+    """Put one metric's values and settings into a metrics.json mapping, in place, replacing what an
+    earlier run of the metric left (its keys, and its values when it is now skipped)."""
+    key = result_key(name, split)
+    for old in [k for k in result if k.startswith(key + ".")]:
+        del result[old]
+    result.update({f"{key}.{value_key}": float(value) for value_key, value in (values or {}).items()})
+    result.setdefault("settings", {})[key] = settings
+    result["package_version"] = __version__
 
 
 def _device_note(model) -> dict:
