@@ -260,10 +260,11 @@ def check_config(config: RunConfig) -> None:
     from disentangle.devices import resolve_device
     from disentangle.hardware import PRECISIONS
     from disentangle.models import model_class
+    from disentangle.models.registry import DATA_SET_OPTIONS
     from disentangle.validation import check_choice, check_count
 
     check_choice(config.precision, "precision", ("auto", *PRECISIONS))
-    reserved = sorted(set(config.model_options) & {"observation_shape", "dataset_size"})
+    reserved = sorted(set(config.model_options) & set(DATA_SET_OPTIONS))
     if reserved:
         raise DisentangleError(f"model option {reserved[0]!r} is set by the data set, not by the user")
     device = resolve_device(config.device)  # a device this machine lacks fails here, before any folder exists

@@ -16,6 +16,7 @@ from torch import nn
 
 from disentangle.errors import DisentangleError
 from disentangle.models.architectures import build_architecture
+from disentangle.models.registry import DATA_SET_OPTIONS
 from disentangle.registry import REQUIRED, schema
 
 
@@ -87,7 +88,7 @@ class BaseVAE(nn.Module):
     def default_options(cls) -> dict:
         """Every hyperparameter with the value it takes when not given (shape and data-set size excluded)."""
         return {name: option.default for name, option in schema(cls, nn.Module).items()
-                if name not in ("observation_shape", "dataset_size") and option.default is not REQUIRED}
+                if name not in DATA_SET_OPTIONS and option.default is not REQUIRED}
 
     # -- the model -----------------------------------------------------------------
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
