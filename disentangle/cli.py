@@ -115,6 +115,8 @@ def train(model, dataset, steps, seed, batch_size, settings, checkpoint_every, l
 @click.option("--force", is_flag=True, help="Recompute metrics already in metrics.json.")
 @click.option("--split", type=click.Choice(["train", "test"]), default="train", show_default=True,
               help="The data set split to score (test: MNIST's 10,000 test images; stored as <metric>_test).")
+@click.option("--representation", type=click.Choice(["mean", "sampled"]), default="mean", show_default=True,
+              help="Code with the posterior mean, or one seeded draw from the posterior (stored as <metric>_sampled).")
 @click.option("--set", "metric_settings", multiple=True, metavar="METRIC.KEY=VALUE", help="A metric setting, e.g. --set iwae.k=5000 --set iwae.num_points=all.")
 @click.option("--data-root", type=click.Path(path_type=Path), default=None, help="Where the run's data set files are on this machine.")
 @click.option("--bootstrap", type=int, default=0, show_default=True,
@@ -123,7 +125,8 @@ def train(model, dataset, steps, seed, batch_size, settings, checkpoint_every, l
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="torch threads (default: all cores).")
 @click.option("--quiet", is_flag=True)
 @reports_errors
-def evaluate(run_dirs, metric_names, seed, profile, old_fast_flag, force, split, metric_settings, data_root, bootstrap, device, threads, quiet):
+def evaluate(run_dirs, metric_names, seed, profile, old_fast_flag, force, split, representation, metric_settings, data_root, bootstrap, device,
+             threads, quiet):
     """Score trained runs; writes RUN_DIR/metrics.json."""
     if threads:
         import torch
@@ -136,12 +139,12 @@ def evaluate(run_dirs, metric_names, seed, profile, old_fast_flag, force, split,
     names = parse_metrics(metric_names)
     options = parse_metric_options(metric_settings)
     profile = chosen_profile(profile, old_fast_flag) or "published"
-    keys = [result_key(n, split) for n in names]
+    keys = [result_key(n, split, representation) for n in names]
     for run_dir in run_dirs:
         if not run_dir.is_dir():
             raise DisentangleError(f"{run_dir} is not a run folder")
         result = evaluate_run(run_dir, names, profile=profile, seed=seed, options=options, bootstrap=bootstrap, split=split,
-                              force=force, progress=not quiet, data_root=data_root, device=device)
+                              representation=representation, force=force, progress=not quiet, data_root=data_root, device=device)
         shown = ", ".join(f"{k}={v:.3f}" for k, v in result.items() if isinstance(v, float) and k.partition(".")[0] in keys)
         skipped = [f"{k} ({result['settings'][k]['skipped']})" for k in keys if "skipped" in result["settings"].get(k, {})]
         if skipped:

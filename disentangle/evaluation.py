@@ -37,11 +37,12 @@ def parse_metrics(text: str | None) -> tuple[str, ...]:
     return parse_metric_names(text)
 
 
-def make_represent(model, batch_size: int | None = None, precision: str = "fp32"):
-    """observations [n, C, H, W] -> posterior means [n, d] (float32), in batches, without gradients.
+def make_posterior(model, batch_size: int | None = None, precision: str = "fp32"):
+    """observations [n, C, H, W] -> (posterior means [n, d], log variances [n, d]) as float32
+    numpy arrays, in batches, without gradients.
 
     The encoder runs channels_last (1.7x faster than NCHW in fp32 here); ``precision="bf16"``
-    runs it under bfloat16 autocast, as a run trained in bf16 did; the means still leave
+    runs it under bfloat16 autocast, as a run trained in bf16 did; the outputs still leave
     the encoder in float32.
     """
     bf16 = precision == "bf16"
@@ -52,15 +53,30 @@ def make_represent(model, batch_size: int | None = None, precision: str = "fp32"
     model.to(memory_format=memory_format)
 
     @torch.inference_mode()
-    def represent(observations: np.ndarray) -> np.ndarray:
-        out = []
+    def posterior(observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        means, log_variances = [], []
         for start in range(0, len(observations), batch_size):
             x = torch.as_tensor(observations[start:start + batch_size]).to(device).contiguous(memory_format=memory_format)
             with low_precision(device, bf16):
-                out.append(model.encode(x)[0].float().cpu().numpy())
-        return np.concatenate(out)
+                mean, log_variance = model.encode(x)
+            means.append(mean.float().cpu().numpy())
+            log_variances.append(log_variance.float().cpu().numpy())
+        return np.concatenate(means), np.concatenate(log_variances)
 
-    return represent
+    return posterior
+
+
+def make_represent(model, batch_size: int | None = None, precision: str = "fp32"):
+    """observations [n, C, H, W] -> posterior means [n, d] (float32): :func:`make_posterior`'s means."""
+    posterior = make_posterior(model, batch_size, precision)
+    return lambda observations: posterior(observations)[0]
+
+
+def mean_kl_per_latent(posterior, observations: np.ndarray) -> np.ndarray:
+    """The mean over ``observations`` of each latent's KL(q(z_j|x) || N(0, 1)), in nats: [d]
+    (the per-latent KL UDR masks inactive latents with)."""
+    mean, log_variance = (np.asarray(a, dtype=np.float64) for a in posterior(observations))
+    return (0.5 * (mean ** 2 + np.exp(log_variance) - log_variance - 1)).mean(0)
 
 
 def encode_precision(run_precision: str, device="cpu") -> str:
@@ -83,7 +99,7 @@ def encode_note(run_precision: str, device="cpu") -> str | None:
 
 
 def evaluate(run_dir: str | Path, metrics=None, *, profile: str = "published", seed: int = 0, options: dict | None = None,
-             bootstrap: int = 0, split: str = "train", force: bool = False, progress: bool = True,
+             bootstrap: int = 0, split: str = "train", representation: str = "mean", force: bool = False, progress: bool = True,
              data_root: str | Path | None = None, device: str = "cpu") -> dict:
     """Compute the requested metrics of one trained run and persist them in its metrics.json.
 
@@ -103,6 +119,9 @@ def evaluate(run_dir: str | Path, metrics=None, *, profile: str = "published", s
         Replicates of a 95% percentile interval for each array metric's values (0: none).
     split : {"train", "test"}
         ``"test"`` scores the data set's held-out split, stored as ``<name>_test``.
+    representation : {"mean", "sampled"}
+        Code with the posterior mean, or with one draw from the posterior (disentanglement_lib's
+        two representations; seeded by ``seed``). Sampled scores are stored as ``<name>_sampled``.
     force : bool
         Recompute metrics already stored with the same settings.
     data_root, device
@@ -136,15 +155,18 @@ def evaluate(run_dir: str | Path, metrics=None, *, profile: str = "published", s
         except DisentangleError:
             result = {}  # a corrupt file is rebuilt from scratch
         result.setdefault("settings", {})
-        todo = [m for m in metrics if force or not same_settings(result["settings"].get(result_key(m, split)),
-                                                                   metric_settings(m, profile, seed, split, options.get(m), bootstrap, note))]
+        todo = [m for m in metrics if force or not same_settings(result["settings"].get(result_key(m, split, representation)),
+                                                                   metric_settings(m, profile, seed, split, options.get(m), bootstrap, note,
+                                                                                   representation))]
         # the published sampling scores draw millions of images: a data set's in-memory cache (dSprites: the
         # bit-packed grid, built in seconds) then beats drawing each batch (the same pixels either way)
         in_memory = profile == "published" and any(get_metric(m).needs == "sampling" for m in todo)
         config, dataset, model = load_trained(run_dir, split, data_root, device, in_memory=in_memory)
-        codes = CodeSamples(dataset, make_represent(model, precision=note or trained_in), seed)
+        posterior = make_posterior(model, precision=note or trained_in)
+        codes = CodeSamples(dataset, lambda observations: posterior(observations)[0], seed, posterior=posterior,
+                            representation=representation)
         for name, values, settings in score(todo, codes, profile=profile, seed=seed, options=options, bootstrap=bootstrap, split=split,
                                             encoded_in=note, dataset=dataset, model=model, progress=progress, label=run_dir.name):
-            record(result, name, values, settings, split)
+            record(result, name, values, settings, split, representation)
             atomic_write_json(run_dir / runs.METRICS, result)
     return result

@@ -107,9 +107,9 @@ def collect(runs_dir: str | Path = "runs", problems: list[str] | None = None) ->
 
 def metric_columns(table: pd.DataFrame) -> list[str]:
     """Columns of a runs table that hold metric values (``metric.key``, not intervals) and final recon / KL."""
-    from disentangle.metrics import list_metrics
+    from disentangle.scoring import result_names
 
-    names = set(list_metrics()) | {f"{n}_test" for n in list_metrics()}
+    names = result_names()
     return [c for c in table.columns if (c.partition(".")[0] in names and not c.endswith((".ci_low", ".ci_high")))
             or c in TRAINING_COLUMNS]
 

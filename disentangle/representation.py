@@ -35,36 +35,50 @@ def _as_array(codes) -> np.ndarray:
     return np.asarray(codes)
 
 
-def checked_represent(represent: Callable, batch_size: int = DEFAULT_CHUNK) -> Callable:
+def checked_represent(represent: Callable, batch_size: int = DEFAULT_CHUNK, posterior: bool = False) -> Callable:
     """Wrap ``represent`` so it is called on chunks of ``batch_size`` observations and its
-    output is checked: one finite numeric row per observation, the same width every call."""
+    output is checked: one finite numeric row per observation, the same width every call.
+
+    ``posterior=True``: ``represent`` returns a Gaussian posterior, a ``(mean, log_variance)``
+    pair of such arrays with the same shape, and so does the wrapped function."""
     check_count(batch_size, "batch_size")
     width: list[int] = []
 
-    def wrapped(observations: np.ndarray) -> np.ndarray:
+    def check(codes, chunk, start: int, what: str) -> np.ndarray:
+        codes = _as_array(codes)
+        if codes.ndim != 2 or codes.shape[0] != len(chunk):
+            raise DisentangleError(f"represent returned {what} of shape {list(codes.shape)} for {len(chunk)} observations, "
+                                   f"expected [{len(chunk)}, d]")
+        if codes.dtype == bool or not np.issubdtype(codes.dtype, np.number):
+            raise DisentangleError(f"represent returned {what} of dtype {codes.dtype}, expected floats")
+        if not np.isfinite(codes).all():
+            raise DisentangleError(f"represent returned NaN or inf {what} (row {start + int(np.argwhere(~np.isfinite(codes))[0, 0])} of the sample)")
+        if width and codes.shape[1] != width[0]:
+            raise DisentangleError(f"represent returned {codes.shape[1]} code dims after {width[0]} earlier: it must be fixed")
+        width[:] = [codes.shape[1]]
+        return codes.astype(np.float64)
+
+    def wrapped(observations: np.ndarray):
         out = []
         for start in range(0, len(observations), batch_size):
             chunk = observations[start:start + batch_size]
-            codes = _as_array(represent(chunk))
-            if codes.ndim != 2 or codes.shape[0] != len(chunk):
-                raise DisentangleError(f"represent returned codes of shape {list(codes.shape)} for {len(chunk)} observations, "
-                                       f"expected [{len(chunk)}, d]")
-            if codes.dtype == bool or not np.issubdtype(codes.dtype, np.number):
-                raise DisentangleError(f"represent returned codes of dtype {codes.dtype}, expected floats")
-            if not np.isfinite(codes).all():
-                raise DisentangleError(f"represent returned NaN or inf codes (row {start + int(np.argwhere(~np.isfinite(codes))[0, 0])} of the sample)")
-            if width and codes.shape[1] != width[0]:
-                raise DisentangleError(f"represent returned {codes.shape[1]} code dims after {width[0]} earlier: it must be fixed")
-            width[:] = [codes.shape[1]]
-            out.append(codes.astype(np.float64))
-        return np.concatenate(out)
+            returned = represent(chunk)
+            if not posterior:
+                out.append(check(returned, chunk, start, "codes"))
+                continue
+            if not isinstance(returned, (tuple, list)) or len(returned) != 2:
+                raise DisentangleError(f"the sampled representation needs represent to return (mean, log_variance), got {type(returned).__name__}")
+            out.append((check(returned[0], chunk, start, "means"), check(returned[1], chunk, start, "log variances")))
+        if not posterior:
+            return np.concatenate(out)
+        return np.concatenate([m for m, _ in out]), np.concatenate([v for _, v in out])
 
     return wrapped
 
 
 def evaluate_representation(represent: Callable, dataset, metrics=None, *, profile: str = "published", seed: int = 0,
                             options: dict | None = None, bootstrap: int = 0, batch_size: int = DEFAULT_CHUNK,
-                            progress: bool = False) -> dict:
+                            representation: str = "mean", progress: bool = False) -> dict:
     """Score a representation that is not from this project.
 
     The data set's observations are coded with ``represent`` and scored with the same
@@ -89,12 +103,17 @@ def evaluate_representation(represent: Callable, dataset, metrics=None, *, profi
         Replicates of a 95% percentile interval for each array metric's values (0: none).
     batch_size : int
         Observations per ``represent`` call.
+    representation : {"mean", "sampled"}
+        ``"sampled"``: ``represent`` returns the Gaussian posterior ``(mean, log_variance)``, each
+        [n, d], and every observation is coded with one draw from it (seeded by ``seed``), as
+        disentanglement_lib's sampled representation. Stored under ``<metric>_sampled``.
     progress : bool
 
     Returns
     -------
     dict
-        ``{"<metric>.<key>": float, "settings": {metric: settings}, "package_version": str}``.
+        ``{"<metric>.<key>": float, "settings": {metric: settings}, "package_version": str}``
+        (``"<metric>_sampled.<key>"`` for the sampled representation).
 
     References
     ----------
@@ -115,8 +134,13 @@ def evaluate_representation(represent: Callable, dataset, metrics=None, *, profi
     for name in names:
         if get_metric(name).needs == "model":
             raise DisentangleError(f"{name} needs a trained model of this project (a likelihood), not a represent function")
-    codes = CodeSamples(dataset, checked_represent(represent, batch_size), seed)
-    return collect(score(names, codes, profile=profile, seed=seed, options=options, bootstrap=bootstrap, dataset=dataset, progress=progress))
+    if representation == "sampled":
+        posterior = checked_represent(represent, batch_size, posterior=True)
+        codes = CodeSamples(dataset, lambda observations: posterior(observations)[0], seed, posterior=posterior, representation="sampled")
+    else:
+        codes = CodeSamples(dataset, checked_represent(represent, batch_size), seed, representation=representation)
+    return collect(score(names, codes, profile=profile, seed=seed, options=options, bootstrap=bootstrap, dataset=dataset, progress=progress),
+                   representation=representation)
 
 
 def evaluate_codes(codes_train, factors_train, codes_test=None, factors_test=None, metrics=None, *, profile: str = "published",

@@ -19,12 +19,33 @@ import numpy as np
 from disentangle import __version__
 from disentangle.errors import DisentangleError
 from disentangle.metrics._utils import SingleFactorError
-from disentangle.metrics.registry import ARRAY_NEEDS, get_metric, list_metrics
+from disentangle.metrics.registry import ARRAY_NEEDS, REPRESENTATIONS, get_metric, list_metrics, parse_result_key, result_key, result_names  # noqa: F401
 from disentangle.metrics.sampling import represent_sample
 from disentangle.registry import function_schema
-from disentangle.validation import check_count
+from disentangle.validation import check_choice, check_count
 
 RUNNER_KEYS = ("seed", "split", "profile", "encode_precision")  # recorded, not passed to a metric
+
+
+def sampled_represent(posterior, rng: np.random.Generator):
+    """A represent function that codes each observation with one draw from its Gaussian posterior,
+    ``mean + exp(log_variance / 2) * eps``, the noise ``eps`` from ``rng`` (disentanglement_lib's
+    ``sampled`` representation).
+
+    Parameters
+    ----------
+    posterior : callable
+        ``posterior(observations) -> (mean [n, d], log_variance [n, d])``.
+    rng : numpy.random.Generator
+        The stream of the noise: a seed fixes every code.
+    """
+
+    def represent(observations: np.ndarray) -> np.ndarray:
+        mean, log_variance = posterior(observations)
+        mean, log_variance = np.asarray(mean, dtype=np.float64), np.asarray(log_variance, dtype=np.float64)
+        return mean + np.exp(0.5 * log_variance) * rng.standard_normal(mean.shape)
+
+    return represent
 
 
 class CodeSamples:
@@ -33,17 +54,32 @@ class CodeSamples:
     ``get("train", n)`` draws n observations once and codes them; every metric asking
     for the same split and size gets the same arrays. Each (part, n) has its own random
     stream from ``seed``, so a metric's result does not depend on which others ran.
+
+    ``representation="sampled"`` codes with one draw from the posterior (``posterior``:
+    observations -> (mean, log_variance)) instead of ``represent``'s mean; the noise of each
+    (part, n) sample and of each sampling metric has its own stream from ``seed`` too.
     """
 
-    def __init__(self, dataset, represent, seed: int):
+    def __init__(self, dataset, represent, seed: int, *, posterior=None, representation: str = "mean"):
+        check_choice(representation, "representation", REPRESENTATIONS)
+        if representation == "sampled" and posterior is None:
+            raise DisentangleError("the sampled representation needs the encoder's posterior (mean, log variance), not only codes")
         self.dataset, self.represent, self.seed = dataset, represent, seed
+        self.posterior, self.representation = posterior, representation
         self._cache: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
+
+    def represent_for(self, stream: str):
+        """The represent function a metric named ``stream`` codes with: ``represent`` for the mean
+        representation, a sampled one with the metric's own noise stream otherwise."""
+        if self.representation == "mean":
+            return self.represent
+        return sampled_represent(self.posterior, np.random.default_rng([self.seed, zlib.crc32(f"sampled:{stream}".encode())]))
 
     def get(self, part: str, n: int) -> tuple[np.ndarray, np.ndarray]:
         """(factors int64 [n, k], codes float64 [n, d])."""
         if (part, n) not in self._cache:
             rng = np.random.default_rng([self.seed, zlib.crc32(part.encode()), int(n)])
-            self._cache[(part, n)] = represent_sample(self.dataset, self.represent, n, rng)
+            self._cache[(part, n)] = represent_sample(self.dataset, self.represent_for(f"{part}:{n}"), n, rng)
         return self._cache[(part, n)]
 
     def recorded_settings(self, needs: str) -> dict:
@@ -59,6 +95,10 @@ class GivenCodes:
         self.parts = {"train": (factors_train, codes_train), "test": (factors_test, codes_test)}
         self.continuous = continuous
         self.represent = None  # nothing to draw with: the sampling scores need a CodeSamples
+        self.representation = "mean"  # whatever the caller's codes are: recorded as given
+
+    def represent_for(self, stream: str):
+        return None
 
     def get(self, part: str, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         return self.parts[part]
@@ -80,10 +120,13 @@ def metric_rng(seed: int, name: str) -> np.random.Generator:
 
 
 def metric_settings(name: str, profile: str = "published", seed: int = 0, split: str = "train",
-                    options: dict | None = None, bootstrap: int = 0, encoded_in: str | None = None) -> dict:
+                    options: dict | None = None, bootstrap: int = 0, encoded_in: str | None = None,
+                    representation: str = "mean") -> dict:
     """The full settings one metric runs with: the profile's, then ``options``, then seed and split,
     and ``bootstrap`` (replicates of the percentile interval) for array metrics when asked;
-    ``encoded_in`` (``encode_precision``) when the encoder ran in another precision than the run trained in."""
+    ``encoded_in`` (``encode_precision``) when the encoder ran in another precision than the run trained in;
+    ``representation`` when it is ``"sampled"`` and the metric reads codes (the likelihoods do not)."""
+    check_choice(representation, "representation", REPRESENTATIONS)
     settings = get_metric(name).settings(profile)
     kinds = function_schema(get_metric(name).function)
     for key, value in (options or {}).items():
@@ -102,6 +145,8 @@ def metric_settings(name: str, profile: str = "published", seed: int = 0, split:
         settings["bootstrap"] = bootstrap
     if encoded_in is not None:
         settings["encode_precision"] = encoded_in
+    if representation != "mean" and get_metric(name).needs != "model":
+        settings["representation"] = representation
     return settings
 
 
@@ -112,11 +157,6 @@ def same_settings(stored: dict | None, settings: dict) -> bool:
     informative = ("seconds", "skipped", "device", "profile")  # recorded for readers; the values decide equality
     return ({k: v for k, v in stored.items() if k not in informative}
             == {k: v for k, v in settings.items() if k not in informative})
-
-
-def result_key(name: str, split: str = "train") -> str:
-    """The metrics.json name of a metric on a split: ``iwae`` on train, ``iwae_test`` on test."""
-    return name if split == "train" else f"{name}_{split}"
 
 
 def parse_value(raw: str):
@@ -237,11 +277,11 @@ def score(metrics, codes: CodeSamples | GivenCodes, *, profile: str = "published
     bar = tqdm(metrics, desc=f"evaluating {label}".strip(), unit="metric", disable=not progress, leave=False)
     for name in bar:
         bar.set_postfix_str(name)  # the metric now running: the slow ones take minutes
-        settings = {**metric_settings(name, profile, seed, split, options.get(name), bootstrap, encoded_in),
+        settings = {**metric_settings(name, profile, seed, split, options.get(name), bootstrap, encoded_in, codes.representation),
                     **codes.recorded_settings(get_metric(name).needs)}
         start = time.perf_counter()
         try:
-            values = compute_metric(name, dataset, model, settings, metric_rng(seed, name), codes.represent, codes, progress)
+            values = compute_metric(name, dataset, model, settings, metric_rng(seed, name), codes.represent_for(name), codes, progress)
         except SingleFactorError as error:
             if progress:
                 tqdm.write(f"{label}: {name} skipped: {error}")
@@ -250,19 +290,19 @@ def score(metrics, codes: CodeSamples | GivenCodes, *, profile: str = "published
             yield name, values, {**settings, "seconds": round(time.perf_counter() - start, 2), **_device_note(model)}
 
 
-def collect(scores, split: str = "train") -> dict:
+def collect(scores, split: str = "train", representation: str = "mean") -> dict:
     """The mapping metrics.json holds, from :func:`score`'s results: ``{"<metric>.<key>": float,
     "settings": {metric: settings}, "package_version": str}``."""
     result: dict = {"settings": {}, "package_version": __version__}
     for name, values, settings in scores:
-        record(result, name, values, settings, split)
+        record(result, name, values, settings, split, representation)
     return result
 
 
-def record(result: dict, name: str, values: dict | None, settings: dict, split: str = "train") -> None:
-    """Put one metric's values and settings into a metrics.json mapping, in place, replacing what an
-    earlier run of the metric left (its keys, and its values when it is now skipped)."""
-    key = result_key(name, split)
+def record(result: dict, name: str, values: dict | None, settings: dict, split: str = "train", representation: str = "mean") -> None:
+    """Put one metric's values and settings into a metrics.json mapping (under :func:`result_key`), in
+    place, replacing what an earlier run of the metric left (its keys, and its values when it is now skipped)."""
+    key = result_key(name, split, representation)
     for old in [k for k in result if k.startswith(key + ".")]:
         del result[old]
     result.update({f"{key}.{value_key}": float(value) for value_key, value in (values or {}).items()})

@@ -200,8 +200,11 @@ def test_incomplete_factor_grid_works_with_every_array_metric():
     rng = np.random.default_rng(0)
     full = np.stack(np.meshgrid(np.arange(5), np.arange(6), indexing="ij"), -1).reshape(-1, 2)
     factors = np.repeat(full[(full[:, 0] + full[:, 1]) % 3 != 0], 30, axis=0)  # a third of the grid missing
+    factors = factors[rng.permutation(len(factors))]  # a random sample's order (downstream budgets take the first rows)
     codes = factors + 0.1 * rng.standard_normal(factors.shape)
     array_metrics = list_metrics(needs=("codes", "codes_only", "train_test"))
-    result = disentangle.evaluate_codes(codes, factors, codes, factors, metrics=array_metrics, profile="fast")
+    budgets = {name: {"label_budgets": [10, 100]} for name in array_metrics if "label_budgets" in get_metric(name).settings("fast")}
+    assert budgets  # the downstream tasks: their fast budgets (up to 1,000 labels) exceed these 600 rows
+    result = disentangle.evaluate_codes(codes, factors, codes, factors, metrics=array_metrics, profile="fast", options=budgets)
     for name in array_metrics:
         assert any(k.startswith(name + ".") for k in result), name

@@ -129,3 +129,31 @@ class GroundTruthDataset(abc.ABC):
     def __repr__(self) -> str:
         factors = ", ".join(f"{n}={s}" for n, s in zip(self.factor_names, self.factor_sizes))
         return f"{type(self).__name__}({len(self)} observations, factors: {factors})"
+
+
+class FactorsAsObservations(GroundTruthDataset):
+    """A toy data set whose observation is its factor row itself (float32 [n, 1, 1, k]): a known
+    answer for the metrics (a representation that reads the observation is perfectly
+    disentangled), for examples and tests.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> grid = FactorsAsObservations((2, 3))
+    >>> grid.sample_observations_from_factors(np.array([[1, 2]])).tolist()
+    [[[[1.0, 2.0]]]]
+    """
+
+    name = "factors_as_observations"
+
+    def __init__(self, factor_sizes=(2, 3)):
+        self.factor_sizes = tuple(check_count(s, "factor size") for s in factor_sizes)
+        self.factor_names = tuple(f"factor_{j}" for j in range(len(self.factor_sizes)))
+        self.observation_shape = (1, 1, len(self.factor_sizes))
+
+    def __len__(self) -> int:
+        return int(np.prod(self.factor_sizes))
+
+    def sample_observations_from_factors(self, factors: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        factors = self.check_factors(factors)
+        return factors.astype(np.float32).reshape(len(factors), 1, 1, -1)

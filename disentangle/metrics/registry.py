@@ -29,6 +29,7 @@ from disentangle.registry import Registry
 
 NEEDS = ("codes", "codes_only", "train_test", "sampling", "model")
 PROFILE_NAMES = ("published", "fast", "tiny")
+REPRESENTATIONS = ("mean", "sampled")  # disentanglement_lib's postprocessing: the posterior mean, or one draw from it
 ARRAY_NEEDS = ("codes", "codes_only", "train_test")  # what evaluate_codes can run
 
 
@@ -104,6 +105,29 @@ def parse_metric_names(text: str | None, default: tuple[str, ...] | None = None)
         get_metric(name)
     return names
 
+def result_key(name: str, split: str = "train", representation: str = "mean") -> str:
+    """The metrics.json name of a metric on a split and representation: ``mig`` (train, mean),
+    ``mig_test``, ``mig_sampled``, ``mig_sampled_test``. The likelihoods read no codes: ``iwae``
+    whatever the representation."""
+    sampled = representation != "mean" and get_metric(name).needs != "model"
+    return name + ("_" + representation if sampled else "") + ("" if split == "train" else f"_{split}")
+
+
+def result_names() -> set[str]:
+    """Every metrics.json name :func:`result_key` can give (each metric on each split and representation)."""
+    return {result_key(name, split, representation) for name in list_metrics() for split in ("train", "test")
+            for representation in REPRESENTATIONS}
+
+
+def parse_result_key(key: str) -> tuple[str, str, str]:
+    """``"mig_sampled_test"`` -> ``("mig", "test", "sampled")``: the inverse of :func:`result_key`."""
+    for name in list_metrics():
+        for split in ("train", "test"):
+            for representation in REPRESENTATIONS:
+                if result_key(name, split, representation) == key:
+                    return name, split, representation
+    raise DisentangleError(f"{key!r} is not a metric result name")
+
 
 def headline_columns() -> tuple[str, ...]:
     """The results-table column of every registered metric's headline value."""
@@ -111,9 +135,14 @@ def headline_columns() -> tuple[str, ...]:
 
 
 def human_name(column: str) -> str:
-    """A readable name for a results column: ``"mig.discrete_mig"`` -> ``"MIG"``; other keys kept."""
-    name, _, key = column.partition(".")
-    if name not in METRICS.names():
+    """A readable name for a results column: ``"mig.discrete_mig"`` -> ``"MIG"``,
+    ``"mig_sampled_test.discrete_mig"`` -> ``"MIG (sampled, test)"``; other keys kept."""
+    stored, _, key = column.partition(".")
+    try:
+        name, split, representation = parse_result_key(stored)
+    except DisentangleError:
         return column
     metric = METRICS.get(name)
-    return metric.title if key == metric.headline else f"{metric.family}: {key.replace('_', ' ')}"
+    shown = metric.title if key == metric.headline else f"{metric.family}: {key.replace('_', ' ')}"
+    qualifiers = [q for q in (representation if representation != "mean" else "", split if split != "train" else "") if q]
+    return shown + (f" ({', '.join(qualifiers)})" if qualifiers else "")

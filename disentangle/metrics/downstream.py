@@ -1,0 +1,297 @@
+"""Downstream classification on a representation (Locatello et al. 2019, §5 "sample efficiency").
+
+For each factor, a classifier learns the factor from the codes of the first n training
+rows and is scored on every test row; n runs over label budgets (10, 100, 1,000, 10,000).
+A representation that needs few labels for a high test accuracy is "sample efficient".
+
+- :func:`downstream_task`: disentanglement_lib's ``downstream_task.py`` on arrays, with its
+  two predictors (``utils.logistic_regression_cv``, ``utils.gradient_boosting_classifier``),
+  registered as ``downstream_task_logistic_regression`` and ``downstream_task_boosted_trees``.
+- :func:`reduced_downstream_task`: the same after removing, per factor of interest, the code
+  dimensions the DCI importance ranks most informative for it (``reduced_downstream_task.py``).
+
+Differences from the reference (both in the README): every budget is trained on the first n
+rows of one coded training sample and scored on one test sample (the reference codes a new
+sample per budget), and the boosted trees are seeded (the reference leaves ``random_state`` unset).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.ensemble import GradientBoostingClassifier
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegressionCV
+from sklearn.model_selection import KFold
+
+from disentangle.errors import DisentangleError
+from disentangle.metrics._utils import check_train_test
+from disentangle.metrics.registry import register_metric
+from disentangle.validation import check_count, check_choice
+
+PREDICTORS = ("logistic_regression", "gbt")
+LABEL_BUDGETS = (10, 100, 1000, 10000)  # Locatello et al. 2019 §5
+
+
+def make_predictor(predictor: str, seed: int = 0):
+    """The reference's classifiers: ``LogisticRegressionCV(Cs=10, cv=KFold(5))`` or a default
+    ``GradientBoostingClassifier`` (seeded here)."""
+    check_choice(predictor, "predictor", PREDICTORS)
+    if predictor == "logistic_regression":
+        return LogisticRegressionCV(Cs=10, cv=KFold(n_splits=5))
+    return GradientBoostingClassifier(random_state=seed)
+
+
+def _fit_score(predictor: str, seed: int, x_train, y_train, x_test, y_test) -> tuple[float, float]:
+    with warnings.catch_warnings():  # lbfgs at the reference's 100 iterations warns on most codes
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = make_predictor(predictor, seed).fit(x_train, y_train)
+    return float(np.mean(model.predict(x_train) == y_train)), float(np.mean(model.predict(x_test) == y_test))
+
+
+def factor_accuracies(codes_train, factors_train, codes_test, factors_test, predictor: str = "logistic_regression",
+                      seed: int = 0, n_jobs: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """(train accuracy [k], test accuracy [k]): one fresh classifier per factor, fitted on the
+    training rows; factors are fitted in parallel threads (each its own seeded model)."""
+    for j in range(factors_train.shape[1]):
+        if len(np.unique(factors_train[:, j])) < 2:
+            raise DisentangleError(f"factor {j} has a single class in the {len(factors_train)} training rows: a classifier needs "
+                                   "two or more (a budget of n labels trains on the first n rows: shuffle sorted rows, or use more)")
+    fits = Parallel(n_jobs=n_jobs, prefer="threads")(
+        delayed(_fit_score)(predictor, seed, codes_train, factors_train[:, j], codes_test, factors_test[:, j])
+        for j in range(factors_train.shape[1]))
+    return np.array([f[0] for f in fits]), np.array([f[1] for f in fits])
+
+
+def _budgets(num_train, available: int) -> tuple[int, ...]:
+    sizes = (num_train,) if np.isscalar(num_train) else tuple(num_train)
+    if not sizes:
+        raise DisentangleError("num_train must name at least one label budget, got none")
+    sizes = tuple(check_count(n, "num_train") for n in sizes)
+    if max(sizes) > available:
+        raise DisentangleError(f"num_train {max(sizes)} is larger than the {available} training rows given")
+    return sizes
+
+
+def downstream_task(codes_train, factors_train, codes_test, factors_test, *, num_train=LABEL_BUDGETS,
+                    predictor: str = "logistic_regression", seed: int = 0, n_jobs: int = 2) -> dict[str, float]:
+    """Per-factor accuracy of a classifier trained on n labelled codes, for each budget n.
+
+    Parameters
+    ----------
+    codes_train : array-like of float, shape (n_train, d)
+    factors_train : array-like of int, shape (n_train, k)
+        The first ``n`` rows train the classifiers of budget ``n``.
+    codes_test : array-like of float, shape (n_test, d)
+    factors_test : array-like of int, shape (n_test, k)
+        Every row scores every budget.
+    num_train : int or sequence of int, default (10, 100, 1000, 10000)
+        Label budgets, each at most ``n_train``.
+    predictor : {"logistic_regression", "gbt"}, default "logistic_regression"
+        ``LogisticRegressionCV(Cs=10, cv=KFold(n_splits=5))`` or
+        ``GradientBoostingClassifier()`` (seeded with ``seed``), as disentanglement_lib's
+        ``logistic_regression_cv`` and ``gradient_boosting_classifier``.
+    seed : int, default 0
+    n_jobs : int, default 2
+        Factors fitted in parallel threads.
+
+    Returns
+    -------
+    dict
+        For each budget ``n``: ``"{n}:mean_train_accuracy"``, ``"{n}:mean_test_accuracy"``,
+        ``"{n}:min_train_accuracy"``, ``"{n}:min_test_accuracy"`` and per factor ``i``
+        ``"{n}:train_accuracy_factor_{i}"``, ``"{n}:test_accuracy_factor_{i}"`` (the reference's keys).
+
+    References
+    ----------
+    Locatello et al., "Challenging Common Assumptions in the Unsupervised Learning of
+    Disentangled Representations", ICML 2019, §5. disentanglement_lib:
+    ``evaluation/metrics/downstream_task.py``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> factors = rng.integers(0, 3, (400, 2))
+    >>> codes = factors + 0.1 * rng.standard_normal((400, 2))  # each factor in its own code
+    >>> scores = downstream_task(codes[:200], factors[:200], codes[200:], factors[200:], num_train=(50, 200), predictor="gbt")
+    >>> scores["50:mean_test_accuracy"], scores["200:min_test_accuracy"]
+    (1.0, 1.0)
+    """
+    codes_train, factors_train, codes_test, factors_test = check_train_test(codes_train, factors_train, codes_test, factors_test)
+    check_choice(predictor, "predictor", PREDICTORS)
+    scores: dict[str, float] = {}
+    for n in _budgets(num_train, len(codes_train)):
+        train, test = factor_accuracies(codes_train[:n], factors_train[:n], codes_test, factors_test, predictor, seed, n_jobs)
+        scores.update({f"{n}:mean_train_accuracy": float(train.mean()), f"{n}:mean_test_accuracy": float(test.mean()),
+                       f"{n}:min_train_accuracy": float(train.min()), f"{n}:min_test_accuracy": float(test.min())})
+        for i in range(len(train)):
+            scores[f"{n}:train_accuracy_factor_{i}"] = float(train[i])
+            scores[f"{n}:test_accuracy_factor_{i}"] = float(test[i])
+    return scores
+
+
+def reduced_downstream_task(codes_train, factors_train, codes_test, factors_test, *, num_train=(100,),
+                            num_factors_to_remove: int = 1, predictor: str = "gbt", seed: int = 0,
+                            n_jobs: int = 2) -> dict[str, float]:
+    """Downstream accuracy after removing each factor's most informative code dimensions.
+
+    For each factor of interest f, the dimension with the largest DCI importance for f
+    (a gradient-boosted classifier's feature importances, as DCI computes them) is removed,
+    ``num_factors_to_remove`` times; every factor is then predicted from what is left.
+    A disentangled code keeps f in few dimensions, so f's accuracy falls after the removal
+    while the other factors' does not.
+
+    Parameters
+    ----------
+    codes_train, factors_train, codes_test, factors_test
+        As :func:`downstream_task`; ``d > num_factors_to_remove``.
+    num_train : int or sequence of int, default (100,)
+        Label budgets (the first n training rows).
+    num_factors_to_remove : int, default 1
+    predictor : {"logistic_regression", "gbt"}, default "gbt"
+    seed, n_jobs
+        As :func:`downstream_task`.
+
+    Returns
+    -------
+    dict
+        The reference's keys, for each budget n, factor i and factor of interest f:
+        ``"{n}:train_accuracy_{i}_factor_of_interest_{f}"`` and ``"{n}:test_accuracy_{i}_factor_of_interest_{f}"``;
+        and two summaries: ``"{n}:mean_test_accuracy_factor_of_interest"`` (f predicted without its
+        top dimensions: low is disentangled) and ``"{n}:mean_test_accuracy_other_factors"``.
+
+    References
+    ----------
+    disentanglement_lib: ``evaluation/metrics/reduced_downstream_task.py`` (with
+    ``factorwise_dci`` importance).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> factors = rng.integers(0, 2, (300, 2))
+    >>> codes = np.hstack([factors, rng.standard_normal((300, 1))])  # factor j in code j, one noise code
+    >>> scores = reduced_downstream_task(codes[:200], factors[:200], codes[200:], factors[200:], num_train=200)
+    >>> scores["200:test_accuracy_1_factor_of_interest_0"], scores["200:mean_test_accuracy_factor_of_interest"] < 0.7
+    (1.0, True)
+    """
+    from disentangle.metrics.dci import importance_matrix
+
+    codes_train, factors_train, codes_test, factors_test = check_train_test(codes_train, factors_train, codes_test, factors_test)
+    check_choice(predictor, "predictor", PREDICTORS)
+    remove = check_count(num_factors_to_remove, "num_factors_to_remove")
+    if remove >= codes_train.shape[1]:
+        raise DisentangleError(f"num_factors_to_remove {remove} leaves no code dimension of the {codes_train.shape[1]}")
+    k = factors_train.shape[1]
+    scores: dict[str, float] = {}
+    for n in _budgets(num_train, len(codes_train)):
+        x_train, y_train = codes_train[:n], factors_train[:n]
+        of_interest, others = [], []
+        for f in range(k):
+            keep = np.arange(codes_train.shape[1])
+            for _ in range(remove):
+                importance = importance_matrix(x_train[:, keep], y_train[:, [f]], codes_test[:, keep], factors_test[:, [f]],
+                                               "gbt", seed, n_jobs=1)[0][:, 0]
+                keep = np.delete(keep, int(np.argmax(importance)))
+            train, test = factor_accuracies(x_train[:, keep], y_train, codes_test[:, keep], factors_test, predictor, seed, n_jobs)
+            for i in range(k):
+                scores[f"{n}:train_accuracy_{i}_factor_of_interest_{f}"] = float(train[i])
+                scores[f"{n}:test_accuracy_{i}_factor_of_interest_{f}"] = float(test[i])
+            of_interest.append(test[f])
+            others.extend(np.delete(test, f))
+        scores[f"{n}:mean_test_accuracy_factor_of_interest"] = float(np.mean(of_interest))
+        scores[f"{n}:mean_test_accuracy_other_factors"] = float(np.mean(others)) if others else float("nan")
+    return scores
+
+
+def _registered(predictor: str, name: str):
+    def downstream(codes_train, factors_train, codes_test, factors_test, *, label_budgets: list = LABEL_BUDGETS, seed: int = 0,
+                   n_jobs: int = 2) -> dict[str, float]:
+        return downstream_task(codes_train, factors_train, codes_test, factors_test, num_train=tuple(label_budgets),
+                               predictor=predictor, seed=seed, n_jobs=n_jobs)
+
+    downstream.__doc__ = f""":func:`downstream_task` with ``predictor="{predictor}"``, as the runner calls it.
+
+    Parameters
+    ----------
+    codes_train, factors_train, codes_test, factors_test
+        The runner's coded samples: ``num_train`` rows (at least the largest budget) and ``num_test``.
+    label_budgets : list of int, default [10, 100, 1000, 10000]
+        Passed as ``num_train`` to :func:`downstream_task`.
+    seed, n_jobs
+        As :func:`downstream_task`.
+
+    Returns
+    -------
+    dict
+        :func:`downstream_task`'s keys.
+
+    References
+    ----------
+    Locatello et al. 2019, §5; disentanglement_lib ``evaluation/metrics/downstream_task.py``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> factors = np.repeat([[0, 1], [1, 0]], 50, axis=0)
+    >>> {name}(factors * 1.0, factors, factors * 1.0, factors, label_budgets=[100])["100:mean_test_accuracy"]
+    1.0
+    """
+    return downstream
+
+
+_PROFILES = {"published": {"num_train": 10000, "num_test": 5000, "label_budgets": list(LABEL_BUDGETS)},
+             "fast": {"num_train": 1000, "num_test": 1000, "label_budgets": [10, 100, 1000]},
+             "tiny": {"num_train": 100, "num_test": 100, "label_budgets": [10, 100]}}
+
+downstream_task_logistic_regression = register_metric(
+    "downstream_task_logistic_regression", needs="train_test", published=_PROFILES["published"], fast=_PROFILES["fast"],
+    tiny=_PROFILES["tiny"], headline="100:mean_test_accuracy", title="Downstream accuracy, 100 labels (LR)",
+    reference="Locatello et al. 2019", family="Downstream (logistic regression)")(_registered("logistic_regression", "downstream_task_logistic_regression"))
+downstream_task_boosted_trees = register_metric(
+    "downstream_task_boosted_trees", needs="train_test", published=_PROFILES["published"], fast=_PROFILES["fast"],
+    tiny=_PROFILES["tiny"], headline="100:mean_test_accuracy", title="Downstream accuracy, 100 labels (GBT)",
+    reference="Locatello et al. 2019", family="Downstream (boosted trees)")(_registered("gbt", "downstream_task_boosted_trees"))
+
+
+@register_metric("reduced_downstream_task", needs="train_test",
+                 published={"num_train": 100, "num_test": 100, "label_budgets": [100], "num_factors_to_remove": 1, "predictor": "gbt"},
+                 headline="100:mean_test_accuracy_factor_of_interest", title="Reduced downstream accuracy",
+                 reference="disentanglement_lib", family="Reduced downstream")
+def reduced_downstream(codes_train, factors_train, codes_test, factors_test, *, label_budgets: list = (100,), num_factors_to_remove: int = 1,
+                       predictor: str = "gbt", seed: int = 0, n_jobs: int = 2) -> dict[str, float]:
+    """:func:`reduced_downstream_task` as the runner calls it (published settings: the reference's
+    only shipped configuration, 100 training and 100 test points, one dimension removed, GBT).
+
+    Parameters
+    ----------
+    codes_train, factors_train, codes_test, factors_test
+        The runner's coded samples.
+    label_budgets : list of int, default [100]
+        Passed as ``num_train``.
+    num_factors_to_remove, predictor, seed, n_jobs
+        As :func:`reduced_downstream_task`.
+
+    Returns
+    -------
+    dict
+        :func:`reduced_downstream_task`'s keys.
+
+    References
+    ----------
+    disentanglement_lib: ``evaluation/metrics/reduced_downstream_task.py``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> factors = np.repeat([[0, 1], [1, 0], [1, 1], [0, 0]], 25, axis=0)
+    >>> codes = np.hstack([factors, np.zeros((100, 1))])
+    >>> scores = reduced_downstream(codes, factors, codes, factors, label_budgets=[100])
+    >>> scores["100:mean_test_accuracy_other_factors"], scores["100:mean_test_accuracy_factor_of_interest"]
+    (1.0, 0.5)
+    """
+    return reduced_downstream_task(codes_train, factors_train, codes_test, factors_test, num_train=tuple(label_budgets),
+                                   num_factors_to_remove=num_factors_to_remove, predictor=predictor, seed=seed, n_jobs=n_jobs)
