@@ -24,7 +24,7 @@ from disentangle.metrics.sampling import represent_sample
 from disentangle.registry import function_schema
 from disentangle.validation import check_choice, check_count
 
-RUNNER_KEYS = ("seed", "split", "profile", "encode_precision")  # recorded, not passed to a metric
+RUNNER_KEYS = ("seed", "split", "profile", "encode_precision", "representation")  # recorded, not passed to a metric
 
 
 def sampled_represent(posterior, rng: np.random.Generator):
