@@ -40,7 +40,7 @@ def decoded_factors(observations, k):
 # --- registry ------------------------------------------------------------------------------
 
 def test_registry_lists_every_set_and_the_cli_reads_it():
-    expected = {"dsprites", "color_dsprites", "noisy_dsprites", "scream_dsprites", "mnist", "fashion_mnist",
+    expected = {"dsprites", "dsprites_noshape", "color_dsprites", "noisy_dsprites", "scream_dsprites", "mnist", "fashion_mnist",
                 "shapes3d", "mpi3d_toy", "mpi3d_realistic", "mpi3d_real", "smallnorb", "cars3d"}
     assert expected <= set(list_datasets())
     out = CliRunner().invoke(main, ["datasets", "list"]).output
@@ -293,6 +293,19 @@ def sprites_and(name, factors, seed, **options):
 
 
 FACTORS = np.array([[0, 5, 0, 16, 16], [1, 3, 10, 5, 20], [2, 0, 30, 28, 3]])
+
+
+def test_dsprites_noshape_draws_the_shape_as_noise_over_four_factors():
+    noshape = get_dataset("dsprites_noshape")
+    assert noshape.factor_names == ("scale", "orientation", "posX", "posY") and noshape.num_factors == 4
+    rows = np.repeat(FACTORS[:1, 1:], 60, axis=0)  # one factor row, many draws
+    images = noshape.sample_observations_from_factors(rows, RNG(0))
+    plain = get_dataset("dsprites").sample_observations_from_factors(np.column_stack([np.arange(3), rows[:3]]))
+    shape_of = [next(s for s in range(3) if np.array_equal(image, plain[s])) for image in images]  # each is one of the 3
+    assert set(shape_of) == {0, 1, 2}
+    np.testing.assert_array_equal(images, noshape.sample_observations_from_factors(rows, RNG(0)))  # seeded
+    with pytest.raises(DisentangleError, match=r"factors must have shape \[n, 4\]"):
+        noshape.sample_observations_from_factors(FACTORS, RNG(0))
 
 
 def test_color_dsprites_paints_each_sprite_one_colour_in_half_to_one():

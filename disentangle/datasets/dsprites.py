@@ -230,7 +230,10 @@ class DSprites(GroundTruthDataset):
         return index_to_factors(rng.choice(self._present, size=check_count(n)))
 
     def sample_observations_from_factors(self, factors: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
-        factors = self.check_factors(factors)
+        return self.sprites(self.check_factors(factors))
+
+    def sprites(self, factors: np.ndarray) -> np.ndarray:
+        """The sprites of checked rows of all five factor classes: float32 [n, 1, 64, 64] in {0, 1}."""
         if self._packed is None:
             return render_factors(factors)[:, None].astype(np.float32)
         rows = factors_to_index(factors)

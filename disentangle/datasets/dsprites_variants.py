@@ -1,4 +1,5 @@
-"""Colour-dSprites, Noisy-dSprites and Scream-dSprites (Locatello et al. 2019).
+"""Colour-dSprites, Noisy-dSprites and Scream-dSprites (Locatello et al. 2019), and dSprites
+without the shape factor (disentanglement_lib's ``dsprites_noshape``).
 
 The dSprites factor grid and sprites (procedural or the official file, see
 :class:`DSprites`), turned into 3-channel observations exactly as
@@ -14,11 +15,34 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from disentangle.datasets.dsprites import DSprites
+from disentangle.datasets.base import GroundTruthDataset
+from disentangle.datasets.dsprites import FACTOR_NAMES, FACTOR_SIZES, DSprites
 from disentangle.datasets.registry import register_dataset
 from disentangle.errors import DisentangleError
 
 SCREAM_URL = "https://upload.wikimedia.org/wikipedia/commons/f/f4/The_Scream.jpg"
+
+
+@register_dataset("dsprites_noshape")
+class DSpritesNoShape(DSprites):
+    """dSprites with four factors (scale, orientation, posX, posY): the shape is drawn uniformly
+    from the caller's ``rng`` for every observation, noise rather than a factor, as in
+    disentanglement_lib's ``dsprites_noshape`` (its ``DSprites([2, 3, 4, 5])``)."""
+
+    factor_names = FACTOR_NAMES[1:]
+    factor_sizes = FACTOR_SIZES[1:]
+
+    def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        if self._row_of_index is None:
+            return GroundTruthDataset.sample_factors(self, n, rng)
+        return super().sample_factors(n, rng)[:, 1:]  # an official file's subset: the factor rows it holds
+
+    def sample_observations_from_factors(self, factors: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        """The sprites for ``factors`` [n, 4], each in a shape drawn from ``rng``: float32 [n, 1, 64, 64]."""
+        if rng is None:
+            raise DisentangleError(f"{self.name} observations need an rng (their shapes are random)")
+        factors = self.check_factors(factors)
+        return self.sprites(np.column_stack([rng.integers(0, FACTOR_SIZES[0], len(factors)), factors]))
 
 
 class _ColouredDSprites(DSprites):
