@@ -367,6 +367,7 @@ from disentangle import cli_data  # noqa: E402  -- the data set and scoring comm
 
 main.add_command(cli_data.datasets)
 main.add_command(cli_data.score)
+main.add_command(cli_data.udr)
 
 
 if __name__ == "__main__":

@@ -101,3 +101,27 @@ def score(codes_file, encoder, dataset, metric_names, profile, seed, metric_sett
     if out is not None:
         atomic_write_json(out, result)
         click.echo(f"wrote {out}")
+
+
+@click.command("udr")
+@click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"), show_default=True)
+@click.option("--profile", type=click.Choice(PROFILE_NAMES), default="published", help=PROFILE_HELP)
+@click.option("--correlation", type=click.Choice(["lasso", "spearman"]), default=None, help="[default: lasso, the reference's]")
+@click.option("--seed", type=int, default=0, show_default=True, help="Draws the observations every run of a group codes.")
+@click.option("--force", is_flag=True, help="Recompute groups already scored with these settings.")
+@click.option("--data-root", type=click.Path(path_type=Path), default=None, help="Where the runs' data set files are on this machine.")
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--quiet", is_flag=True)
+@reports_errors
+def udr(runs_dir, profile, correlation, seed, force, data_root, device, quiet):
+    """UDR (Duan et al. 2020) of every group of runs that differ only in the seed; writes udr.model_score
+    into each run's metrics.json and prints its rank correlation with MIG, DCI and the FactorVAE score."""
+    from disentangle.udr import udr_runs
+
+    result = udr_runs(runs_dir, profile=profile, seed=seed, options={"correlation": correlation} if correlation else None,
+                      force=force, data_root=data_root, device=device, progress=not quiet)
+    for group in result["groups"]:
+        for run_id in group:
+            click.echo(f"{run_id}  udr {result['scores'][run_id]:.3f}")
+    for column, rho in result["spearman"].items():
+        click.echo(f"Spearman rank correlation of UDR with {column}: {rho:.3f} over {len(result['scores'])} runs")

@@ -145,7 +145,7 @@ def metric_settings(name: str, profile: str = "published", seed: int = 0, split:
         settings["bootstrap"] = bootstrap
     if encoded_in is not None:
         settings["encode_precision"] = encoded_in
-    if representation != "mean" and get_metric(name).needs != "model":
+    if representation != "mean" and get_metric(name).needs not in ("model", "runs"):
         settings["representation"] = representation
     return settings
 
@@ -187,6 +187,8 @@ def compute_metric(name: str, dataset, model, settings: dict, rng: np.random.Gen
     array metrics their codes, ``represent`` the sampling scores theirs.
     """
     metric = get_metric(name)
+    if metric.needs == "runs":
+        raise DisentangleError(f"{name} compares runs trained alike with different seeds, not one: run 'disentangle udr --runs-dir DIR'")
     if represent is None and samples is None and metric.needs != "model":
         raise DisentangleError(f"{name} needs a represent function (e.g. disentangle.evaluation.make_represent(model)) or codes")
     samples = samples or CodeSamples(dataset, represent, int(settings.get("seed", 0)))

@@ -190,3 +190,42 @@ def test_udr_bad_input_is_one_line():
         udr([z, z], [np.ones(3), np.ones(2)])
     with pytest.raises(DisentangleError, match="correlation must be one of lasso, spearman"):
         udr([z, z], [np.ones(3)] * 2, correlation="pearson")
+
+
+# --- UDR over a runs folder ------------------------------------------------------------------------
+
+def test_udr_over_runs_scores_each_seed_group_and_writes_metrics_json(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from disentangle import runs
+    from disentangle.cli import main
+    from disentangle.runs import RunConfig
+    from disentangle.training import train
+    from disentangle.udr import seed_groups
+
+    def trained(seed, beta):
+        return train(RunConfig(model="beta_vae", steps=4, batch_size=8, seed=seed, model_options={"latent_dim": 3, "beta": beta},
+                               checkpoint_every=4), tmp_path, progress=False)
+
+    group = [trained(seed, 4.0) for seed in (0, 1, 2)]
+    alone = trained(0, 1.0)  # no other seed: no group
+    assert seed_groups(tmp_path) == [sorted(group, key=lambda d: runs.read_config(d).seed)]
+    runner = CliRunner()
+    result = runner.invoke(main, ["udr", "--runs-dir", str(tmp_path), "--profile", "tiny", "--quiet"])
+    assert result.exit_code == 0, result.output
+    for run_dir in group:
+        stored = json.loads((run_dir / runs.METRICS).read_text())
+        assert 0 <= stored["udr.model_score"] <= 1 and f"{run_dir.name}  udr {stored['udr.model_score']:.3f}" in result.output
+        assert stored["settings"]["udr"]["runs"] == [d.name for d in sorted(group, key=lambda d: runs.read_config(d).seed)]
+        assert stored["settings"]["udr"]["num_data_points"] == 200
+    assert not (alone / runs.METRICS).exists()
+    first = json.loads((group[0] / runs.METRICS).read_text())
+    again = runner.invoke(main, ["udr", "--runs-dir", str(tmp_path), "--profile", "tiny", "--quiet", "--correlation", "spearman"])
+    assert again.exit_code == 0 and json.loads((group[0] / runs.METRICS).read_text())["settings"]["udr"]["correlation"] == "spearman"
+    assert first["settings"]["udr"]["correlation"] == "lasso"
+    result = runner.invoke(main, ["evaluate", str(group[0]), "--metrics", "udr", "--quiet"])
+    assert result.exit_code == 2 and "udr compares runs trained alike with different seeds" in result.output
+    result = runner.invoke(main, ["udr", "--runs-dir", str(alone.parent / "nothing")])
+    assert result.exit_code == 2 and "is not a folder of runs" in result.output

@@ -13,7 +13,9 @@ What a metric needs (``needs``) says how the runner calls it:
 - ``"train_test"``: ``function(codes_train, factors_train, codes_test, factors_test, **settings)``
   on ``num_train`` + ``num_test`` coded points;
 - ``"sampling"``: ``function(dataset, represent, rng, **settings)`` (draws its own batches);
-- ``"model"``: ``function(model, observations, **settings)`` (likelihoods: a trained model).
+- ``"model"``: ``function(model, observations, **settings)`` (likelihoods: a trained model);
+- ``"runs"``: ``function(codes list, kl list, **settings)`` on several runs trained alike with
+  different seeds (UDR): :func:`disentangle.udr.udr_runs` runs it, not a one-run evaluation.
 
 ``num_train`` / ``num_test`` / ``num_points`` are sample sizes the runner consumes;
 every other setting goes to the function.
@@ -27,7 +29,7 @@ from typing import Callable, Mapping
 from disentangle.errors import DisentangleError
 from disentangle.registry import Registry
 
-NEEDS = ("codes", "codes_only", "train_test", "sampling", "model")
+NEEDS = ("codes", "codes_only", "train_test", "sampling", "model", "runs")
 PROFILE_NAMES = ("published", "fast", "tiny")
 REPRESENTATIONS = ("mean", "sampled")  # disentanglement_lib's postprocessing: the posterior mean, or one draw from it
 ARRAY_NEEDS = ("codes", "codes_only", "train_test")  # what evaluate_codes can run
@@ -109,7 +111,7 @@ def result_key(name: str, split: str = "train", representation: str = "mean") ->
     """The metrics.json name of a metric on a split and representation: ``mig`` (train, mean),
     ``mig_test``, ``mig_sampled``, ``mig_sampled_test``. The likelihoods read no codes: ``iwae``
     whatever the representation."""
-    sampled = representation != "mean" and get_metric(name).needs != "model"
+    sampled = representation != "mean" and get_metric(name).needs not in ("model", "runs")
     return name + ("_" + representation if sampled else "") + ("" if split == "train" else f"_{split}")
 
 
