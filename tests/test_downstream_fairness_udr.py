@@ -229,3 +229,22 @@ def test_udr_over_runs_scores_each_seed_group_and_writes_metrics_json(tmp_path):
     assert result.exit_code == 2 and "udr compares runs trained alike with different seeds" in result.output
     result = runner.invoke(main, ["udr", "--runs-dir", str(alone.parent / "nothing")])
     assert result.exit_code == 2 and "is not a folder of runs" in result.output
+
+
+def test_sample_efficiency_figure_uses_the_largest_budget_and_needs_downstream_scores(tmp_path):
+    import pandas as pd
+    from PIL import Image
+
+    from disentangle.viz.sweeps import efficiency_columns, sample_efficiency
+
+    rng = np.random.default_rng(0)
+    lr = "downstream_task_logistic_regression"
+    table = pd.DataFrame({"finished": True, "model": ["beta_vae"] * 4 + ["ada_gvae"] * 4, "steps": 100,
+                          "mig.discrete_mig": rng.random(8), f"{lr}.10:mean_test_accuracy": rng.random(8),
+                          f"{lr}.100:mean_test_accuracy": rng.random(8), f"{lr}.1000:mean_test_accuracy": rng.random(8)})
+    assert efficiency_columns(table, lr) == (f"{lr}.100:mean_test_accuracy", f"{lr}.1000:mean_test_accuracy")
+    assert sample_efficiency(table.drop(columns=[f"{lr}.1000:mean_test_accuracy"]), tmp_path) is None  # no budget above 100
+    path = sample_efficiency(table, tmp_path)
+    with Image.open(path) as image:
+        pixels = np.asarray(image.convert("L"))
+    assert path.name == "sample_efficiency.png" and pixels.std() > 10  # drawn, not blank

@@ -1,7 +1,8 @@
 """Figures of a whole grid, from ``report.collect``: every metric against a swept
 hyperparameter (one point per seed, a median line and a min-max band per model), the
-reconstruction / disentanglement trade-off, and the rank correlation between metrics
-across runs (Locatello et al. 2019, Fig. 2). Only finished runs are drawn; axes carry
+reconstruction / disentanglement trade-off, the rank correlation between metrics
+across runs (Locatello et al. 2019, Fig. 2) and the downstream sample efficiency against
+each disentanglement score (ibid., Fig. 9). Only finished runs are drawn; axes carry
 the metrics' human names; ``fmt`` is png, svg or pdf."""
 
 from __future__ import annotations
@@ -23,8 +24,48 @@ plt.rcParams.update({"font.size": 8, "axes.titlesize": 9, "axes.labelsize": 8, "
 
 
 def disentanglement_columns() -> list[str]:
-    """Headline columns of the registered metrics that score codes against factors."""
-    return [get_metric(n).headline_column for n in list_metrics(needs=("codes", "train_test", "sampling"))]
+    """Headline columns of the registered metrics that score codes against factors (and UDR, which
+    scores them against other seeds)."""
+    return [get_metric(n).headline_column for n in list_metrics(needs=("codes", "train_test", "sampling", "runs"))]
+
+
+DOWNSTREAM = {"downstream_task_logistic_regression": "logistic regression", "downstream_task_boosted_trees": "boosted trees"}
+
+
+def efficiency_columns(table: pd.DataFrame, metric: str) -> tuple[str, str] | None:
+    """(accuracy at 100 labels, accuracy at the largest budget above 100) columns of a downstream
+    metric in ``table``, or None."""
+    budgets = sorted(int(c.split(".", 1)[1].split(":")[0]) for c in table.columns
+                     if c.startswith(metric + ".") and c.endswith(":mean_test_accuracy") and table[c].notna().any())
+    if 100 not in budgets or budgets[-1] <= 100:
+        return None
+    return f"{metric}.100:mean_test_accuracy", f"{metric}.{budgets[-1]}:mean_test_accuracy"
+
+
+def sample_efficiency(table: pd.DataFrame, out: str | Path, fmt: str = "png") -> Path | None:
+    """Sample efficiency (test accuracy with 100 labels over that with the largest budget, e.g.
+    10,000) against each disentanglement score, one point per finished run and predictor
+    (Locatello et al. 2019, Fig. 9); None without downstream scores."""
+    table = _finished(table)
+    pairs = {name: cols for name in DOWNSTREAM if (cols := efficiency_columns(table, name))}
+    scores = [m for m in disentanglement_columns() if m in table.columns and table[m].notna().any()
+              and m.partition(".")[0] not in DOWNSTREAM]
+    if not pairs or not scores:
+        return None
+    fig, axes = _panels(len(scores))
+    for ax, metric in zip(axes, scores):
+        for (name, (few, many)), marker in zip(pairs.items(), ("o", "^")):
+            rows = table.dropna(subset=[few, many, metric])
+            for model, group in rows.groupby("model"):
+                ax.scatter(group[metric].astype(float), group[few].astype(float) / group[many].astype(float), s=14, marker=marker,
+                           label=f"{model}, {DOWNSTREAM[name]}")
+        ax.set_xlabel(_label(metric))
+        ax.set_ylabel("sample efficiency")
+        ax.legend()
+    budget = next(iter(pairs.values()))[1].split(".", 1)[1].split(":")[0]
+    fig.suptitle(f"sample efficiency: test accuracy at 100 labels / at {int(budget):,} — {_note(table)}", fontsize=8)
+    fig.tight_layout()
+    return save_figure(fig, Path(out) / f"sample_efficiency.{_check_format(fmt)}")
 
 
 def _label(column: str) -> str:
@@ -132,5 +173,8 @@ def rank_correlation(table: pd.DataFrame, out: str | Path, fmt: str = "png", min
 
 
 def sweep_figures(table: pd.DataFrame, out: str | Path, fmt: str = "png") -> list[Path]:
-    """The grid figures the table has columns for: metrics against β, the trade-off, the rank correlation."""
-    return [path for path in (metric_vs_beta(table, out, fmt=fmt), tradeoff(table, out, fmt=fmt), rank_correlation(table, out, fmt=fmt)) if path]
+    """The grid figures the table has columns for: metrics against β, the trade-off, the rank
+    correlation, the sample efficiency."""
+    figures = (metric_vs_beta(table, out, fmt=fmt), tradeoff(table, out, fmt=fmt), rank_correlation(table, out, fmt=fmt),
+               sample_efficiency(table, out, fmt=fmt))
+    return [path for path in figures if path]
