@@ -246,7 +246,8 @@ def grid(spec_file, model, betas, seeds, dataset, steps, batch_size, settings, m
             results += grid_lib.run_grid(group.configs, runs_dir, group.metrics, executor=executor, workers=workers,
                                          profile=group.profile, retry_failed=retry_failed,
                                          executor_options={k: v for k, v in executor_options.items() if v is not None},
-                                         progress=not quiet, metric_options=group.metric_options, threads=threads)
+                                         progress=not quiet, metric_options=group.metric_options, threads=threads,
+                                         representations=group.representations)
         except KeyboardInterrupt:
             click.echo("grid: interrupted; its unfinished runs are marked interrupted and resume when the command is run again", err=True)
             raise SystemExit(GRID_INTERRUPTED_EXIT) from None

@@ -50,10 +50,10 @@ def expand(model: str, dataset: str = "dsprites", betas=(None,), seeds=(0,), ste
 
 
 def _needs_work(config: runs.RunConfig, runs_dir: Path, metric_names, retry_failed: bool, profile: str = "published",
-                metric_options: dict | None = None) -> str | None:
+                metric_options: dict | None = None, representations: tuple[str, ...] = ("mean",)) -> str | None:
     """Why a run is skipped, or None if it has work left (training, or a metric missing or run with other settings)."""
     from disentangle.evaluation import encode_note
-    from disentangle.scoring import metric_settings, same_settings
+    from disentangle.scoring import metric_settings, result_key, same_settings
 
     run_dir = runs_dir / config.run_id()
     status = runs.read_status(run_dir)
@@ -69,17 +69,20 @@ def _needs_work(config: runs.RunConfig, runs_dir: Path, metric_names, retry_fail
             return None
         options = metric_options or {}
         note = encode_note(config.precision, config.device)
-        if all(same_settings(settings.get(m), metric_settings(m, profile, options=options.get(m), encoded_in=note))
-               for m in metric_names):
+        if all(same_settings(settings.get(result_key(m, "train", r)),
+                             metric_settings(m, profile, options=options.get(m), encoded_in=note, representation=r))
+               for m in metric_names for r in representations):
             return "already done"
     return None
 
 
 def run_grid(configs: list[runs.RunConfig], runs_dir: str | Path = "runs", metric_names=(), executor: str = "local",
              workers: int = 2, profile: str = "published", retry_failed: bool = False, progress: bool = True,
-             metric_options: dict | None = None, threads: int | None = None, executor_options: dict | None = None) -> list[GridResult]:
+             metric_options: dict | None = None, threads: int | None = None, executor_options: dict | None = None,
+             representations: tuple[str, ...] = ("mean",)) -> list[GridResult]:
     """Train and evaluate every config on ``executor`` (see :mod:`disentangle.executors`, with its own
-    ``executor_options``); return one result per config, in the order given.
+    ``executor_options``), scoring codes of each of ``representations`` ("mean", "sampled");
+    return one result per config, in the order given.
 
     Runs start seed by seed (every setting at the first seed before any at the
     second), so a study stopped half way already covers its whole sweep.
@@ -103,8 +106,10 @@ def run_grid(configs: list[runs.RunConfig], runs_dir: str | Path = "runs", metri
     results: dict[str, GridResult] = {}
     todo = []
     for config in sorted(configs, key=lambda c: c.seed):  # stable: the sweep order within a seed is kept
-        task = RunTask(config, str(runs_dir), tuple(metric_names), profile, threads, dict(metric_options or {}), driver_marker=marker)
-        reason = runner.pending_reason(task) or _needs_work(config, runs_dir, metric_names, retry_failed, profile, metric_options)
+        task = RunTask(config, str(runs_dir), tuple(metric_names), profile, threads, dict(metric_options or {}), driver_marker=marker,
+                       representations=tuple(representations))
+        reason = runner.pending_reason(task) or _needs_work(config, runs_dir, metric_names, retry_failed, profile, metric_options,
+                                                            tuple(representations))
         if reason:
             results[config.run_id()] = GridResult(config.run_id(), "skipped", reason)
         else:

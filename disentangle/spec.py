@@ -9,6 +9,7 @@ seeds = [0, 1, 2]          # or a count: seeds = 3 means 0, 1, 2
 precision = "bf16"
 evaluate = ["mig", "factor_vae", "dci", "sap"]   # missing: evaluate's default set; [] trains only
 profile = "fast"           # published | fast | tiny
+representation = ["mean", "sampled"]   # codes scored: "mean" (default), "sampled", or both
 [grid.sweep]               # cartesian product, like --beta / --set k=v1,v2
 beta = [1, 4, 16]
 [grid.fixed]               # like --set k=v
@@ -37,7 +38,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-KEYS = ("model", "dataset", "steps", "seeds", "precision", "evaluate", "profile", "sweep", "fixed",
+KEYS = ("model", "dataset", "steps", "seeds", "precision", "evaluate", "profile", "representation", "sweep", "fixed",
         "batch_size", "dataset_options", "evaluate_options", "checkpoint_every", "device", "compile")
 
 
@@ -49,6 +50,7 @@ class GridSpec:
     metrics: tuple[str, ...]
     profile: str
     metric_options: dict
+    representations: tuple[str, ...] = ("mean",)
 
 
 def load_spec(path: str | Path) -> list[GridSpec]:
@@ -71,7 +73,7 @@ def load_spec(path: str | Path) -> list[GridSpec]:
 
 def _grid_spec(table: dict, where: str) -> GridSpec:
     from disentangle.evaluation import PROFILES, default_metrics, parse_metrics
-    from disentangle.scoring import metric_settings
+    from disentangle.scoring import REPRESENTATIONS, metric_settings
     from disentangle.models import model_class
     from disentangle.hardware import PRECISION_CHOICES
     from disentangle.runs import check_config
@@ -108,6 +110,10 @@ def _grid_spec(table: dict, where: str) -> GridSpec:
     profile = _typed(table, "profile", str, fail, "published")
     if profile not in PROFILES:
         fail("'profile'", f"is {profile!r}, expected one of {', '.join(PROFILES)}")
+    representations = table.get("representation", ["mean"])
+    representations = [representations] if isinstance(representations, str) else representations
+    if not isinstance(representations, list) or not representations or not all(r in REPRESENTATIONS for r in representations):
+        fail("'representation'", f"must be one of {', '.join(REPRESENTATIONS)} or a list of them, got {table.get('representation')!r}")
     names = table.get("evaluate")  # missing: evaluate's default set; []: no evaluation
     if names is not None and (not isinstance(names, list) or not all(isinstance(n, str) for n in names)):
         fail("'evaluate'", f"must be a list of metric names, got {names!r}")
@@ -150,7 +156,7 @@ def _grid_spec(table: dict, where: str) -> GridSpec:
     except DisentangleError as error:
         fail("a value", f"is bad: {error}")
     _check_model_options(configs, fail)
-    return GridSpec(configs, metrics, profile, metric_options)
+    return GridSpec(configs, metrics, profile, metric_options, tuple(dict.fromkeys(representations)))
 
 
 def _typed(table: dict, key: str, kind: type, fail, default=None):

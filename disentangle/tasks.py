@@ -25,16 +25,17 @@ class GridResult:
 
 
 def run_one(config: runs.RunConfig, runs_dir: str, metric_names, profile: str, threads: int | None, progress: bool = False,
-            metric_options: dict | None = None) -> GridResult:
-    """Train and evaluate one run; never raises (the grid goes on)."""
+            metric_options: dict | None = None, representations: tuple[str, ...] = ("mean",)) -> GridResult:
+    """Train and evaluate one run (once per representation); never raises (the grid goes on)."""
     from disentangle.evaluation import evaluate
     from disentangle.training import TrainingFailed, train_if_needed
 
     run_id = config.run_id()
     try:
         run_dir, trained = train_if_needed(config, runs_dir, progress=progress, threads=threads)
-        if metric_names:
-            evaluate(run_dir, metric_names, profile=profile, options=metric_options, progress=progress, device=config.device)
+        for representation in representations if metric_names else ():
+            evaluate(run_dir, metric_names, profile=profile, options=metric_options, representation=representation, progress=progress,
+                     device=config.device)
         return GridResult(run_id, "done" if trained or metric_names else "skipped",
                           "" if trained else "training was already done" + (": evaluated" if metric_names else ""))
     except runs.RunLocked as error:
@@ -57,6 +58,7 @@ class RunTask:
     metric_options: dict = dataclasses.field(default_factory=dict)
     progress: bool = False
     driver_marker: str | None = None  # a file the driver wrote in runs_dir: a worker must see it
+    representations: tuple = ("mean",)
 
     @property
     def run_id(self) -> str:
@@ -68,4 +70,5 @@ class RunTask:
             driver = os.path.basename(self.driver_marker).removeprefix(".driver-").rsplit("-", 1)[0]
             return GridResult(self.run_id, "failed", f"worker {socket.gethostname()} cannot see the runs folder {self.runs_dir} of the driver "
                                                      f"on {driver}: running on several machines needs a shared file system")
-        return run_one(self.config, self.runs_dir, self.metric_names, self.profile, self.threads, self.progress, self.metric_options)
+        return run_one(self.config, self.runs_dir, self.metric_names, self.profile, self.threads, self.progress, self.metric_options,
+                       self.representations)

@@ -1,5 +1,6 @@
 """Study files, binarised MNIST, held-out likelihoods, and evaluation of exported runs."""
 
+import json
 import math
 
 import numpy as np
@@ -166,6 +167,8 @@ def test_spec_file_runs_skips_and_orders_by_seed(tmp_path, monkeypatch):
     (lambda s: s.replace('["mig"]', '["accuracy"]'), "'evaluate' is bad: unknown metric 'accuracy'"),
     (lambda s: s.replace('"tiny"', '"slow"'), "'profile' is 'slow', expected one of published, fast, tiny"),
     (lambda s: s.replace("[[grid]]", "[[grids]]"), "unknown top-level key 'grids'"),
+    (lambda s: s.replace('profile = "tiny"', 'profile = "tiny"\nrepresentation = "median"'),
+     "'representation' must be one of mean, sampled or a list of them, got 'median'"),
     (lambda s: s.replace('profile = "tiny"', 'profile = "tiny"\ncompile = "yes"'), "'compile' must be a bool, got 'yes'"),
     (lambda s: s + "\nnot toml ==", "not valid TOML"),
 ])
@@ -177,6 +180,21 @@ def test_bad_spec_is_one_line_naming_file_and_key(tmp_path, edit, message):
     assert str(spec) in str(error.value) and "\n" not in str(error.value)
     result = CliRunner().invoke(main, ["grid", "--spec", str(spec), "--runs-dir", str(tmp_path / "runs")])
     assert result.exit_code == 2 and not (tmp_path / "runs").exists()
+
+
+def test_spec_scores_both_representations_and_a_rerun_skips(tmp_path):
+    spec = tmp_path / "study.toml"
+    spec.write_text(STUDY.replace('profile = "tiny"', 'profile = "tiny"\nrepresentation = ["mean", "sampled"]').replace("seeds = [0, 1]", "seeds = [0]"))
+    (group,) = load_spec(spec)
+    assert group.representations == ("mean", "sampled")
+    runner = CliRunner()
+    result = runner.invoke(main, ["grid", "--spec", str(spec), "--runs-dir", str(tmp_path / "runs"), "--workers", "1", "--quiet"])
+    assert result.exit_code == 0, result.output
+    for config in group.configs:
+        stored = json.loads((tmp_path / "runs" / config.run_id() / "metrics.json").read_text())
+        assert {"mig.discrete_mig", "mig_sampled.discrete_mig"} <= set(stored)
+    again = runner.invoke(main, ["grid", "--spec", str(spec), "--runs-dir", str(tmp_path / "runs"), "--workers", "1", "--quiet"])
+    assert f"0 done, 0 failed, {len(group.configs)} skipped" in again.output
 
 
 def test_spec_compile_key_sets_how_runs_execute_not_their_ids(tmp_path):
