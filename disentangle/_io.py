@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -42,9 +43,37 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with open(tmp_path, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp_path, path)
+    except OSError as error:
+        tmp_path.unlink(missing_ok=True)
+        if error.filename is None:  # a full disk fails a write or fsync with no path: name the file it was for
+            raise type(error)(error.errno, error.strerror, str(path)) from error
+        raise
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+@contextlib.contextmanager
+def sole_writer(path: str | os.PathLike, what: str):
+    """Hold an exclusive lock on ``.<name>.lock`` beside ``path`` while writing it, or raise a one-line
+    error when another process holds it (``what`` names the command). The kernel drops the lock when
+    its holder dies, so a killed writer never blocks the next one; under it, stale temporaries are safe
+    to remove (:func:`remove_stale_temporaries`)."""
+    import fcntl
+
+    from disentangle.errors import DisentangleError
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path.parent / f".{path.name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DisentangleError(f"another {what} is writing {path}: wait for it to finish") from None
+        yield
+    finally:
+        os.close(fd)
 
 
 def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
@@ -69,15 +98,32 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+NON_FINITE = {"Infinity": math.inf, "-Infinity": -math.inf, "NaN": math.nan}  # JSON has no such numbers
+
+
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
-    """Write ``obj`` as indented, key-sorted JSON atomically (numpy values become lists/numbers)."""
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+    """Write ``obj`` as indented, key-sorted, valid JSON atomically (numpy values become lists/numbers;
+    an infinite or NaN float becomes the string ``"Infinity"``, ``"-Infinity"`` or ``"NaN"``, which
+    :func:`finite_json_value` reads back)."""
+    atomic_write_text(path, json.dumps(_strict(obj), indent=2, sort_keys=True, allow_nan=False) + "\n")
 
 
-def _json_default(value: Any) -> Any:
-    # numpy scalars and arrays appear in metric results and configs
-    if hasattr(value, "tolist"):
-        return value.tolist()
+def finite_json_value(value: Any) -> Any:
+    """A value read from JSON written by :func:`atomic_write_json`: the non-finite strings back to floats."""
+    return NON_FINITE[value] if isinstance(value, str) and value in NON_FINITE else value
+
+
+def _strict(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
+        return _strict(value.tolist())  # numpy scalars and arrays appear in metric results and configs
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 

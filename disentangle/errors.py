@@ -16,7 +16,7 @@ def describe_os_error(error: OSError) -> str | None:
 
     path = error.filename
     if path is None:
-        return None
+        return "no space left on the device: free space and run the command again" if error.errno in (errno.ENOSPC, errno.EDQUOT) else None
     if isinstance(error, FileExistsError):
         return f"{path} is a file, expected a folder"
     if isinstance(error, NotADirectoryError):

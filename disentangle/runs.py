@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from disentangle import __version__
-from disentangle._io import atomic_write_json, atomic_write_text
+from disentangle._io import atomic_write_json, atomic_write_text, finite_json_value
 from disentangle.errors import DisentangleError
 
 CONFIG, CHECKPOINT, LOG, METRICS, STATUS, LOCK = "config.json", "checkpoint.pt", "log.csv", "metrics.json", "status", ".lock"
@@ -164,7 +164,7 @@ def read_metrics(run_dir: str | Path) -> dict[str, Any]:
         raise DisentangleError(f"{path} is corrupt ({error})") from None
     if not isinstance(data, dict):
         raise DisentangleError(f"{path} is corrupt (expected a JSON object)")
-    return data
+    return {key: finite_json_value(value) for key, value in data.items()}
 
 
 _LOCK_ATTEMPTS = 5

@@ -368,3 +368,16 @@ def test_prepare_removes_a_killed_prepares_temporary(tmp_path, monkeypatch):
     monkeypatch.setattr(cars3d, "NUM_OBJECTS", 1)  # a one-car fixture passes the count check
     assert "wrote" in Cars3D.prepare(cars, progress=False)
     assert not stale.exists() and (cars / "cars3d_64x64.npz").is_file()
+
+
+def test_a_second_prepare_of_the_same_file_waits_its_turn_and_spares_the_firsts_temporary(tmp_path):
+    from disentangle._io import sole_writer
+    from disentangle.datasets.dsprites import HDF5_NAME, prepare_hdf5
+
+    target = tmp_path / HDF5_NAME
+    live = tmp_path / f".{HDF5_NAME}.f1rst.tmp"  # the first prepare's file, being written
+    with sole_writer(target, "'datasets prepare dsprites'"):
+        live.write_bytes(b"being written")
+        with pytest.raises(DisentangleError, match=f"another 'datasets prepare dsprites' is writing {target}: wait"):
+            prepare_hdf5(tmp_path, progress=False)
+        assert live.read_bytes() == b"being written"

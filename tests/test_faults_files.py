@@ -143,6 +143,23 @@ def test_a_full_disk_is_one_line_and_keeps_the_last_checkpoint(small_disk):
     assert load_checkpoint(run_dir / runs.CHECKPOINT)["step"] == 40
 
 
+def test_a_full_disk_under_evaluate_and_report_is_one_line_and_keeps_what_was_written(finished_run, small_disk):
+    _, source = finished_run
+    run_dir = small_disk / "runs" / source.name
+    shutil.copytree(source, run_dir)
+    runner = CliRunner()
+    assert runner.invoke(main, ["evaluate", str(run_dir), "--metrics", "mig", "--profile", "tiny", "--quiet"]).exit_code == 0
+    before = (run_dir / runs.METRICS).read_text()
+    free = shutil.disk_usage(small_disk).free
+    (small_disk / "ballast").write_bytes(b"\0" * free)  # the disk is full
+    result = runner.invoke(main, ["evaluate", str(run_dir), "--metrics", "sap", "--profile", "tiny", "--quiet"])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"Error: no space left on the device of {run_dir / runs.METRICS}"), result.output
+    assert (run_dir / runs.METRICS).read_text() == before and not list(run_dir.glob(".*.tmp"))
+    result = runner.invoke(main, ["report", "--runs-dir", str(small_disk / "runs"), "--out", str(small_disk / "report"), "--quiet"])
+    assert result.exit_code == 2 and result.output.startswith("Error: no space left on the device"), result.output
+
+
 def test_a_garbled_log_leaves_the_run_listed_and_resumable(finished_run, tmp_path):
     config, run_dir = finished_run
     folder = tmp_path / "runs"

@@ -208,3 +208,25 @@ def test_incomplete_factor_grid_works_with_every_array_metric():
     result = disentangle.evaluate_codes(codes, factors, codes, factors, metrics=array_metrics, profile="fast", options=budgets)
     for name in array_metrics:
         assert any(k.startswith(name + ".") for k in result), name
+
+
+def test_score_out_writes_valid_json_even_for_an_infinite_value(tmp_path):
+    import json
+
+    from disentangle import runs
+
+    rng = np.random.default_rng(0)
+    column = rng.standard_normal((200, 1))
+    path = tmp_path / "codes.npz"
+    np.savez(path, codes=np.hstack([column, column]), factors=rng.integers(0, 3, (200, 2)))  # two identical codes
+    out = tmp_path / "scores.json"
+    result = CliRunner().invoke(main, ["score", "--codes", str(path), "--metrics", "unsupervised", "--profile", "tiny", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+
+    def refuse(constant):
+        raise ValueError(f"not JSON: {constant}")
+
+    written = json.loads(out.read_text(), parse_constant=refuse)  # strict JSON: no bare Infinity or NaN
+    assert written["unsupervised.gaussian_total_correlation"] == "Infinity"
+    (tmp_path / runs.METRICS).write_text(out.read_text())
+    assert runs.read_metrics(tmp_path)["unsupervised.gaussian_total_correlation"] == float("inf")  # read back as a number

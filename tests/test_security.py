@@ -103,6 +103,38 @@ def test_export_never_overwrites_a_run(tmp_path):
     assert set(load_checkpoint(out / runs.CHECKPOINT)) == {"model", "step"}
 
 
+def test_a_killed_export_leaves_no_half_export(tmp_path, monkeypatch):
+    import shutil
+
+    (config,) = expand("beta_vae", steps=2, batch_size=8, fixed={"latent_dim": 3})
+    run = train(config, tmp_path / "runs", progress=False)
+    out = tmp_path / "shared" / "run"
+    assert CliRunner().invoke(main, ["export", str(run), str(out)]).exit_code == 0
+    exported = {p.name: p.read_bytes() for p in out.iterdir()}
+    copies, copy = [], shutil.copyfile
+
+    def killed_midway(source, target, **kwargs):  # the second file copied: the export is killed there
+        copies.append(source)
+        if len(copies) == 2:
+            raise KeyboardInterrupt
+        return copy(source, target, **kwargs)
+
+    (run / runs.METRICS).write_text('{"mig.discrete_mig": 0.5}')  # the run changed since: a half export would show it
+    monkeypatch.setattr(shutil, "copyfile", killed_midway)
+    with pytest.raises(KeyboardInterrupt):
+        from disentangle.training.checkpoint import export_run
+
+        export_run(run, out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == exported  # the earlier export, whole
+    assert sorted(p.name for p in out.parent.iterdir()) == ["run"]  # no staging folder left
+    monkeypatch.undo()
+    (out.parent / ".run.export-left-by-a-kill").mkdir()  # what SIGKILL leaves: the next export clears it
+    fresh = tmp_path / "shared" / "fresh"
+    assert CliRunner().invoke(main, ["export", str(run), str(out)]).exit_code == 0
+    assert not (out.parent / ".run.export-left-by-a-kill").exists() and runs.read_status(out) == "done"
+    assert not fresh.exists()
+
+
 @pytest.mark.parametrize(("content", "message"), [("npy", "is a single .npy array"), ("empty", "is not a readable .npz file")])
 def test_score_codes_on_a_npy_or_empty_file_is_one_line(tmp_path, content, message):
     path = tmp_path / "codes.npz"

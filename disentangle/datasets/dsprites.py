@@ -22,7 +22,7 @@ import h5py
 import numpy as np
 from tqdm.auto import tqdm
 
-from disentangle._io import atomic_path, md5_file, remove_stale_temporaries
+from disentangle._io import atomic_path, md5_file, remove_stale_temporaries, sole_writer
 from disentangle.datasets import sprites
 from disentangle.datasets.base import GroundTruthDataset, grid_factors, grid_index
 from disentangle.validation import check_count
@@ -119,9 +119,9 @@ def unpack_observations(packed_rows: np.ndarray) -> np.ndarray:
 def prepare_hdf5(root: str | Path, progress: bool = True) -> Path:
     """Write the procedural grid to ``root/HDF5_NAME`` (official array names), atomically."""
     target = Path(root) / HDF5_NAME
-    remove_stale_temporaries(target)  # a killed earlier prepare's leftovers
-    with atomic_path(target) as tmp:
-        with h5py.File(tmp, "w") as f:
+    with sole_writer(target, "'datasets prepare dsprites'"):
+        remove_stale_temporaries(target)  # a killed earlier prepare's leftovers (never a live one's: we hold the lock)
+        with atomic_path(target) as tmp, h5py.File(tmp, "w") as f:
             imgs = f.create_dataset("imgs", shape=(NUM_IMAGES, 64, 64), dtype=np.uint8,
                                     chunks=(_BLOCK, 64, 64), compression="gzip", compression_opts=1)
             for start, block in iter_grid_blocks(progress):

@@ -17,6 +17,7 @@ sample per budget), and the boosted trees are seeded (the reference leaves ``ran
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 import numpy as np
@@ -44,11 +45,19 @@ def make_predictor(predictor: str, seed: int = 0):
     return GradientBoostingClassifier(random_state=seed)
 
 
-def _fit_score(predictor: str, seed: int, x_train, y_train, x_test, y_test) -> tuple[float, float]:
-    with warnings.catch_warnings():  # lbfgs at the reference's 100 iterations warns on most codes; sklearn's
-        warnings.simplefilter("ignore", ConvergenceWarning)  # notices of future defaults concern settings pinned here
+@contextlib.contextmanager
+def quiet_fits():
+    """Silence what the reference's classifiers say on every fit: lbfgs stopping at its 100
+    iterations, and scikit-learn's notices of future defaults (the settings used are pinned).
+    Entered around a whole pool of fitting threads: the warning filters are process-wide."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.simplefilter("ignore", FutureWarning)
-        model = make_predictor(predictor, seed).fit(x_train, y_train)
+        yield
+
+
+def _fit_score(predictor: str, seed: int, x_train, y_train, x_test, y_test) -> tuple[float, float]:
+    model = make_predictor(predictor, seed).fit(x_train, y_train)
     return float(np.mean(model.predict(x_train) == y_train)), float(np.mean(model.predict(x_test) == y_test))
 
 
@@ -60,9 +69,10 @@ def factor_accuracies(codes_train, factors_train, codes_test, factors_test, pred
         if len(np.unique(factors_train[:, j])) < 2:
             raise DisentangleError(f"factor {j} has a single class in the {len(factors_train)} training rows: a classifier needs "
                                    "two or more (a budget of n labels trains on the first n rows: shuffle sorted rows, or use more)")
-    fits = Parallel(n_jobs=n_jobs, prefer="threads")(
-        delayed(_fit_score)(predictor, seed, codes_train, factors_train[:, j], codes_test, factors_test[:, j])
-        for j in range(factors_train.shape[1]))
+    with quiet_fits():
+        fits = Parallel(n_jobs=n_jobs, prefer="threads")(
+            delayed(_fit_score)(predictor, seed, codes_train, factors_train[:, j], codes_test, factors_test[:, j])
+            for j in range(factors_train.shape[1]))
     return np.array([f[0] for f in fits]), np.array([f[1] for f in fits])
 
 

@@ -16,7 +16,7 @@ from joblib import Parallel, delayed
 
 from disentangle.errors import DisentangleError
 from disentangle.metrics._utils import require_factors
-from disentangle.metrics.downstream import PREDICTORS, factor_accuracies, make_predictor
+from disentangle.metrics.downstream import PREDICTORS, factor_accuracies, make_predictor, quiet_fits
 from disentangle.metrics.registry import register_metric
 from disentangle.metrics.sampling import represent_factors, represent_sample
 from disentangle.validation import check_choice, check_count
@@ -133,8 +133,9 @@ def fairness(dataset, represent, rng: np.random.Generator, *, num_train: int = 1
     for i in range(k):
         if len(np.unique(factors_train[:, i])) < 2:
             raise DisentangleError(f"factor {i} has a single class in the {num_train} training rows: use more training rows")
-    models = Parallel(n_jobs=n_jobs, prefer="threads")(
-        delayed(make_predictor(predictor, i).fit)(codes_train, factors_train[:, i]) for i in range(k))
+    with quiet_fits():
+        models = Parallel(n_jobs=n_jobs, prefer="threads")(
+            delayed(make_predictor(predictor, i).fit)(codes_train, factors_train[:, i]) for i in range(k))
     sizes = dataset.factor_sizes
     mean_matrix, max_matrix = np.zeros((k, k)), np.zeros((k, k))
     for j in range(k):

@@ -6,12 +6,13 @@ moves the model to its device before the optimizer state is loaded into it."""
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from disentangle._io import atomic_path, atomic_write_bytes
+from disentangle._io import atomic_write_bytes
 from disentangle.errors import DisentangleError
 
 
@@ -79,6 +80,7 @@ def export_run(run_dir: Path, out_dir: Path) -> Path:
     location), status, metrics.json, log.csv, and a ``checkpoint.pt`` with the model weights only (``{"model": ..., "step": ...}``,
     no optimizer state or RNG), which ``evaluate`` and ``traverse`` accept."""
     import shutil
+    import tempfile
 
     from disentangle import runs
 
@@ -91,16 +93,29 @@ def export_run(run_dir: Path, out_dir: Path) -> Path:
     if runs.read_status(run_dir) != "done":
         raise DisentangleError(f"{run_dir} is not finished (status: {runs.read_status(run_dir)}): only finished runs are exported")
     state = load_checkpoint(run_dir / runs.CHECKPOINT)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out_dir / runs.CHECKPOINT) as tmp:
-        torch.save({"model": state["model"], "step": state["step"]}, tmp)
     config = runs.read_config(run_dir)
     config.dataset_options.pop("root", None)  # where the data lived on this machine: --data-root says it elsewhere
-    runs.write_config(out_dir, config)
-    for name in (runs.METRICS, runs.LOG, runs.STATUS):
-        if (run_dir / name).exists():
-            with atomic_path(out_dir / name) as tmp:
-                shutil.copyfile(run_dir / name, tmp)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    for stale in out_dir.parent.glob(f".{out_dir.name}.export-*"):  # what a killed export left
+        shutil.rmtree(stale, ignore_errors=True)
+    # the export is built in a hidden sibling and renamed into place whole: a kill leaves no half export
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.export-", dir=out_dir.parent))
+    try:
+        torch.save({"model": state["model"], "step": state["step"]}, staging / runs.CHECKPOINT)
+        runs.write_config(staging, config)
+        for name in (runs.METRICS, runs.LOG, runs.STATUS):
+            if (run_dir / name).exists():
+                shutil.copyfile(run_dir / name, staging / name)
+        if out_dir.exists():  # empty, or an earlier export of this run: replaced whole
+            previous = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.export-previous-", dir=out_dir.parent))
+            os.replace(out_dir, previous / "run")
+            os.replace(staging, out_dir)
+            shutil.rmtree(previous, ignore_errors=True)
+        else:
+            os.replace(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     return out_dir
 
 
