@@ -324,8 +324,15 @@ def report(runs_dir, out, as_html, fmt, data_root, quiet):
 @reports_errors
 def traverse(run_dir, out, seed, data_root, device):
     """Latent traversals (PNG, GIF), reconstructions, prior samples and KL per latent of a run."""
+    from disentangle.runs import CHECKPOINT, read_status
     from disentangle.viz import render_run_figures
 
+    status = read_status(run_dir)
+    if status != "done" and (run_dir / CHECKPOINT).exists():  # a running or stopped run: say which model is drawn
+        from disentangle.training.checkpoint import load_checkpoint
+
+        step = load_checkpoint(run_dir / CHECKPOINT).get("step", "?")
+        click.echo(f"{run_dir} is {status}: drawing its checkpoint at step {step}, not a finished model", err=True)
     for path in render_run_figures(run_dir, out, seed, data_root, device=device):
         click.echo(str(path))
 

@@ -160,6 +160,16 @@ def test_a_full_disk_under_evaluate_and_report_is_one_line_and_keeps_what_was_wr
     assert result.exit_code == 2 and result.output.startswith("Error: no space left on the device"), result.output
 
 
+def test_traverse_on_an_unfinished_run_says_which_checkpoint_it_draws(finished_run, tmp_path):
+    _, source = finished_run
+    run_dir = tmp_path / source.name
+    shutil.copytree(source, run_dir)
+    (run_dir / runs.STATUS).write_text("interrupted\n")
+    result = CliRunner().invoke(main, ["traverse", str(run_dir), "--out", str(tmp_path / "figures")])
+    assert result.exit_code == 0, result.output
+    assert f"{run_dir} is interrupted (resumable): drawing its checkpoint at step 4, not a finished model" in result.output
+
+
 def test_a_garbled_log_leaves_the_run_listed_and_resumable(finished_run, tmp_path):
     config, run_dir = finished_run
     folder = tmp_path / "runs"

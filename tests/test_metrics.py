@@ -187,6 +187,8 @@ def test_factor_vae_score_prunes_collapsed_dims(oracle_data):
     (np.zeros((3, 2)), np.zeros((4, 1), int), "lengths must match"),
     (np.zeros(5), np.zeros((5, 1), int), "2-D array"),
     (np.random.default_rng(0).standard_normal((10, 2)), np.zeros((10, 1), int), "single value"),
+    (np.array([[1 + 2j, 1.0], [0.0, 1.0]]), np.array([[0], [1]]), "must hold real numbers, got complex values"),
+    (np.zeros((2, 2)), np.array([[0.0], [np.nan]]), r"factors(_train)? contains NaN or inf \(first at row 1\)"),
 ])
 def test_bad_input(codes, factors, message):
     with pytest.raises(DisentangleError, match=message):

@@ -14,6 +14,8 @@ MAX_CODE_MAGNITUDE = 1e12
 
 def check_codes(codes, name: str = "codes") -> np.ndarray:
     """``codes`` as float64 [n, d] (n >= 2, d >= 1, finite), or a one-line error naming ``name``."""
+    if np.iscomplexobj(codes):
+        raise DisentangleError(f"{name} must hold real numbers, got complex values (dtype {np.asarray(codes).dtype})")
     try:
         codes = np.asarray(codes, dtype=np.float64)
     except (TypeError, ValueError):
@@ -46,7 +48,10 @@ def check_factors(factors, n: int, name: str = "factors", continuous: bool = Fal
         raise DisentangleError(f"{name} must hold integer classes, got dtype {factors.dtype}: "
                                "encode labels as integers, e.g. np.unique(labels, return_inverse=True)[1]")
     if not np.issubdtype(factors.dtype, np.integer):
-        if not (np.isfinite(factors).all() and np.all(np.mod(factors, 1) == 0)):
+        if not np.isfinite(factors).all():
+            raise DisentangleError(f"{name} contains NaN or inf (first at row {int(np.argwhere(~np.isfinite(factors))[0, 0])}): "
+                                   "every sample needs its factor classes")
+        if not np.all(np.mod(factors, 1) == 0):
             raise DisentangleError(f"{name} must hold integer classes, got dtype {factors.dtype}")
     return factors.astype(np.int64)
 
