@@ -26,6 +26,20 @@ def datasets_list():
         click.echo(dataset_class(name).describe())
 
 
+@datasets.command("download")
+@click.argument("name")
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None, help="Data folder (default: the set's folder under datasets/).")
+@click.option("--url-base", default=None, help="A mirror: each file is fetched as URL_BASE/<file name>.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@reports_errors
+def datasets_download(name, root, url_base, quiet):
+    """Fetch a data set's official files: resumable, retried, md5-checked, renamed into place only when whole."""
+    from disentangle.datasets.download import download_dataset
+
+    for path in download_dataset(name, root, url_base, progress=not quiet):
+        click.echo(str(path))
+
+
 @datasets.command("prepare")
 @click.argument("name")
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None, help="Data folder (default: the set's folder under datasets/).")

@@ -98,9 +98,11 @@ def run_grid(configs: list[runs.RunConfig], runs_dir: str | Path = "runs", metri
     except OSError as error:
         raise DisentangleError(f"runs folder {runs_dir} is not writable ({error.strerror})") from None
     runs.check_locks_work(runs_dir)  # the per-run lock is what keeps two workers off one run
-    configs = [runs.resolve_config(config) for config in configs]  # "auto" precision: the run ids are the resolved ones
-    for config in configs:
+    given, configs = configs, [runs.resolve_config(config) for config in configs]  # "auto" precision, 4 -> 4.0: the ids are these
+    for original, config in zip(given, configs):
         runs.check_config(config)
+        runs.migrate_legacy_run(runs_dir, original, config)
+    every, configs = configs, list({config.run_id(): config for config in configs}.values())  # beta = [4, 4.0] is one run
     threads = threads or max(1, (os.cpu_count() or 1) // workers)
     marker = _driver_marker(runs_dir) if runner.remote else None
     results: dict[str, GridResult] = {}
@@ -124,7 +126,7 @@ def run_grid(configs: list[runs.RunConfig], runs_dir: str | Path = "runs", metri
     bar.close()
     if marker and not any(r.outcome == "submitted" for r in results.values()):
         Path(marker).unlink(missing_ok=True)  # queued jobs still need it; they find it by name
-    return [results[c.run_id()] for c in configs]
+    return [results[c.run_id()] for c in every]
 
 
 def _driver_marker(runs_dir: Path) -> str:

@@ -243,14 +243,46 @@ DEFAULT_ARCHITECTURE = {(64, 64): "conv64", (28, 28): "conv28"}
 
 
 def resolve_config(config: RunConfig) -> RunConfig:
-    """A copy of ``config`` with ``precision="auto"`` resolved (bf16 where the run's device computes it
-    natively, else fp32; :func:`disentangle.hardware.resolve_precision`): what the run id is made of."""
+    """A copy of ``config`` as its run id is made: ``precision="auto"`` resolved (bf16 where the run's
+    device computes it natively, else fp32; :func:`disentangle.hardware.resolve_precision`) and option
+    values normalised (:func:`normalized_options`: ``beta = 4`` and ``beta = 4.0`` are one run)."""
+    from disentangle.datasets import DATASETS
+    from disentangle.models.registry import MODELS
+
+    resolved = dataclasses.replace(config, model_options=normalized_options(MODELS, config.model, config.model_options),
+                                   dataset_options=normalized_options(DATASETS, config.dataset, config.dataset_options))
     if config.precision != "auto":
-        return dataclasses.replace(config)
+        return resolved
     from disentangle.devices import resolve_device
     from disentangle.hardware import resolve_precision
 
-    return dataclasses.replace(config, precision=resolve_precision("auto", resolve_device(config.device)))
+    return dataclasses.replace(resolved, precision=resolve_precision("auto", resolve_device(config.device)))
+
+
+def normalized_options(registry, name: str, options: dict) -> dict:
+    """``options`` with each integer given for a float option written as a float (the registry's
+    schema of ``name`` says which are floats); an entry the registry does not know is left as is."""
+    try:
+        kinds = {key: option.kind for key, option in registry.options(name).items()}
+    except DisentangleError:
+        return dict(options)
+    return {key: float(value) if kinds.get(key) is float and isinstance(value, int) and not isinstance(value, bool) else value
+            for key, value in options.items()}
+
+
+def migrate_legacy_run(runs_dir: Path, given: RunConfig, resolved: RunConfig) -> None:
+    """Rename a run made before option values were normalised (its id hashed ``beta = 4``, now
+    ``4.0``) to the id ``resolved`` has now, and normalise its config.json; nothing if there is
+    none, or if a folder already has the new id."""
+    legacy = dataclasses.replace(resolved, model_options=dict(given.model_options), dataset_options=dict(given.dataset_options))
+    old_dir, new_dir = Path(runs_dir) / legacy.run_id(), Path(runs_dir) / resolved.run_id()
+    if old_dir == new_dir or not old_dir.is_dir() or new_dir.exists():
+        return
+    with run_lock(old_dir):
+        data = read_config_data(old_dir)
+        data.update(model_options=resolved.model_options, dataset_options={**data.get("dataset_options", {}), **resolved.dataset_options})
+        atomic_write_json(old_dir / CONFIG, data)
+        os.rename(old_dir, new_dir)
 
 
 def check_config(config: RunConfig) -> None:

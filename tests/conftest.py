@@ -1,4 +1,6 @@
 import gzip
+import os
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -48,3 +50,25 @@ def process_alive(pid: int) -> bool:
     """Whether ``pid`` runs (exists and is not a zombie)."""
     fields = proc_stat(pid)
     return fields is not None and fields[0] != "Z"
+
+
+def _tmpfs(tmp_path, options: str):
+    """A tmpfs mounted with ``options`` for the test (root only: CI runs as root), unmounted after."""
+    mount_point = tmp_path / "mnt"
+    mount_point.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount_point)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip(f"mounting a tmpfs ({options}) needs root (CI runs as root)")
+    yield mount_point
+    subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 16 MiB disk that fills up mid-run."""
+    yield from _tmpfs(tmp_path, "size=16m")
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    yield from _tmpfs(tmp_path, "size=1m,ro")

@@ -2,9 +2,7 @@
 file, the rest of the runs folder goes on, and nothing already written is lost."""
 
 import json
-import os
 import shutil
-import subprocess
 
 import pytest
 from click.testing import CliRunner
@@ -107,23 +105,6 @@ def test_paths_of_the_wrong_kind_are_one_line_errors(finished_run, tmp_path, arg
     assert "Traceback" not in result.output and a_file.read_text() == "keep me"
 
 
-def _tmpfs(tmp_path, options: str):
-    """A tmpfs mounted with ``options`` for the test (root only: CI runs as root), unmounted after."""
-    mount_point = tmp_path / "mnt"
-    mount_point.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount_point)],
-                                           capture_output=True).returncode != 0:
-        pytest.skip(f"mounting a tmpfs ({options}) needs root (CI runs as root)")
-    yield mount_point
-    subprocess.run(["umount", "-l", str(mount_point)], check=False)
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 16 MiB disk that fills up mid-run."""
-    yield from _tmpfs(tmp_path, "size=16m")
-
-
 def test_a_full_disk_is_one_line_and_keeps_the_last_checkpoint(small_disk):
     args = ["train", "--model", "beta_vae", "--steps", "40", "--batch-size", "8", "--set", "latent_dim=3", "--checkpoint-every", "10",
             "--runs-dir", str(small_disk / "runs"), "--quiet"]
@@ -179,11 +160,6 @@ def test_a_garbled_log_leaves_the_run_listed_and_resumable(finished_run, tmp_pat
     assert list(table["run_id"]) == [run_dir.name] and not problems
     (outcome,) = grid.run_grid([config], folder, (), workers=1, progress=False)
     assert outcome.outcome == "skipped"
-
-
-@pytest.fixture
-def read_only_folder(tmp_path):
-    yield from _tmpfs(tmp_path, "size=1m,ro")
 
 
 def test_prepare_into_a_read_only_folder_is_one_line(read_only_folder):

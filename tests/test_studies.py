@@ -291,3 +291,28 @@ def test_profile_is_one_option_everywhere_and_the_old_flags_still_work(tmp_path)
     assert result.exit_code == 2 and "conflicts with --profile tiny" in result.output
     for command in ("evaluate", "grid", "score"):
         assert "--profile" in runner.invoke(main, [command, "--help"]).output
+
+
+def test_integer_and_float_hyperparameters_are_one_run_and_old_integer_runs_are_migrated(tmp_path):
+    import dataclasses
+    import shutil
+
+    spec = tmp_path / "study.toml"
+    spec.write_text(STUDY.replace("beta = [1.0, 4.0]", "beta = [4, 4.0]").replace("seeds = [0, 1]", "seeds = [0]"))
+    (group,) = load_spec(spec)
+    results = grid.run_grid(group.configs, tmp_path / "runs", group.metrics, workers=1, profile=group.profile, progress=False)
+    assert len({r.run_id for r in results}) == 1 and [r.outcome for r in results] == ["done", "done"]
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert runs.read_config(run_dir).model_options["beta"] == 4.0
+    # a run made before normalisation: its id hashed the integer 4 and its config.json says 4
+    integer = dataclasses.replace(runs.read_config(run_dir), model_options={**runs.read_config(run_dir).model_options, "beta": 4})
+    legacy = tmp_path / "runs" / integer.run_id()
+    assert legacy.name != run_dir.name
+    shutil.move(run_dir, legacy)
+    data = json.loads((legacy / runs.CONFIG).read_text())
+    data["model_options"]["beta"] = 4
+    (legacy / runs.CONFIG).write_text(json.dumps(data))
+    result = CliRunner().invoke(main, ["grid", "--spec", str(spec), "--runs-dir", str(tmp_path / "runs"), "--workers", "1", "--quiet"])
+    assert result.exit_code == 0 and "0 done, 0 failed, 2 skipped" in result.output, result.output
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == [run_dir.name]  # renamed to its new id, not retrained
+    assert runs.read_config(run_dir).model_options["beta"] == 4.0

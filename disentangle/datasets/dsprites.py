@@ -169,7 +169,7 @@ class DSprites(GroundTruthDataset):
     factor_names = FACTOR_NAMES
     factor_sizes = FACTOR_SIZES
     observation_shape = (1, 64, 64)
-    files = (DataFile(NPZ_NAME, NPZ_MD5, "https://github.com/deepmind/dsprites-dataset"),)  # optional
+    files = (DataFile(NPZ_NAME, NPZ_MD5, f"https://github.com/deepmind/dsprites-dataset/raw/master/{NPZ_NAME}"),)  # optional
     url = "https://github.com/deepmind/dsprites-dataset"
     folder = ""  # the data root itself; the colour variants share its prepared grid
 

@@ -1,6 +1,6 @@
 """The files a data set is read from: official names, md5 sums, where they are published.
 
-A user brings the files (nothing here downloads them); loaders find them in a folder,
+A user brings the files (by hand, or with :mod:`disentangle.datasets.download`); loaders find them in a folder,
 check them by md5 (once per file version: a verified file's size and modification
 time are remembered beside it, so a 12 GB file is not hashed at every start), and
 say exactly which file is missing and where it is published.

@@ -13,13 +13,11 @@ draws every pixel as Bernoulli(intensity) each time an image is drawn (training)
 
 from __future__ import annotations
 
-import shutil
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 
-from disentangle._io import atomic_path, md5_file
+from disentangle._io import md5_file
 from disentangle.datasets.base import GroundTruthDataset
 from disentangle.validation import check_count
 from disentangle.datasets.files import DataFile, read_bytes
@@ -96,23 +94,17 @@ def read_idx_file(path: Path, expected_md5: str | None) -> np.ndarray:
     return parse_idx(read_bytes(path), str(path))
 
 
-def download_files(name: str, folder: Path) -> None:
-    """Fetch the four official ``.gz`` files into ``folder``, each checked by md5."""
+def download_files(name: str, folder: Path, progress: bool = True) -> None:
+    """Fetch the four official ``.gz`` files into ``folder`` (resumable, md5-checked:
+    :func:`disentangle.datasets.download.download_file`); a file present, packed or not, is kept."""
+    from disentangle.datasets.download import download_file
+
     folder.mkdir(parents=True, exist_ok=True)
     for stem, (_, gz_md5) in CHECKSUMS[name].items():
         target = folder / f"{stem}.gz"
         if target.is_file() or (folder / stem).is_file():
             continue
-        url = MIRRORS[name] + f"{stem}.gz"
-        with atomic_path(target) as tmp:
-            try:
-                with urllib.request.urlopen(url, timeout=60) as response, open(tmp, "wb") as out:
-                    shutil.copyfileobj(response, out)
-            except OSError as error:
-                raise DisentangleError(f"could not download {url} ({error}); put the file in {folder} by hand") from None
-            actual = md5_file(tmp)
-            if actual != gz_md5:
-                raise DisentangleError(f"checksum mismatch for {url}: expected md5 {gz_md5}, got {actual}")
+        download_file(MIRRORS[name] + f"{stem}.gz", target, gz_md5, progress=progress)
 
 
 class IdxClassification(GroundTruthDataset):
@@ -154,7 +146,7 @@ class IdxClassification(GroundTruthDataset):
     @classmethod
     def prepare(cls, root: Path, progress: bool = True) -> str:
         """Fetch the four official ``.gz`` files into ``root`` (needs network)."""
-        download_files(cls.name, Path(root))
+        download_files(cls.name, Path(root), progress)
         return f"{cls.name} files are in {root}"
 
     @classmethod

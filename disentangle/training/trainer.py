@@ -50,8 +50,9 @@ def train(config: runs.RunConfig, runs_dir: str | Path = "runs", progress: bool 
 def train_if_needed(config: runs.RunConfig, runs_dir: str | Path = "runs", progress: bool = True,
                     threads: int | None = None) -> tuple[Path, bool]:
     """Like :func:`train`; also says whether this call trained (False: it was already done)."""
-    config = runs.resolve_config(config)  # "auto" precision: the resolved value is in the run id
+    given, config = config, runs.resolve_config(config)  # "auto" precision, 4 -> 4.0: the resolved values are in the run id
     runs.check_config(config)
+    runs.migrate_legacy_run(Path(runs_dir), given, config)
     if threads:
         torch.set_num_threads(threads)
     torch.manual_seed(config.seed)
