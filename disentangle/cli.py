@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import click
@@ -197,6 +198,7 @@ def _parse_list(text: str, cast, what: str) -> list:
 @click.option("--device", default=None, help="auto (CUDA when available), cpu, cuda, cuda:N or mps; not part of the run id.")
 @click.option("--compile", "compile_loss", is_flag=True, help="torch.compile each run's loss (eager if compiling fails); not part of the run id.")
 @click.option("--retry-failed", is_flag=True, help="Train failed runs again.")
+@click.option("--yes", is_flag=True, help=f"Train a grid of more than {10_000:,} runs (refused without it).")
 @click.option("--data-root", type=click.Path(path_type=Path), default=None)
 @click.option("--dataset-option", "dataset_settings", multiple=True, metavar="KEY=VALUE", help="A data set option for every run.")
 @click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True)
@@ -204,13 +206,20 @@ def _parse_list(text: str, cast, what: str) -> list:
 @reports_errors
 def grid(spec_file, model, betas, seeds, dataset, steps, batch_size, settings, metric_names, profile, old_fast_flag, precision, executor, workers,
          threads, address, partition, time_min, cpus_per_task, gpus_per_task, mem, slurm_array_parallelism, slurm_folder, max_requeues,
-         no_wait, device, compile_loss, retry_failed, data_root, dataset_settings, runs_dir, quiet):
+         no_wait, device, compile_loss, retry_failed, yes, data_root, dataset_settings, runs_dir, quiet):
     """Train (and evaluate) the cartesian product of betas, swept options and seeds, or a study file."""
     from disentangle import grid as grid_lib
+    from disentangle.executors import EXECUTORS
 
     if precision is not None:
         check_precision(precision)
     profile = chosen_profile(profile, old_fast_flag)
+    executor_options = {"address": address, "partition": partition, "time": time_min, "cpus_per_task": cpus_per_task,
+                        "gpus_per_task": gpus_per_task, "mem": mem, "slurm_array_parallelism": slurm_array_parallelism,
+                        "slurm_folder": str(slurm_folder) if slurm_folder else None, "wait": False if no_wait else None,
+                        "max_requeues": max_requeues}
+    executor_options = {k: v for k, v in executor_options.items() if v is not None}
+    EXECUTORS.check_options(executor, {**executor_options, "workers": workers})  # before a big sweep is expanded
     if spec_file is not None:
         given = [f"--{n.replace('_', '-')}" for n, v in (("model", model), ("beta", betas), ("seeds", seeds), ("dataset", dataset),
                  ("steps", steps), ("batch_size", batch_size), ("set", settings), ("evaluate", metric_names),
@@ -231,21 +240,20 @@ def grid(spec_file, model, betas, seeds, dataset, steps, batch_size, settings, m
                 config.dataset_options.update(extra)
     else:
         groups = [_grid_from_options(model, betas, seeds, dataset, steps, batch_size, settings, metric_names, profile or "published",
-                                     precision, dataset_options_from(data_root, dataset_settings))]
+                                     precision, dataset_options_from(data_root, dataset_settings), yes)]
+    total = sum(len(group.configs) for group in groups)
+    if total > MANY_RUNS and not yes:
+        raise DisentangleError(f"this grid has {total:,} runs: pass --yes to train them all")
     results = []
     for group in groups:
         for config in group.configs:
             config.device = device or config.device  # --device overrides the spec's: it is how, not what
             config.compile = compile_loss or config.compile
         warn_if_bf16_emulated(group.configs)
-        executor_options = {"address": address, "partition": partition, "time": time_min, "cpus_per_task": cpus_per_task,
-                            "gpus_per_task": gpus_per_task, "mem": mem, "slurm_array_parallelism": slurm_array_parallelism,
-                            "slurm_folder": str(slurm_folder) if slurm_folder else None, "wait": False if no_wait else None,
-                            "max_requeues": max_requeues}
         try:
             results += grid_lib.run_grid(group.configs, runs_dir, group.metrics, executor=executor, workers=workers,
                                          profile=group.profile, retry_failed=retry_failed,
-                                         executor_options={k: v for k, v in executor_options.items() if v is not None},
+                                         executor_options=executor_options,
                                          progress=not quiet, metric_options=group.metric_options, threads=threads,
                                          representations=group.representations)
         except KeyboardInterrupt:
@@ -258,8 +266,12 @@ def grid(spec_file, model, betas, seeds, dataset, steps, batch_size, settings, m
         raise SystemExit(GRID_FAILED_EXIT)
 
 
-def _grid_from_options(model, betas, seeds, dataset, steps, batch_size, settings, metric_names, profile, precision, dataset_options):
-    """The one grid the command-line options describe."""
+MANY_RUNS = 10_000  # a grid larger than this needs --yes: a typo in a sweep can ask for millions
+
+
+def _grid_from_options(model, betas, seeds, dataset, steps, batch_size, settings, metric_names, profile, precision, dataset_options,
+                       yes: bool = False):
+    """The one grid the command-line options describe (its size checked before it is expanded)."""
     from disentangle import grid as grid_lib
     from disentangle.evaluation import parse_metrics
     from disentangle.models import model_class
@@ -276,7 +288,11 @@ def _grid_from_options(model, betas, seeds, dataset, steps, batch_size, settings
         key, _ = parse_setting(text)
         sweeps[key] = [parse_setting(f"{key}={v}")[1] for v in text.partition("=")[2].split(",")]
     names = parse_metrics(metric_names) if metric_names != "" else ()  # None: the default set
-    configs = grid_lib.expand(model, dataset or "dsprites", beta_values, _parse_list(seeds or "0", int, "--seeds"),
+    seed_values = _parse_list(seeds or "0", int, "--seeds")
+    total = len(beta_values) * len(seed_values) * math.prod(len(values) for values in sweeps.values())
+    if total > MANY_RUNS and not yes:
+        raise DisentangleError(f"this grid has {total:,} runs: pass --yes to train them all")
+    configs = grid_lib.expand(model, dataset or "dsprites", beta_values, seed_values,
                               steps or 20000, sweeps, batch_size=batch_size or 64,
                               dataset_options=dataset_options or None, precision=precision or "fp32")
     return GridSpec(configs, names, profile, {})

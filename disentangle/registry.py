@@ -15,6 +15,7 @@ adding a model, data set or executor is one file and nothing else names it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import typing
 from typing import Any, Callable
@@ -49,7 +50,13 @@ class Option:
 
 def schema(cls: type, stop: type | None = None) -> dict[str, Option]:
     """The options ``cls`` takes, from its ``__init__`` and, while a signature passes ``**kwargs``
-    on, its bases' (up to ``stop``, exclusive): name -> :class:`Option`, the most derived default winning."""
+    on, its bases' (up to ``stop``, exclusive): name -> :class:`Option`, the most derived default winning.
+    Read once per class (a sweep of 10,000 runs asks 20,000 times): a fresh dict each call."""
+    return dict(_schema(cls, stop))
+
+
+@functools.lru_cache(maxsize=None)
+def _schema(cls: type, stop: type | None) -> dict[str, Option]:
     signatures = []
     for klass in cls.__mro__:
         if klass is object or klass is stop or "__init__" not in vars(klass):

@@ -316,3 +316,18 @@ def test_integer_and_float_hyperparameters_are_one_run_and_old_integer_runs_are_
     assert result.exit_code == 0 and "0 done, 0 failed, 2 skipped" in result.output, result.output
     assert [p.name for p in (tmp_path / "runs").iterdir()] == [run_dir.name]  # renamed to its new id, not retrained
     assert runs.read_config(run_dir).model_options["beta"] == 4.0
+
+
+def test_a_huge_sweep_needs_yes_and_bad_executor_options_are_refused_before_expansion(tmp_path, monkeypatch):
+    import time
+
+    expanded = []
+    monkeypatch.setattr(grid, "expand", lambda *a, **k: expanded.append(1) or [])
+    runner = CliRunner()
+    start = time.perf_counter()
+    result = runner.invoke(main, ["grid", "--model", "beta_vae", "--seeds", "0-999999", "--beta", "1,4", "--runs-dir", str(tmp_path)])
+    assert result.exit_code == 2 and "this grid has 2,000,000 runs: pass --yes to train them all" in result.output
+    result = runner.invoke(main, ["grid", "--model", "beta_vae", "--seeds", "0-3", "--executor", "local", "--partition", "gpu",
+                                  "--runs-dir", str(tmp_path)])
+    assert result.exit_code == 2 and "unknown option 'partition' for executor 'local'" in result.output
+    assert not expanded and time.perf_counter() - start < 5 and not any(tmp_path.iterdir())
