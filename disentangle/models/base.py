@@ -16,6 +16,7 @@ from torch import nn
 
 from disentangle.errors import DisentangleError
 from disentangle.models.architectures import build_architecture
+from disentangle.models.schedules import parse_schedule
 from disentangle.models.registry import DATA_SET_OPTIONS
 from disentangle.registry import REQUIRED, schema
 
@@ -65,7 +66,8 @@ class BaseVAE(nn.Module):
     model_name = "base"
 
     def __init__(self, observation_shape=(1, 64, 64), latent_dim: int = 10, architecture: str = "conv64",
-                 decoder: str = "bernoulli", decoder_variance: float = 1.0, dataset_size: int = 737280, lr: float = 1e-4):
+                 decoder: str = "bernoulli", decoder_variance: float = 1.0, dataset_size: int = 737280, lr: float = 1e-4,
+                 beta_schedule: str = "constant"):
         super().__init__()
         if isinstance(latent_dim, bool) or int(latent_dim) != latent_dim or latent_dim < 1:
             raise DisentangleError(f"latent_dim must be a positive integer, got {latent_dim!r}")
@@ -77,6 +79,7 @@ class BaseVAE(nn.Module):
         self.decoder_variance = check_positive("decoder_variance", decoder_variance)
         self.dataset_size = int(dataset_size)
         self.lr = check_non_negative("lr", lr)
+        self.beta_schedule = parse_schedule(beta_schedule)  # the regularisation weight's multiplier by step
         self.encoder, self.decoder = build_architecture(architecture, self.observation_shape, self.latent_dim)
 
     @classmethod
@@ -129,9 +132,23 @@ class BaseVAE(nn.Module):
         return []
 
     # -- the objective -------------------------------------------------------------
+    def weight_scale(self, step: int) -> float:
+        """The multiplier of the family's regularisation weight at ``step`` (``beta_schedule``; 1 when constant)."""
+        return self.beta_schedule(step)
+
+    def scheduled(self, step: int, **weights: float) -> dict:
+        """The scheduled values of the named weights, to log beside the loss terms (none when constant)."""
+        if self.beta_schedule.kind == "constant":
+            return {}
+        scale = self.weight_scale(step)
+        return {name: value * scale for name, value in weights.items()}
+
     def regularizer(self, kl: torch.Tensor, z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, step: int) -> tuple[torch.Tensor, dict]:
-        """The family's penalty (replaces the plain KL term) and extra terms to log."""
-        return kl, {}
+        """The family's penalty (replaces the plain KL term) and extra terms to log: here the KL,
+        weighted by the schedule (a KL warm-up; 1 when constant)."""
+        if self.beta_schedule.kind == "constant":
+            return kl, {}
+        return self.weight_scale(step) * kl, self.scheduled(step, kl_weight=1.0)
 
     def loss(self, x: torch.Tensor, step: int = 0) -> dict[str, torch.Tensor]:
         mu, logvar = self.encode(x)

@@ -50,4 +50,5 @@ class BetaTCVAE(BaseVAE):
 
     def regularizer(self, kl, z, mu, logvar, step):
         tc = total_correlation(z, mu, logvar, self.dataset_size, self.stratified)
-        return kl + (self.beta - 1.0) * tc, {"tc": tc.detach(), "beta": self.beta}
+        weight = (self.beta - 1.0) * self.weight_scale(step)
+        return kl + weight * tc, {"tc": tc.detach(), "beta": 1.0 + weight}

@@ -38,7 +38,7 @@ class _DIPVAE(BaseVAE):
 
     def regularizer(self, kl, z, mu, logvar, step):
         penalty = dip_penalty(self.covariance(mu, logvar), self.lambda_od, self.lambda_d)
-        return kl + penalty, {"dip": penalty.detach()}
+        return kl + self.weight_scale(step) * penalty, {"dip": penalty.detach(), **self.scheduled(step, lambda_od=self.lambda_od)}
 
 
 @register_model("dip_vae_i")

@@ -47,7 +47,7 @@ class FactorVAE(BaseVAE):
     def regularizer(self, kl, z, mu, logvar, step):
         logits = self.discriminator(z)
         tc = (logits[:, 0] - logits[:, 1]).mean()
-        return kl + self.gamma * tc, {"tc": tc.detach()}
+        return kl + self.gamma * self.weight_scale(step) * tc, {"tc": tc.detach(), **self.scheduled(step, gamma=self.gamma)}
 
     def configure_optimizers(self):
         optimizers = super().configure_optimizers()

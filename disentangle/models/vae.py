@@ -21,4 +21,5 @@ class BetaVAE(BaseVAE):
         self.beta = check_non_negative("beta", beta)
 
     def regularizer(self, kl, z, mu, logvar, step):
-        return self.beta * kl, {"beta": self.beta}
+        beta = self.beta * self.weight_scale(step)
+        return beta * kl, {"beta": beta}

@@ -120,8 +120,9 @@ class WeakVAE(BaseVAE):
         with torch.autocast(x.device.type, enabled=False):
             per_dim = kl_per_dim(mu, logvar)  # of the aggregated posteriors, over 2n: (KL1 + KL2) / 2
             kl = per_dim.sum()
-        return {"loss": recon + self.beta * kl, "recon": recon, "kl": kl, "kl_per_dim": per_dim, "z": z,
-                "beta": self.beta, "shared_dims": shared.float().sum(1).mean().detach(),
+        beta = self.beta * self.weight_scale(step)
+        return {"loss": recon + beta * kl, "recon": recon, "kl": kl, "kl_per_dim": per_dim, "z": z,
+                "beta": beta, "shared_dims": shared.float().sum(1).mean().detach(),
                 "pair_kl": between.sum(1).mean().detach()}
 
     def training_step(self, x: torch.Tensor, step: int, optimizers: dict, changed: torch.Tensor | None = None):
