@@ -83,14 +83,23 @@ def training_options(command):
     return command
 
 
+def tracker_options(command):
+    """``--logger`` (several) and ``--tracking-uri``, shared by ``train`` and ``grid``."""
+    command = click.option("--tracking-uri", default=None,
+                           help="mlflow: a tracking server or database URI (default: sqlite mlflow.db in the runs folder).")(command)
+    return click.option("--logger", "loggers", multiple=True, cls=RegistryOption, registry="disentangle.trackers:TRACKERS",
+                        help="An experiment tracker besides log.csv (several allowed); not part of the run id.")(command)
+
+
 @main.command()
 @training_options
+@tracker_options
 @click.option("--beta", type=float, default=None, help="The model's beta (beta_vae, beta_tcvae, the pair models).")
 @click.option("--resume", is_flag=True, help="Continue an unfinished run (re-running the same command does this too).")
 @click.option("--compile", "compile_loss", is_flag=True, help="torch.compile the loss (eager if compiling fails): faster in bf16 after a few seconds of compiling; not part of the run id.")
 @reports_errors
 def train(model, dataset, steps, seed, batch_size, settings, checkpoint_every, log_every, data_root, dataset_settings, runs_dir, threads, precision, quiet,
-          device, compile_loss, beta, resume):
+          device, loggers, tracking_uri, compile_loss, beta, resume):
     """Train one run into RUNS_DIR/<run-id>/ (resumes when it exists)."""
     from disentangle.runs import read_status
     from disentangle.training import TrainingFailed
@@ -99,6 +108,7 @@ def train(model, dataset, steps, seed, batch_size, settings, checkpoint_every, l
     config = run_config_from_options(model, dataset, steps, seed, beta, settings, batch_size, checkpoint_every, log_every, data_root,
                                      precision, dataset_settings)
     config.device, config.compile = device, compile_loss
+    config.loggers, config.tracking_uri = list(loggers), tracking_uri
     check_precision(config.precision)
     warn_if_bf16_emulated([config])
     try:
@@ -202,11 +212,12 @@ def _parse_list(text: str, cast, what: str) -> list:
 @click.option("--data-root", type=click.Path(path_type=Path), default=None)
 @click.option("--dataset-option", "dataset_settings", multiple=True, metavar="KEY=VALUE", help="A data set option for every run.")
 @click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True)
+@tracker_options
 @click.option("--quiet", is_flag=True)
 @reports_errors
 def grid(spec_file, model, betas, seeds, dataset, steps, batch_size, settings, metric_names, profile, old_fast_flag, precision, executor, workers,
          threads, address, partition, time_min, cpus_per_task, gpus_per_task, mem, slurm_array_parallelism, slurm_folder, max_requeues,
-         no_wait, device, compile_loss, retry_failed, yes, data_root, dataset_settings, runs_dir, quiet):
+         no_wait, device, compile_loss, retry_failed, yes, data_root, dataset_settings, runs_dir, loggers, tracking_uri, quiet):
     """Train (and evaluate) the cartesian product of betas, swept options and seeds, or a study file."""
     from disentangle import grid as grid_lib
     from disentangle.executors import EXECUTORS
@@ -249,6 +260,8 @@ def grid(spec_file, model, betas, seeds, dataset, steps, batch_size, settings, m
         for config in group.configs:
             config.device = device or config.device  # --device overrides the spec's: it is how, not what
             config.compile = compile_loss or config.compile
+            config.loggers = list(dict.fromkeys([*config.loggers, *loggers]))  # the spec's and the command's
+            config.tracking_uri = tracking_uri or config.tracking_uri
         warn_if_bf16_emulated(group.configs)
         try:
             results += grid_lib.run_grid(group.configs, runs_dir, group.metrics, executor=executor, workers=workers,

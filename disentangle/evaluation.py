@@ -165,8 +165,16 @@ def evaluate(run_dir: str | Path, metrics=None, *, profile: str = "published", s
         posterior = make_posterior(model, precision=note or trained_in)
         codes = CodeSamples(dataset, lambda observations: posterior(observations)[0], seed, posterior=posterior,
                             representation=representation)
+        fresh = {}
         for name, values, settings in score(todo, codes, profile=profile, seed=seed, options=options, bootstrap=bootstrap, split=split,
                                             encoded_in=note, dataset=dataset, model=model, progress=progress, label=run_dir.name):
             record(result, name, values, settings, split, representation)
             atomic_write_json(run_dir / runs.METRICS, result)
+            key = result_key(name, split, representation)
+            fresh.update({f"{key}.{k}": v for k, v in (values or {}).items()})
+        if config.loggers and fresh:  # the run's trackers show what this evaluation computed, at its last step
+            from disentangle.trackers import Trackers
+
+            with Trackers(run_dir, config.loggers, {}, config.tracking_uri) as trackers:
+                trackers.metrics(fresh, config.steps)
     return result

@@ -40,9 +40,11 @@ class RunConfig:
     log_every: int = 50
     device: str = "auto"  # where it trains (auto: CUDA when available); not part of the run id
     compile: bool = False  # torch.compile the loss (falls back to eager if compiling fails); not part of the run id
+    loggers: list = dataclasses.field(default_factory=list)  # experiment trackers besides log.csv; not part of the run id
+    tracking_uri: str | None = None  # where the mlflow tracker writes (default: the runs folder's mlflow.db)
 
     # settings that change how a run is executed but not what it is
-    _NOT_IDENTITY = ("checkpoint_every", "log_every", "device", "compile")
+    _NOT_IDENTITY = ("checkpoint_every", "log_every", "device", "compile", "loggers", "tracking_uri")
     # data set options that say where and how the files are read, not which data it is
     _NOT_IDENTITY_DATASET_OPTIONS = ("root", "verify", "in_memory", "progress")
 
@@ -84,7 +86,7 @@ class RunConfig:
 
 _FIELD_TYPES = {"model": str, "dataset": str, "steps": int, "seed": int, "batch_size": int, "model_options": dict,
                 "dataset_options": dict, "precision": str, "checkpoint_every": int, "log_every": int, "device": str,
-                "compile": bool}
+                "compile": bool, "loggers": list}
 
 
 def default_checkpoint_every(steps: int) -> int:
@@ -307,6 +309,9 @@ def check_config(config: RunConfig) -> None:
     if config.steps > MAX_STEPS:
         raise DisentangleError(f"steps must be at most {MAX_STEPS:,} (disentanglement_lib trains 300,000), got {config.steps:,}")
     check_count(config.seed, "seed", minimum=0)
+    from disentangle.trackers import check_loggers
+
+    check_loggers(config.loggers, config.tracking_uri, Path("."))  # a missing package or unreachable store: before training
     cls = model_class(config.model)  # e.g. a pair model on a data set it cannot draw pairs from, before any data is read
     cls.check_dataset({**cls.default_options(), **config.model_options}, dataset_class(config.dataset).factor_sizes,
                       repr(config.dataset))

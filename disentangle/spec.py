@@ -19,7 +19,8 @@ latent_dim = 10
 Optional keys: ``batch_size``, ``dataset_options`` (a table, e.g. ``binarize``),
 ``evaluate_options`` (a table of tables, e.g. ``[grid.evaluate_options.iwae] k = 5000``),
 ``checkpoint_every``, ``device`` (how, not what: ``--device`` overrides it), ``compile`` (true: ``torch.compile``
-the loss, as ``--compile``). Every key and value is checked before anything trains; an
+the loss, as ``--compile``), ``loggers`` (experiment trackers, e.g. ``["tensorboard", "mlflow"]``) and
+``tracking_uri``. Every key and value is checked before anything trains; an
 error names the file, the table and the key.
 """
 
@@ -38,7 +39,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-KEYS = ("model", "dataset", "steps", "seeds", "precision", "evaluate", "profile", "representation", "sweep", "fixed",
+KEYS = ("model", "dataset", "steps", "seeds", "precision", "evaluate", "profile", "representation", "loggers", "tracking_uri", "sweep", "fixed",
         "batch_size", "dataset_options", "evaluate_options", "checkpoint_every", "device", "compile")
 
 
@@ -147,9 +148,15 @@ def _grid_spec(table: dict, where: str) -> GridSpec:
         fail("'dataset_options'", f"is bad: {error}")
     device = _typed(table, "device", str, fail, "auto")
     compile_loss = _typed(table, "compile", bool, fail, False)
+    loggers = _typed(table, "loggers", list, fail, [])
+    tracking_uri = table.get("tracking_uri")
+    if tracking_uri is not None and not isinstance(tracking_uri, str):
+        fail("'tracking_uri'", f"must be a string, got {tracking_uri!r}")
     configs = grid.expand(model, dataset, seeds=seeds, steps=steps, sweeps=sweep, fixed=fixed, batch_size=batch_size,
                           dataset_options=dataset_options, checkpoint_every=checkpoint_every, precision=precision, device=device,
                           compile_loss=compile_loss)
+    for config in configs:
+        config.loggers, config.tracking_uri = list(loggers), tracking_uri
     try:
         for config in configs:
             check_config(config)  # "auto" precision stays: it resolves per run, on the device the run gets

@@ -21,6 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from disentangle import runs
+from disentangle.trackers import Trackers, run_params
 from disentangle.devices import low_precision, resolve_device
 from disentangle.errors import DisentangleError
 from disentangle.training import log as training_log
@@ -145,6 +146,17 @@ def _train_locked(config: runs.RunConfig, dataset, model, run_dir: Path, progres
         log_rows, window = state["log_rows"], state.get("log_window", [])
     training_log.write_log(run_dir / runs.LOG, log_rows)
     runs.write_status(run_dir, runs.RUNNING)
+    params = run_params(config, runs.resolved_model_options(config, dataset.observation_shape))
+    with Trackers(run_dir, config.loggers, params, config.tracking_uri) as trackers:
+        for row in log_rows:  # a resumed run: what its trackers do not hold yet (nothing, usually)
+            trackers.row(row)
+        _loop(config, dataset, model, optimizers, run_dir, step, rng, log_rows, window, trackers, progress)
+
+
+def _loop(config, dataset, model, optimizers, run_dir: Path, step: int, rng, log_rows: list, window: list, trackers: Trackers,
+          progress: bool) -> None:
+    device = resolve_device(config.device)
+    checkpoint_path = run_dir / runs.CHECKPOINT
     model.train()
     bf16 = config.precision == "bf16"
     memory_format = torch.channels_last  # oneDNN's fast layout for these convolutions, in fp32 and bf16
@@ -169,8 +181,13 @@ def _train_locked(config: runs.RunConfig, dataset, model, run_dir: Path, progres
             log_rows.append(training_log.log_row(step, window, rate))
             training_log.append_log(run_dir / runs.LOG, log_rows)
             bar.set_postfix(loss=f"{log_rows[-1]['loss']:.1f}", img_s=f"{rate:.0f}")
+            trackers.row(log_rows[-1])
             window, images, tick = [], 0, time.perf_counter()
         if step % config.checkpoint_every == 0 or step == config.steps:
             save_checkpoint(checkpoint_path, model, optimizers, step, rng, log_rows, window)
+            if trackers.open:
+                from disentangle.viz.snapshots import snapshot_images
+
+                trackers.images(snapshot_images(model, dataset, config.seed), step)
         bar.update(1)
     bar.close()

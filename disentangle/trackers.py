@@ -1,0 +1,272 @@
+"""Experiment trackers: a run's hyperparameters, log rows, images and metrics where researchers
+already look (TensorBoard, MLflow, Weights & Biases), besides the log.csv every run writes.
+
+Registered like every pluggable kind (``@TRACKERS.register("name")``); a run names its trackers
+in ``RunConfig.loggers`` (how it is watched, not what it is: not part of the run id). Each
+tracker gets, through :class:`Trackers`:
+
+- at start, the resolved config as hyperparameters;
+- every log row (loss terms, KL per latent, images/s, scheduled weights) at its step;
+- reconstructions and traversals as images at every checkpoint and at the end;
+- the metrics after ``evaluate``.
+
+A resumed run continues the same tracker run: its id is kept in ``trackers.json`` in the run
+folder, with the last step each tracker holds, so no step is logged twice (the rows a killed
+run logged after its last checkpoint are recomputed bit for bit on resume and not sent again;
+only their ``images_per_s`` timing differs from log.csv's).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from disentangle._io import atomic_write_json
+from disentangle.errors import DisentangleError
+from disentangle.registry import Registry
+
+STATE = "trackers.json"
+TRACKERS = Registry("logger")
+
+
+class Tracker:
+    """One tracker run; subclasses send to their tool. ``package`` is the module it needs and
+    ``extra`` the pip extra that installs it."""
+
+    package = ""
+    extra = ""
+
+    def __init__(self, run_dir: Path, name: str, params: dict, state: dict, uri: str | None = None):
+        self.run_dir, self.state = run_dir, state
+
+    @classmethod
+    def check(cls, uri: str | None, runs_dir: Path) -> None:
+        """A one-line error when the tracker cannot work here (package missing, store unreachable)."""
+        if cls.package and importlib.util.find_spec(cls.package) is None:
+            raise DisentangleError(f"logger {cls.name!r} needs the {cls.package} package: pip install -e \".[{cls.extra}]\"")
+
+    def scalars(self, values: dict, step: int) -> None:
+        raise NotImplementedError
+
+    def image(self, name: str, image: np.ndarray, step: int) -> None:
+        """``image`` float [H, W] or [H, W, 3] in [0, 1]."""
+
+    def close(self) -> None:
+        pass
+
+
+@TRACKERS.register("csv")
+class CsvTracker(Tracker):
+    """log.csv, which every run writes anyway: naming it changes nothing."""
+
+    def scalars(self, values, step):
+        pass
+
+
+@TRACKERS.register("tensorboard")
+class TensorBoardTracker(Tracker):
+    """Event files in ``<run>/tensorboard`` (torch's SummaryWriter): ``tensorboard --logdir runs``."""
+
+    package, extra = "tensorboard", "tensorboard"
+
+    def __init__(self, run_dir, name, params, state, uri=None):
+        super().__init__(run_dir, name, params, state, uri)
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(str(run_dir / "tensorboard"))
+        if not state.get("started"):
+            self.writer.add_text("config", "\n".join(f"    {k}: {v}" for k, v in sorted(params.items())), 0)
+
+    def scalars(self, values, step):
+        for key, value in values.items():
+            self.writer.add_scalar(key, value, step)
+        self.writer.flush()
+
+    def image(self, name, image, step):
+        self.writer.add_image(name, image, step, dataformats="HWC" if image.ndim == 3 else "HW")
+        self.writer.flush()
+
+    def close(self):
+        self.writer.close()
+
+
+@TRACKERS.register("mlflow")
+class MlflowTracker(Tracker):
+    """An MLflow run in experiment ``disentangle``; the store is the tracking URI (default: the SQLite
+    file ``mlflow.db`` in the runs folder: ``mlflow ui --backend-store-uri sqlite:///runs/mlflow.db``)."""
+
+    package, extra = "mlflow", "mlflow"
+
+    @staticmethod
+    def default_uri(runs_dir: Path) -> str:
+        return f"sqlite:///{Path(runs_dir).resolve() / 'mlflow.db'}"
+
+    @classmethod
+    def check(cls, uri, runs_dir):
+        super().check(uri, runs_dir)
+        if uri and uri.startswith(("http://", "https://")):
+            import urllib.request
+
+            try:
+                urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=5).close()
+            except OSError as error:
+                raise DisentangleError(f"MLflow tracking URI {uri} is unreachable ({getattr(error, 'reason', error)})") from None
+
+    def __init__(self, run_dir, name, params, state, uri=None):
+        super().__init__(run_dir, name, params, state, uri)
+        import logging
+
+        from mlflow.tracking import MlflowClient
+
+        logging.getLogger("mlflow").setLevel(logging.WARNING)  # not its table-creation notices on every run
+        self.client = MlflowClient(tracking_uri=uri or self.default_uri(run_dir.parent))
+        if "run_id" not in state:
+            experiment = self.client.get_experiment_by_name("disentangle")
+            experiment_id = experiment.experiment_id if experiment else self.client.create_experiment("disentangle")
+            run = self.client.create_run(experiment_id, run_name=name)
+            state["run_id"] = run.info.run_id
+            from mlflow.entities import Param
+
+            self.client.log_batch(state["run_id"], params=[Param(k, str(v)[:500]) for k, v in sorted(params.items())])
+        else:
+            self.client.update_run(state["run_id"], status="RUNNING")
+
+    def scalars(self, values, step):
+        import time
+
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        self.client.log_batch(self.state["run_id"], metrics=[Metric(_mlflow_key(k), float(v), now, step) for k, v in values.items()])
+
+    def image(self, name, image, step):
+        self.client.log_image(self.state["run_id"], image, key=name, step=step)
+
+    def close(self):
+        self.client.update_run(self.state["run_id"], status="FINISHED")
+
+
+def _mlflow_key(key: str) -> str:
+    return "".join(c if c.isalnum() or c in "_-./ " else "_" for c in key)  # "dci.10:mean" -> "dci.10_mean"
+
+
+@TRACKERS.register("wandb")
+class WandbTracker(Tracker):
+    """A Weights & Biases run in project ``disentangle`` (offline with ``WANDB_MODE=offline``; files in
+    ``<run>/wandb``), resumed under the same id."""
+
+    package, extra = "wandb", "wandb"
+
+    def __init__(self, run_dir, name, params, state, uri=None):
+        super().__init__(run_dir, name, params, state, uri)
+        import wandb
+
+        state.setdefault("run_id", uuid.uuid4().hex[:12])  # unique per tracker run, kept for resumes
+        os.environ.setdefault("WANDB_SILENT", "true")
+        self.run = wandb.init(project=os.environ.get("WANDB_PROJECT", "disentangle"), name=name, id=state["run_id"], resume="allow",
+                              dir=str(run_dir), config=params, reinit="create_new")
+
+    def scalars(self, values, step):
+        self.run.log(dict(values), step=step)
+
+    def image(self, name, image, step):
+        import wandb
+
+        self.run.log({name: wandb.Image(image)}, step=step)
+
+    def close(self):
+        self.run.finish()
+
+
+def check_loggers(names, uri: str | None, runs_dir: Path) -> tuple[str, ...]:
+    """The named trackers, checked (known, installed, reachable) before anything trains."""
+    if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+        raise DisentangleError(f"loggers must be a list of names from {', '.join(TRACKERS.names())}, got {names!r}")
+    for name in names:
+        _check_one(name, uri, str(runs_dir))
+    return tuple(dict.fromkeys(names))
+
+
+@functools.lru_cache(maxsize=None)
+def _check_one(name: str, uri: str | None, runs_dir: str) -> None:  # once per process: a grid checks every run's config
+    TRACKERS.get(name).check(uri, Path(runs_dir))
+
+
+class Trackers:
+    """The trackers of one run (none: every call does nothing), with the step each already holds."""
+
+    def __init__(self, run_dir: Path, names, params: dict, uri: str | None = None):
+        self.run_dir = Path(run_dir)
+        self.saved = _read_state(self.run_dir)
+        self.open = {}
+        for name in names:
+            if name == "csv":
+                continue
+            state = self.saved.setdefault(name, {})
+            self.open[name] = TRACKERS.get(name)(self.run_dir, self.run_dir.name, params, state, uri)
+            state["started"] = True
+        self._save()
+
+    def row(self, row: dict) -> None:
+        """A log.csv row at ``row["step"]``, sent to each tracker that does not hold that step yet."""
+        step = int(row["step"])
+        values = {k: v for k, v in row.items() if k != "step" and isinstance(v, (int, float))}
+        self._send(step, lambda tracker: tracker.scalars(values, step))
+
+    def images(self, images: dict[str, np.ndarray], step: int) -> None:
+        for tracker in self.open.values():
+            for name, image in images.items():
+                tracker.image(name, image, step)
+
+    def metrics(self, values: dict, step: int) -> None:
+        """Evaluation results (``metric.key`` -> number) at the run's last step (sent every time: a new evaluation)."""
+        numbers = {k: float(v) for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+                   and np.isfinite(v)}
+        for tracker in self.open.values():
+            tracker.scalars(numbers, step)
+
+    def _send(self, step: int, send) -> None:
+        for name, tracker in self.open.items():
+            if step <= self.saved[name].get("last_step", -1):
+                continue  # logged before a kill: the resumed run recomputed the same values
+            send(tracker)
+            self.saved[name]["last_step"] = step
+        self._save()
+
+    def close(self) -> None:
+        for tracker in self.open.values():
+            tracker.close()
+        self.open = {}
+
+    def _save(self) -> None:
+        if self.open:
+            atomic_write_json(self.run_dir / STATE, self.saved)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _read_state(run_dir: Path) -> dict:
+    import json
+
+    try:
+        return json.loads((run_dir / STATE).read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def run_params(config, resolved_model_options: dict) -> dict:
+    """The hyperparameters a tracker shows: the run's identity, flattened, with every model option."""
+    identity = config.identity()
+    params = {k: v for k, v in identity.items() if k not in ("model_options", "dataset_options")}
+    params.update({f"model.{k}": v for k, v in resolved_model_options.items() if k not in ("observation_shape",)})
+    params.update({f"data.{k}": v for k, v in identity["dataset_options"].items()})
+    return params
