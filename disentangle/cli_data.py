@@ -34,9 +34,10 @@ def datasets_list():
 @reports_errors
 def datasets_download(name, root, url_base, quiet):
     """Fetch a data set's official files: resumable, retried, md5-checked, renamed into place only when whole."""
+    from disentangle.datasets import dataset_class, default_root
     from disentangle.datasets.download import download_dataset
 
-    for path in download_dataset(name, root, url_base, progress=not quiet):
+    for path in download_dataset(dataset_class(name), root or default_root(name), url_base, progress=not quiet):
         click.echo(str(path))
 
 

@@ -107,17 +107,13 @@ def file_url(file: DataFile, url_base: str | None) -> str:
     return file.url
 
 
-def download_dataset(name: str, root: str | Path | None = None, url_base: str | None = None, progress: bool = True,
-                     **options) -> list[Path]:
-    """Every official file of data set ``name`` into ``root`` (default: its folder), skipping
+def download_dataset(cls, root: str | Path, url_base: str | None = None, progress: bool = True, **options) -> list[Path]:
+    """Every official file of the data set class ``cls`` (its ``files``) into ``root``, skipping
     those already there with the right md5; ``options`` go to :func:`download_file`."""
-    from disentangle.datasets import dataset_class, default_root
-
-    cls = dataset_class(name)
     files = [f for f in cls.files if f.url.startswith(("http://", "https://")) or url_base]
     if not files:
-        raise DisentangleError(f"{name} has no files to download ({cls.describe()})")
-    folder = Path(root) if root is not None else default_root(name)
+        raise DisentangleError(f"{cls.name} has no files to download ({cls.describe()})")
+    folder = Path(root)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for file in files:

@@ -64,16 +64,31 @@ def _fit_score(predictor: str, seed: int, x_train, y_train, x_test, y_test) -> t
 def factor_accuracies(codes_train, factors_train, codes_test, factors_test, predictor: str = "logistic_regression",
                       seed: int = 0, n_jobs: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """(train accuracy [k], test accuracy [k]): one fresh classifier per factor, fitted on the
-    training rows; factors are fitted in parallel threads (each its own seeded model)."""
-    for j in range(factors_train.shape[1]):
-        if len(np.unique(factors_train[:, j])) < 2:
-            raise DisentangleError(f"factor {j} has a single class in the {len(factors_train)} training rows: a classifier needs "
-                                   "two or more (a budget of n labels trains on the first n rows: shuffle sorted rows, or use more)")
+    training rows (each its own seeded model)."""
+    return budget_accuracies(codes_train, factors_train, codes_test, factors_test, (len(codes_train),), predictor, seed, n_jobs)[
+        len(codes_train)]
+
+
+def budget_accuracies(codes_train, factors_train, codes_test, factors_test, budgets, predictor: str = "logistic_regression",
+                      seed: int = 0, n_jobs: int = 2) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """{n: (train accuracy [k], test accuracy [k])} for classifiers fitted on the first n training rows.
+
+    Every (budget, factor) fit goes to one pool of threads, the costliest first (rows x classes: a
+    K-class boosted classifier grows K trees per stage), so the small budgets fill the gaps the
+    large ones leave and both cores stay busy; each fit has its own seed, so the order changes nothing.
+    """
+    k = factors_train.shape[1]
+    for n in budgets:
+        for j in range(k):
+            if len(np.unique(factors_train[:n, j])) < 2:
+                raise DisentangleError(f"factor {j} has a single class in the {n} training rows: a classifier needs two or more "
+                                       "(a budget of n labels trains on the first n rows: shuffle sorted rows, or use more)")
+    tasks = sorted(((n, j) for n in budgets for j in range(k)), key=lambda t: -t[0] * len(np.unique(factors_train[:t[0], t[1]])))
     with quiet_fits():
         fits = Parallel(n_jobs=n_jobs, prefer="threads")(
-            delayed(_fit_score)(predictor, seed, codes_train, factors_train[:, j], codes_test, factors_test[:, j])
-            for j in range(factors_train.shape[1]))
-    return np.array([f[0] for f in fits]), np.array([f[1] for f in fits])
+            delayed(_fit_score)(predictor, seed, codes_train[:n], factors_train[:n, j], codes_test, factors_test[:, j]) for n, j in tasks)
+    done = dict(zip(tasks, fits))
+    return {n: (np.array([done[(n, j)][0] for j in range(k)]), np.array([done[(n, j)][1] for j in range(k)])) for n in budgets}
 
 
 def _budgets(num_train, available: int) -> tuple[int, ...]:
@@ -134,8 +149,10 @@ def downstream_task(codes_train, factors_train, codes_test, factors_test, *, num
     codes_train, factors_train, codes_test, factors_test = check_train_test(codes_train, factors_train, codes_test, factors_test)
     check_choice(predictor, "predictor", PREDICTORS)
     scores: dict[str, float] = {}
-    for n in _budgets(num_train, len(codes_train)):
-        train, test = factor_accuracies(codes_train[:n], factors_train[:n], codes_test, factors_test, predictor, seed, n_jobs)
+    budgets = _budgets(num_train, len(codes_train))
+    accuracies = budget_accuracies(codes_train, factors_train, codes_test, factors_test, budgets, predictor, seed, n_jobs)
+    for n in budgets:
+        train, test = accuracies[n]
         scores.update({f"{n}:mean_train_accuracy": float(train.mean()), f"{n}:mean_test_accuracy": float(test.mean()),
                        f"{n}:min_train_accuracy": float(train.min()), f"{n}:min_test_accuracy": float(test.min())})
         for i in range(len(train)):
