@@ -190,6 +190,8 @@ def _parse_list(text: str, cast, what: str) -> list:
 @click.option("--batch-size", type=int, default=None, help="[default: 64]")
 @click.option("--set", "settings", multiple=True, metavar="KEY=V1,V2", help="Sweep (or fix) any model option.")
 @click.option("--evaluate", "metric_names", default=None, help="Metrics after training, comma-separated ('' for none) [default: evaluate's default set]; names as in 'evaluate --help'.")
+@click.option("--representation", "representations", multiple=True, type=click.Choice(["mean", "sampled"]),
+              help="Codes scored after training: mean (default), sampled, or both (give it twice).")
 @profile_option("--fast-eval")
 @click.option("--precision", default=None, metavar="auto|fp32|bf16", help="auto: bf16 where the device computes it natively, else fp32 [default: fp32].")
 @click.option("--executor", default="local", show_default=True, cls=RegistryOption, registry="disentangle.executors:EXECUTORS")
@@ -217,7 +219,8 @@ def _parse_list(text: str, cast, what: str) -> list:
 @reports_errors
 def grid(spec_file, model, betas, seeds, dataset, steps, batch_size, settings, metric_names, profile, old_fast_flag, precision, executor, workers,
          threads, address, partition, time_min, cpus_per_task, gpus_per_task, mem, slurm_array_parallelism, slurm_folder, max_requeues,
-         no_wait, device, compile_loss, retry_failed, yes, data_root, dataset_settings, runs_dir, loggers, tracking_uri, quiet):
+         no_wait, device, compile_loss, retry_failed, yes, data_root, dataset_settings, runs_dir, loggers, tracking_uri, quiet,
+         representations=()):
     """Train (and evaluate) the cartesian product of betas, swept options and seeds, or a study file."""
     from disentangle import grid as grid_lib
     from disentangle.executors import EXECUTORS
@@ -234,7 +237,7 @@ def grid(spec_file, model, betas, seeds, dataset, steps, batch_size, settings, m
     if spec_file is not None:
         given = [f"--{n.replace('_', '-')}" for n, v in (("model", model), ("beta", betas), ("seeds", seeds), ("dataset", dataset),
                  ("steps", steps), ("batch_size", batch_size), ("set", settings), ("evaluate", metric_names),
-                 ("precision", precision), ("profile", profile)) if v]
+                 ("precision", precision), ("profile", profile), ("representation", representations)) if v]
         if given:
             raise DisentangleError(f"{given[0]} conflicts with --spec {spec_file}: the spec file defines the runs")
         from disentangle.spec import load_spec
@@ -252,6 +255,7 @@ def grid(spec_file, model, betas, seeds, dataset, steps, batch_size, settings, m
     else:
         groups = [_grid_from_options(model, betas, seeds, dataset, steps, batch_size, settings, metric_names, profile or "published",
                                      precision, dataset_options_from(data_root, dataset_settings), yes)]
+        groups[0].representations = tuple(dict.fromkeys(representations)) or ("mean",)
     total = sum(len(group.configs) for group in groups)
     if total > MANY_RUNS and not yes:
         raise DisentangleError(f"this grid has {total:,} runs: pass --yes to train them all")

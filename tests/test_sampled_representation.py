@@ -88,3 +88,13 @@ def test_a_run_keeps_mean_and_sampled_scores_apart(tmp_path):
     # a fresh sampled request with the same settings is the stored one: not recomputed (same timing record)
     again = evaluate(run_dir, ["mig"], profile="tiny", representation="sampled", progress=False)
     assert again["settings"]["mig_sampled"] == stored["settings"]["mig_sampled"]
+
+
+def test_grid_scores_the_sampled_representation_when_asked(tmp_path):
+    args = ["grid", "--model", "beta_vae", "--steps", "3", "--batch-size", "4", "--set", "latent_dim=2", "--evaluate", "mig",
+            "--profile", "tiny", "--representation", "sampled", "--runs-dir", str(tmp_path), "--workers", "1", "--quiet"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    (run_dir,) = tmp_path.iterdir()
+    stored = json.loads((run_dir / runs.METRICS).read_text())
+    assert "mig_sampled.discrete_mig" in stored and "mig.discrete_mig" not in stored

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from disentangle.devices import model_device
+from disentangle.evaluation import make_posterior, mean_kl_per_latent
 from disentangle.metrics._utils import discretize, mutual_info_matrix
 from disentangle.training import load_trained
 from disentangle.viz.images import mosaic, save_figure, save_gif, show_mosaic
@@ -61,17 +62,16 @@ def _decode(model, z: np.ndarray) -> np.ndarray:
     return torch.sigmoid(model.decode(torch.as_tensor(z, dtype=torch.float32).to(model_device(model)))).cpu().numpy()
 
 
-@torch.no_grad()
 def _encode_means(model, observations: np.ndarray) -> np.ndarray:
-    return model.encode(torch.as_tensor(observations).to(model_device(model)))[0].cpu().numpy()
+    return make_posterior(model)(observations)[0]
 
 
-@torch.no_grad()
 def latent_summary(model, dataset, rng, n: int = 1000):
     """(KL per latent [d], best-matching factor name per latent or None)."""
     factors, obs = dataset.sample(n, rng)
-    mu, logvar = (t.cpu().numpy() for t in model.encode(torch.as_tensor(obs).to(model_device(model))))
-    kl = (0.5 * (mu**2 + np.exp(logvar) - logvar - 1)).mean(0)
+    posterior = make_posterior(model)
+    mu = posterior(obs)[0]
+    kl = mean_kl_per_latent(posterior, obs)
     names = [None] * mu.shape[1]
     if dataset.num_factors and np.ptp(mu, axis=0).min() > 0:
         mi = mutual_info_matrix(discretize(mu, 20), factors)
