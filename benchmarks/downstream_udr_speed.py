@@ -19,35 +19,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 
 import numpy as np
 import scipy.stats
 
 from disentangle import metrics
-from disentangle.datasets import DSprites
 from disentangle.metrics.udr import relative_strength
 
-SIZES = (3, 6, 40, 32, 32)
-
-
-def case(n: int, rng: np.random.Generator):
-    factors = np.stack([rng.integers(0, s, n) for s in SIZES], axis=1)
-    scaled = factors / np.array(SIZES)
-    codes = np.hstack([scaled + 0.05 * rng.standard_normal((n, 5)), scaled @ rng.standard_normal((5, 3)), rng.standard_normal((n, 2))])
-    return codes, factors
-
-
-class OracleDSprites(DSprites):
-    def sample_observations_from_factors(self, factors, rng=None):
-        self.last = np.asarray(factors)
-        return super().sample_observations_from_factors(factors, rng)
-
-
-def timed(function, *args, **kwargs):
-    start = time.perf_counter()
-    result = function(*args, **kwargs)
-    return time.perf_counter() - start, result
+from metrics_speed import SIZES, OracleDSprites, case, timed  # noqa: E402 -- the same dSprites-sized case and oracle
 
 
 def naive_spearman_udr(codes):
