@@ -326,7 +326,7 @@ def _grid_from_options(model, betas, seeds, dataset, steps, batch_size, settings
 def report(runs_dir, out, as_html, fmt, data_root, quiet):
     """Write OUT/runs.csv, OUT/summary.csv, OUT/summary_long.csv and the grid figures; print the summary."""
     from disentangle import viz
-    from disentangle.report import write_report
+    from disentangle.report import summary_text, write_report
 
     table, summary, problems = write_report(runs_dir, out)
     if as_html:
@@ -339,12 +339,7 @@ def report(runs_dir, out, as_html, fmt, data_root, quiet):
         click.echo(f"no runs in {runs_dir}")
         return
     figures = viz.sweep_figures(table, out, fmt)
-    keys = [c for c in summary.columns if ":" not in c and (len(summary) == 1 or summary[c].astype(str).nunique() > 1 or c == "model")]
-    means = keys + [c for c in summary.columns if c.endswith(":median")]
-    shown = summary[means].copy()
-    for column in (c for c in means if ":" not in c):  # hyperparameters keep their precision (lr 0.0005)
-        shown[column] = shown[column].map(lambda v: f"{v:g}" if isinstance(v, float) else v)
-    click.echo(shown.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    click.echo(summary_text(summary))
     click.echo(f"wrote {out / 'runs.csv'}, {out / 'summary.csv'}" + "".join(f", {f}" for f in figures))
 
 

@@ -210,3 +210,14 @@ def write_report(runs_dir: str | Path = "runs", out: str | Path = "metrics") -> 
     _write_csv(summary, out / "summary.csv")
     _write_csv(summarize_long(table), out / "summary_long.csv")
     return table, summary, problems
+
+
+def summary_text(summary: pd.DataFrame) -> str:
+    """The summary as the command line prints it: the hyperparameters that vary (and the model),
+    then each metric's median over seeds to three decimals; hyperparameters keep their precision."""
+    keys = [c for c in summary.columns if ":" not in c and (len(summary) == 1 or summary[c].astype(str).nunique() > 1 or c == "model")]
+    columns = keys + [c for c in summary.columns if c.endswith(":median")]
+    shown = summary[columns].copy()
+    for column in keys:  # lr 0.0005 stays 0.0005
+        shown[column] = shown[column].map(lambda v: f"{v:g}" if isinstance(v, float) else v)
+    return shown.to_string(index=False, float_format=lambda v: f"{v:.3f}")
