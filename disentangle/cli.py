@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import click
 
 from disentangle.cli_common import (InputError, MetricsOption, RegistryOption, chosen_profile, dataset_options_from,  # noqa: F401
                                     parse_setting, profile_option, reports_errors)
+from disentangle.cli_grid import MANY_RUNS, grid_from_options
 from disentangle.errors import DisentangleError
 
 
@@ -163,22 +163,6 @@ def evaluate(run_dirs, metric_names, seed, profile, old_fast_flag, force, split,
         click.echo(f"{run_dir}: {shown}")
 
 
-def _parse_list(text: str, cast, what: str) -> list:
-    """``"1,4,16"`` -> [1, 4, 16]; integer lists also take ranges, ``"0-4"`` -> [0, 1, 2, 3, 4]."""
-    items = [t.strip() for t in text.split(",") if t.strip()]
-    values = []
-    for item in items:
-        first, dash, last = item.partition("-")
-        try:
-            bounds = (int(first), int(last)) if cast is int and dash and first else None
-            values += list(range(bounds[0], bounds[1] + 1)) if bounds else [cast(item)]
-        except ValueError:
-            raise DisentangleError(f"{what} must be a comma-separated list of numbers (integer ranges like 0-4 allowed), got {text!r}") from None
-        if bounds and bounds[1] < bounds[0]:
-            raise DisentangleError(f"{what} range {item!r} runs backwards")
-    return values
-
-
 @main.command()
 @click.option("--spec", "spec_file", type=click.Path(path_type=Path), default=None,
               help="A study TOML file of [[grid]] tables (replaces --model, --beta, --set, --seeds, ...).")
@@ -253,7 +237,7 @@ def grid(spec_file, model, betas, seeds, dataset, steps, batch_size, settings, m
             for config in group.configs:
                 config.dataset_options.update(extra)
     else:
-        groups = [_grid_from_options(model, betas, seeds, dataset, steps, batch_size, settings, metric_names, profile or "published",
+        groups = [grid_from_options(model, betas, seeds, dataset, steps, batch_size, settings, metric_names, profile or "published",
                                      precision, dataset_options_from(data_root, dataset_settings), yes)]
         groups[0].representations = tuple(dict.fromkeys(representations)) or ("mean",)
     total = sum(len(group.configs) for group in groups)
@@ -281,38 +265,6 @@ def grid(spec_file, model, betas, seeds, dataset, steps, batch_size, settings, m
     click.echo(f"grid: {grid_lib.summary_line(results)}")
     if any(r.outcome == "failed" for r in results):
         raise SystemExit(GRID_FAILED_EXIT)
-
-
-MANY_RUNS = 10_000  # a grid larger than this needs --yes: a typo in a sweep can ask for millions
-
-
-def _grid_from_options(model, betas, seeds, dataset, steps, batch_size, settings, metric_names, profile, precision, dataset_options,
-                       yes: bool = False):
-    """The one grid the command-line options describe (its size checked before it is expanded)."""
-    from disentangle import grid as grid_lib
-    from disentangle.evaluation import parse_metrics
-    from disentangle.models import model_class
-    from disentangle.spec import GridSpec
-
-    if model is None:
-        raise DisentangleError("give --model (or --spec FILE)")
-    model_class(model)
-    beta_values = _parse_list(betas, float, "--beta") if betas is not None else [None]
-    if betas is not None and not beta_values:
-        raise DisentangleError("the beta list is empty: give at least one value, e.g. --beta 1,4,16")
-    sweeps = {}
-    for text in settings:
-        key, _ = parse_setting(text)
-        sweeps[key] = [parse_setting(f"{key}={v}")[1] for v in text.partition("=")[2].split(",")]
-    names = parse_metrics(metric_names) if metric_names != "" else ()  # None: the default set
-    seed_values = _parse_list(seeds or "0", int, "--seeds")
-    total = len(beta_values) * len(seed_values) * math.prod(len(values) for values in sweeps.values())
-    if total > MANY_RUNS and not yes:
-        raise DisentangleError(f"this grid has {total:,} runs: pass --yes to train them all")
-    configs = grid_lib.expand(model, dataset or "dsprites", beta_values, seed_values,
-                              steps or 20000, sweeps, batch_size=batch_size or 64,
-                              dataset_options=dataset_options or None, precision=precision or "fp32")
-    return GridSpec(configs, names, profile, {})
 
 
 @main.command()

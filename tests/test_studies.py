@@ -273,10 +273,10 @@ def test_one_default_metric_set_for_evaluate_grid_and_study_files(tmp_path):
     assert load_spec(spec)[0].metrics == default_metrics() and len(default_metrics()) > 1
     spec.write_text(STUDY.replace('evaluate = ["mig"]', "evaluate = []"))
     assert load_spec(spec)[0].metrics == ()
-    from disentangle.cli import _grid_from_options
+    from disentangle.cli_grid import grid_from_options
 
-    assert _grid_from_options("beta_vae", None, None, None, 3, 4, (), None, "published", None, {}).metrics == default_metrics()
-    assert _grid_from_options("beta_vae", None, None, None, 3, 4, (), "", "published", None, {}).metrics == ()
+    assert grid_from_options("beta_vae", None, None, None, 3, 4, (), None, "published", None, {}).metrics == default_metrics()
+    assert grid_from_options("beta_vae", None, None, None, 3, 4, (), "", "published", None, {}).metrics == ()
 
 
 def test_profile_is_one_option_everywhere_and_the_old_flags_still_work(tmp_path):
