@@ -111,3 +111,17 @@ def test_links_to_runs_with_url_characters_in_their_names_resolve(tmp_path):
     page = (site.parent / "runs" / f"{name}.html").read_text()
     sources = [part.split('"')[0] for part in page.split('src="')[1:]]
     assert sources and all((site.parent / "runs" / unquote(src)).resolve().is_file() for src in sources)
+
+
+def test_the_report_shows_udr_fairness_and_downstream_columns(tmp_path):
+    runs_dir = tmp_path / "runs"
+    run_id = _healthy(runs_dir)
+    stored = json.loads((runs_dir / run_id / runs.METRICS).read_text())
+    stored.update({"udr.model_score": 0.61, "fairness.mean_fairness:mean_pred:mean_sens": 0.07,
+                   "downstream_task_boosted_trees.100:mean_test_accuracy": 0.52, "mig_sampled.discrete_mig": 0.03})
+    (runs_dir / run_id / runs.METRICS).write_text(json.dumps(stored))
+    table = report.collect(runs_dir)
+    assert {"udr.model_score", "fairness.mean_fairness:mean_pred:mean_sens", "mig_sampled.discrete_mig"} <= set(report.metric_columns(table))
+    index = write_html_report(runs_dir, tmp_path / "out", progress=False).read_text()
+    for shown in (">UDR<", ">Unfairness<", ">Downstream accuracy, 100 labels (GBT)<", ">0.61<", ">0.07<"):
+        assert shown in index, shown
