@@ -164,6 +164,7 @@ def test_spec_file_runs_skips_and_orders_by_seed(tmp_path, monkeypatch):
     (lambda s: s + "[grid.evaluate_options.mig]\nnum_train = 0\n", "mig.num_train must be a positive integer, got 0"),
     (lambda s: s + "[grid.dataset_options]\nbogus = 1\n", "unknown option 'bogus' for dataset 'dsprites'"),
     (lambda s: s + '[grid.dataset_options]\nin_memory = "yes"\n', r"bad option value for dataset 'dsprites' \(in_memory='yes'\)"),
+    (lambda s: s + '[grid.dataset_options]\nsource = "zip"\n', "dSprites source must be 'procedural' or 'npz', got 'zip'"),
     (lambda s: s.replace('["mig"]', '["accuracy"]'), "'evaluate' is bad: unknown metric 'accuracy'"),
     (lambda s: s.replace('"tiny"', '"slow"'), "'profile' is 'slow', expected one of published, fast, tiny"),
     (lambda s: s.replace("[[grid]]", "[[grids]]"), "unknown top-level key 'grids'"),

@@ -77,6 +77,11 @@ class GroundTruthDataset(abc.ABC):
         lines.append(repr(cls(root=root)))
         return lines
 
+    @classmethod
+    def check_option_values(cls, options: dict) -> None:
+        """One-line errors for option values this set refuses (names and kinds are the registry's to
+        check), without reading any file: what ``train`` and ``grid`` check before a run is created."""
+
     @property
     def num_factors(self) -> int:
         return len(self.factor_sizes)

@@ -203,10 +203,15 @@ class DSprites(GroundTruthDataset):
             lines.append(f"{npz}  md5 {actual} {status}")
         return lines
 
+    @classmethod
+    def check_option_values(cls, options: dict) -> None:
+        """The source: procedural or the official npz."""
+        if options.get("source", "procedural") not in ("procedural", "npz"):
+            raise DisentangleError(f"dSprites source must be 'procedural' or 'npz', got {options['source']!r}")
+
     def __init__(self, root: str | Path | None = None, source: str = "procedural", path: str | Path | None = None,
                  in_memory: bool = False, verify: bool = True, progress: bool = False):
-        if source not in ("procedural", "npz"):
-            raise DisentangleError(f"dSprites source must be 'procedural' or 'npz', got {source!r}")
+        self.check_option_values({"source": source})
         self.root = Path(root) if root is not None else None
         self.source = source
         self._packed: np.ndarray | None = None

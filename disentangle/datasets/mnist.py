@@ -114,13 +114,18 @@ class IdxClassification(GroundTruthDataset):
     factor_sizes = (10,)
     observation_shape = (1, 28, 28)
 
+    @classmethod
+    def check_option_values(cls, options: dict) -> None:
+        """The split, the binarisation and its seed."""
+        if options.get("split", "train") not in SPLIT_FILES:
+            raise DisentangleError(f"split must be 'train' or 'test', got {options['split']!r}")
+        if options.get("binarize", "none") not in BINARIZATIONS:
+            raise DisentangleError(f"binarize must be one of {', '.join(BINARIZATIONS)}, got {options['binarize']!r}")
+        check_count(options.get("binarize_seed", 0), "binarize_seed", minimum=0)
+
     def __init__(self, root: str | Path | None = None, split: str = "train",
                  download: bool = False, verify: bool = True, binarize: str = "none", binarize_seed: int = 0):
-        if split not in SPLIT_FILES:
-            raise DisentangleError(f"split must be 'train' or 'test', got {split!r}")
-        if binarize not in BINARIZATIONS:
-            raise DisentangleError(f"binarize must be one of {', '.join(BINARIZATIONS)}, got {binarize!r}")
-        check_count(binarize_seed, "binarize_seed", minimum=0)
+        self.check_option_values({"split": split, "binarize": binarize, "binarize_seed": binarize_seed})
         name = self.name
         folder = Path(root) if root is not None else Path("datasets") / name
         if download:
