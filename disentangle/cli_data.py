@@ -118,7 +118,7 @@ def score(codes_file, encoder, dataset, metric_names, profile, seed, metric_sett
         click.echo(f"wrote {out}")
 
 
-@click.command("udr")
+@click.command("udr", short_help="UDR scores of every group of runs that differ only in the seed.")
 @click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs"), show_default=True)
 @click.option("--profile", type=click.Choice(PROFILE_NAMES), default="published", help=PROFILE_HELP)
 @click.option("--correlation", type=click.Choice(["lasso", "spearman"]), default=None, help="[default: lasso, the reference's]")
