@@ -26,6 +26,11 @@ def _read_umask() -> int:
 _UMASK = _read_umask()
 
 
+def current_umask() -> int:
+    """The process's umask (read once at import): what files and folders made here should respect."""
+    return _UMASK
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it over ``path`` on success.

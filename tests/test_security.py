@@ -2,6 +2,8 @@
 
 import io
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -132,6 +134,7 @@ def test_a_killed_export_leaves_no_half_export(tmp_path, monkeypatch):
     fresh = tmp_path / "shared" / "fresh"
     assert CliRunner().invoke(main, ["export", str(run), str(out)]).exit_code == 0
     assert not (out.parent / ".run.export-left-by-a-kill").exists() and runs.read_status(out) == "done"
+    assert out.stat().st_mode & 0o055 == 0o055 & ~os.umask(os.umask(0))  # shared: readable by others, as the umask allows
     assert not fresh.exists()
 
 

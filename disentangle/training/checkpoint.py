@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from disentangle._io import atomic_write_bytes
+from disentangle._io import atomic_write_bytes, current_umask
 from disentangle.errors import DisentangleError
 
 
@@ -100,6 +100,7 @@ def export_run(run_dir: Path, out_dir: Path) -> Path:
         shutil.rmtree(stale, ignore_errors=True)
     # the export is built in a hidden sibling and renamed into place whole: a kill leaves no half export
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.export-", dir=out_dir.parent))
+    os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp makes 0700; an export is meant to be shared
     try:
         torch.save({"model": state["model"], "step": state["step"]}, staging / runs.CHECKPOINT)
         runs.write_config(staging, config)
