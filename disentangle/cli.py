@@ -236,13 +236,13 @@ def grid(spec_file, model, betas, seeds, dataset, steps, batch_size, settings, m
         for group in groups:
             for config in group.configs:
                 config.dataset_options.update(extra)
+        total = sum(len(group.configs) for group in groups)
+        if total > MANY_RUNS and not yes:  # a grid from options is counted before it is expanded (cli_grid)
+            raise DisentangleError(f"this grid has {total:,} runs: pass --yes to train them all")
     else:
         groups = [grid_from_options(model, betas, seeds, dataset, steps, batch_size, settings, metric_names, profile or "published",
                                      precision, dataset_options_from(data_root, dataset_settings), yes)]
         groups[0].representations = tuple(dict.fromkeys(representations)) or ("mean",)
-    total = sum(len(group.configs) for group in groups)
-    if total > MANY_RUNS and not yes:
-        raise DisentangleError(f"this grid has {total:,} runs: pass --yes to train them all")
     results = []
     for group in groups:
         for config in group.configs:

@@ -311,7 +311,7 @@ def check_config(config: RunConfig) -> None:
     check_count(config.seed, "seed", minimum=0)
     from disentangle.trackers import check_loggers
 
-    check_loggers(config.loggers, config.tracking_uri, Path("."))  # a missing package or unreachable store: before training
+    check_loggers(config.loggers, config.tracking_uri)  # a missing package or unreachable store: before training
     dataset_class(config.dataset).check_option_values(config.dataset_options)  # e.g. binarize="bogus", before any file is read
     cls = model_class(config.model)  # e.g. a pair model on a data set it cannot draw pairs from, before any data is read
     cls.check_dataset({**cls.default_options(), **config.model_options}, dataset_class(config.dataset).factor_sizes,

@@ -45,7 +45,7 @@ class Tracker:
         self.run_dir, self.state = run_dir, state
 
     @classmethod
-    def check(cls, uri: str | None, runs_dir: Path) -> None:
+    def check(cls, uri: str | None) -> None:
         """A one-line error when the tracker cannot work here (package missing, store unreachable)."""
         if cls.package and importlib.util.find_spec(cls.package) is None:
             raise DisentangleError(f"logger {cls.name!r} needs the {cls.package} package: pip install -e \".[{cls.extra}]\"")
@@ -107,8 +107,8 @@ class MlflowTracker(Tracker):
         return f"sqlite:///{Path(runs_dir).resolve() / 'mlflow.db'}"
 
     @classmethod
-    def check(cls, uri, runs_dir):
-        super().check(uri, runs_dir)
+    def check(cls, uri):
+        super().check(uri)
         if uri and uri.startswith(("http://", "https://")):
             import urllib.request
 
@@ -183,18 +183,18 @@ class WandbTracker(Tracker):
         self.run.finish()
 
 
-def check_loggers(names, uri: str | None, runs_dir: Path) -> tuple[str, ...]:
+def check_loggers(names, uri: str | None = None) -> tuple[str, ...]:
     """The named trackers, checked (known, installed, reachable) before anything trains."""
     if isinstance(names, str) or not all(isinstance(n, str) for n in names):
         raise DisentangleError(f"loggers must be a list of names from {', '.join(TRACKERS.names())}, got {names!r}")
     for name in names:
-        _check_one(name, uri, str(runs_dir))
+        _check_one(name, uri)
     return tuple(dict.fromkeys(names))
 
 
 @functools.lru_cache(maxsize=None)
-def _check_one(name: str, uri: str | None, runs_dir: str) -> None:  # once per process: a grid checks every run's config
-    TRACKERS.get(name).check(uri, Path(runs_dir))
+def _check_one(name: str, uri: str | None) -> None:  # once per process: a grid checks every run's config
+    TRACKERS.get(name).check(uri)
 
 
 class Trackers:

@@ -79,10 +79,7 @@ def budget_accuracies(codes_train, factors_train, codes_test, factors_test, budg
     """
     k = factors_train.shape[1]
     for n in budgets:
-        for j in range(k):
-            if len(np.unique(factors_train[:n, j])) < 2:
-                raise DisentangleError(f"factor {j} has a single class in the {n} training rows: a classifier needs two or more "
-                                       "(a budget of n labels trains on the first n rows: shuffle sorted rows, or use more)")
+        require_two_classes(factors_train[:n])
     tasks = sorted(((n, j) for n in budgets for j in range(k)), key=lambda t: -t[0] * len(np.unique(factors_train[:t[0], t[1]])))
     with quiet_fits():
         fits = Parallel(n_jobs=n_jobs, prefer="threads")(
@@ -91,12 +88,21 @@ def budget_accuracies(codes_train, factors_train, codes_test, factors_test, budg
     return {n: (np.array([done[(n, j)][0] for j in range(k)]), np.array([done[(n, j)][1] for j in range(k)])) for n in budgets}
 
 
-def _budgets(num_train, available: int) -> tuple[int, ...]:
+def require_two_classes(factors: np.ndarray) -> None:
+    """A one-line error when a factor column of these training rows holds a single class (no classifier fits it)."""
+    for j in range(factors.shape[1]):
+        if len(np.unique(factors[:, j])) < 2:
+            raise DisentangleError(f"factor {j} has a single class in the {len(factors)} training rows: a classifier needs two or more "
+                                   "(a budget of n labels trains on the first n rows: shuffle sorted rows, or use more)")
+
+
+def label_budgets(num_train, available: int | None = None) -> tuple[int, ...]:
+    """``num_train`` (one count or several) as a checked tuple of budgets, each at most ``available`` rows."""
     sizes = (num_train,) if np.isscalar(num_train) else tuple(num_train)
     if not sizes:
         raise DisentangleError("num_train must name at least one label budget, got none")
     sizes = tuple(check_count(n, "num_train") for n in sizes)
-    if max(sizes) > available:
+    if available is not None and max(sizes) > available:
         raise DisentangleError(f"num_train {max(sizes)} is larger than the {available} training rows given")
     return sizes
 
@@ -149,7 +155,7 @@ def downstream_task(codes_train, factors_train, codes_test, factors_test, *, num
     codes_train, factors_train, codes_test, factors_test = check_train_test(codes_train, factors_train, codes_test, factors_test)
     check_choice(predictor, "predictor", PREDICTORS)
     scores: dict[str, float] = {}
-    budgets = _budgets(num_train, len(codes_train))
+    budgets = label_budgets(num_train, len(codes_train))
     accuracies = budget_accuracies(codes_train, factors_train, codes_test, factors_test, budgets, predictor, seed, n_jobs)
     for n in budgets:
         train, test = accuracies[n]
@@ -215,7 +221,7 @@ def reduced_downstream_task(codes_train, factors_train, codes_test, factors_test
         raise DisentangleError(f"num_factors_to_remove {remove} leaves no code dimension of the {codes_train.shape[1]}")
     k = factors_train.shape[1]
     scores: dict[str, float] = {}
-    for n in _budgets(num_train, len(codes_train)):
+    for n in label_budgets(num_train, len(codes_train)):
         x_train, y_train = codes_train[:n], factors_train[:n]
         of_interest, others = [], []
         for f in range(k):

@@ -16,7 +16,7 @@ from joblib import Parallel, delayed
 
 from disentangle.errors import DisentangleError
 from disentangle.metrics._utils import require_factors
-from disentangle.metrics.downstream import PREDICTORS, factor_accuracies, make_predictor, quiet_fits
+from disentangle.metrics.downstream import PREDICTORS, factor_accuracies, label_budgets, make_predictor, quiet_fits, require_two_classes
 from disentangle.metrics.registry import register_metric
 from disentangle.metrics.sampling import represent_factors, represent_sample
 from disentangle.validation import check_choice, check_count
@@ -130,9 +130,7 @@ def fairness(dataset, represent, rng: np.random.Generator, *, num_train: int = 1
     check_choice(predictor, "predictor", PREDICTORS)
     per_class = check_count(num_test_points_per_class, "num_test_points_per_class")
     factors_train, codes_train = represent_sample(dataset, represent, check_count(num_train, "num_train"), rng)
-    for i in range(k):
-        if len(np.unique(factors_train[:, i])) < 2:
-            raise DisentangleError(f"factor {i} has a single class in the {num_train} training rows: use more training rows")
+    require_two_classes(factors_train)
     with quiet_fits():
         models = Parallel(n_jobs=n_jobs, prefer="threads")(
             delayed(make_predictor(predictor, i).fit)(codes_train, factors_train[:, i]) for i in range(k))
@@ -227,10 +225,9 @@ def strong_downstream_task(dataset, represent, rng: np.random.Generator, *, num_
     k = dataset.num_factors
     require_factors(k, "strong_downstream_task")
     check_choice(predictor, "predictor", PREDICTORS)
-    sizes = (num_train,) if np.isscalar(num_train) else tuple(num_train)
     num_test, n_experiment = check_count(num_test, "num_test"), check_count(n_experiment, "n_experiment")
     scores: dict[str, float] = {}
-    for n in (check_count(s, "num_train") for s in sizes):
+    for n in label_budgets(num_train):
         f_train, f_test = dataset.sample_factors(n, rng), dataset.sample_factors(num_test, rng)
         c_train, c_test = represent_factors(dataset, represent, f_train, rng), represent_factors(dataset, represent, f_test, rng)
         train, test = factor_accuracies(c_train, f_train, c_test, f_test, predictor, 0, n_jobs)

@@ -150,13 +150,12 @@ def _train_locked(config: runs.RunConfig, dataset, model, run_dir: Path, progres
     with Trackers(run_dir, config.loggers, params, config.tracking_uri) as trackers:
         for row in log_rows:  # a resumed run: what its trackers do not hold yet (nothing, usually)
             trackers.row(row)
-        _loop(config, dataset, model, optimizers, run_dir, step, rng, log_rows, window, trackers, progress)
+        _loop(config, dataset, model, optimizers, device, checkpoint_path, step, rng, log_rows, window, trackers, progress)
 
 
-def _loop(config, dataset, model, optimizers, run_dir: Path, step: int, rng, log_rows: list, window: list, trackers: Trackers,
-          progress: bool) -> None:
-    device = resolve_device(config.device)
-    checkpoint_path = run_dir / runs.CHECKPOINT
+def _loop(config, dataset, model, optimizers, device, checkpoint_path: Path, step: int, rng, log_rows: list, window: list,
+          trackers: Trackers, progress: bool) -> None:
+    run_dir = checkpoint_path.parent
     model.train()
     bf16 = config.precision == "bf16"
     memory_format = torch.channels_last  # oneDNN's fast layout for these convolutions, in fp32 and bf16

@@ -14,8 +14,8 @@ from disentangle.evaluation import make_posterior, mean_kl_per_latent
 from disentangle.metrics._utils import discretize, mutual_info_matrix
 from disentangle.training import load_trained
 from disentangle.viz.images import mosaic, save_figure, save_gif, show_mosaic
+from disentangle.viz.snapshots import TRAVERSAL_VALUES  # the same latent values the trackers' snapshots use
 
-TRAVERSAL_VALUES = np.linspace(-2.0, 2.0, 9)
 INACTIVE_KL = 0.01  # nats: a latent whose KL from the prior is below this carries (almost) nothing
 
 
