@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from disentangle.cli_common import (InputError, MetricsOption, RegistryOption, chosen_profile, dataset_options_from,  # noqa: F401
-                                    parse_setting, profile_option, reports_errors)
+from disentangle.cli_common import (ExecutorOptionsOption, InputError, MetricsOption, RegistryOption, chosen_profile,  # noqa: F401
+                                    dataset_options_from, executor_options_from, parse_setting, profile_option, reports_errors)
 from disentangle.cli_grid import MANY_RUNS, grid_from_options
 from disentangle.errors import DisentangleError
 
@@ -181,6 +181,7 @@ def evaluate(run_dirs, metric_names, seed, profile, old_fast_flag, force, split,
 @click.option("--executor", default="local", show_default=True, cls=RegistryOption, registry="disentangle.executors:EXECUTORS")
 @click.option("--workers", type=int, default=2, show_default=True, help="Runs at once (slurm: the default array parallelism).")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="torch threads per run (default: cores / workers).")
+@click.option("--executor-option", "executor_settings", multiple=True, metavar="KEY=VALUE", cls=ExecutorOptionsOption)
 @click.option("--address", default=None, help="Ray cluster address (ray executor).")
 @click.option("--partition", default=None, help="SLURM partition (slurm executor).")
 @click.option("--time", "time_min", type=int, default=None, help="SLURM time limit per run, minutes [default: 60].")
@@ -202,7 +203,7 @@ def evaluate(run_dirs, metric_names, seed, profile, old_fast_flag, force, split,
 @click.option("--quiet", is_flag=True)
 @reports_errors
 def grid(spec_file, model, betas, seeds, dataset, steps, batch_size, settings, metric_names, profile, old_fast_flag, precision, executor, workers,
-         threads, address, partition, time_min, cpus_per_task, gpus_per_task, mem, slurm_array_parallelism, slurm_folder, max_requeues,
+         threads, executor_settings, address, partition, time_min, cpus_per_task, gpus_per_task, mem, slurm_array_parallelism, slurm_folder, max_requeues,
          no_wait, device, compile_loss, retry_failed, yes, data_root, dataset_settings, runs_dir, loggers, tracking_uri, quiet,
          representations=()):
     """Train (and evaluate) the cartesian product of betas, swept options and seeds, or a study file."""
@@ -212,12 +213,11 @@ def grid(spec_file, model, betas, seeds, dataset, steps, batch_size, settings, m
     if precision is not None:
         check_precision(precision)
     profile = chosen_profile(profile, old_fast_flag)
-    executor_options = {"address": address, "partition": partition, "time": time_min, "cpus_per_task": cpus_per_task,
-                        "gpus_per_task": gpus_per_task, "mem": mem, "slurm_array_parallelism": slurm_array_parallelism,
-                        "slurm_folder": str(slurm_folder) if slurm_folder else None, "wait": False if no_wait else None,
-                        "max_requeues": max_requeues}
-    executor_options = {k: v for k, v in executor_options.items() if v is not None}
-    EXECUTORS.check_options(executor, {**executor_options, "workers": workers})  # before a big sweep is expanded
+    executor_options = executor_options_from(executor_settings, {
+        "address": address, "partition": partition, "time": time_min, "cpus_per_task": cpus_per_task, "gpus_per_task": gpus_per_task,
+        "mem": mem, "slurm_array_parallelism": slurm_array_parallelism, "slurm_folder": str(slurm_folder) if slurm_folder else None,
+        "wait": False if no_wait else None, "max_requeues": max_requeues})
+    EXECUTORS.check_options(executor, {**executor_options, "workers": workers}, hidden=("workers",))  # before a big sweep is expanded
     if spec_file is not None:
         given = [f"--{n.replace('_', '-')}" for n, v in (("model", model), ("beta", betas), ("seeds", seeds), ("dataset", dataset),
                  ("steps", steps), ("batch_size", batch_size), ("set", settings), ("evaluate", metric_names),

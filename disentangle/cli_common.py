@@ -64,13 +64,13 @@ class RegistryOption(click.Option):
         return super().get_help_record(ctx)
 
 
-def parse_setting(text: str) -> tuple[str, object]:
+def parse_setting(text: str, flag: str = "--set") -> tuple[str, object]:
     """``key=value`` with value read as JSON when it parses (numbers, true/false), else a string."""
     from disentangle.scoring import parse_value
 
     key, sep, raw = text.partition("=")
     if not sep or not key:
-        raise DisentangleError(f"--set expects key=value, got {text!r}")
+        raise DisentangleError(f"{flag} expects key=value, got {text!r}")
     return key.strip(), parse_value(raw)
 
 
@@ -101,4 +101,32 @@ def dataset_options_from(data_root, dataset_settings) -> dict:
     options = dict(parse_setting(s) for s in dataset_settings)
     if data_root:
         options["root"] = str(data_root)
+    return options
+
+
+class ExecutorOptionsOption(click.Option):
+    """``--executor-option KEY=VALUE``, whose help lists each registered executor's options and
+    defaults, read from the executors' schemas when help is shown (a new executor needs no CLI edit)."""
+
+    def get_help_record(self, ctx):
+        from disentangle.executors import EXECUTORS
+        from disentangle.registry import REQUIRED
+
+        hidden = {"workers"}  # --workers sets it
+        listed = []
+        for name in EXECUTORS.names():
+            options = [f"{o.name}" + ("" if o.default is REQUIRED or o.default is None else f"={o.default}")
+                       for o in EXECUTORS.options(name).values() if o.name not in hidden]
+            listed.append(f"{name}: {', '.join(options) or 'none'}")
+        self.help = f"An option of the chosen executor (repeatable); {'; '.join(listed)}."
+        return super().get_help_record(ctx)
+
+
+def executor_options_from(pairs, shorthands: dict) -> dict:
+    """The executor's options: ``--executor-option KEY=VALUE`` pairs, then the named shorthand flags
+    (``--partition``, ``--time``, ...; None when not given) over them."""
+    options = dict(parse_setting(text, flag="--executor-option") for text in pairs)
+    if "workers" in options:
+        raise DisentangleError("--executor-option workers=...: give --workers instead")
+    options.update({key: value for key, value in shorthands.items() if value is not None})
     return options

@@ -1,10 +1,23 @@
+"""Shared fixtures and helpers; under pytest-xdist, each worker gets its share of the cores.
+
+The README's test command runs ``-n auto --dist loadfile`` (pyproject's addopts): one worker per
+core, each test file on one worker, so a file's module fixtures (a SLURM cluster, a trained
+reference run) are built once. Each worker's torch, OpenMP and BLAS use cores / workers threads,
+set here before numpy or torch load, and inherited by the commands tests start: two workers
+spinning two threads each on two cores would be slower than one worker.
+"""
 import gzip
 import os
 import subprocess
 from pathlib import Path
 
-import numpy as np
-import pytest
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    _WORKER_THREADS = str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+    for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_variable, _WORKER_THREADS)
+
+import numpy as np  # noqa: E402  (after the thread variables)
+import pytest  # noqa: E402
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -175,11 +175,31 @@ def test_ray_executor_on_a_two_node_cluster(tmp_path):
     (["--model", "beta_vae", "--beta", ""], "the beta list is empty"),
     (["--model", "beta_vae", "--beta", "1,x"], "--beta must be a comma-separated list of numbers"),
     (["--model", "beta_vae", "--beta", "1", "--evaluate", "mig,nope"], "unknown metric 'nope'"),
+    (["--model", "beta_vae", "--executor", "slurm", "--executor-option", "bogus=1"], "unknown option 'bogus' for executor 'slurm'"),
+    (["--model", "beta_vae", "--executor", "slurm", "--executor-option", "time=ten"], "(time='ten'): expected int"),
+    (["--model", "beta_vae", "--executor", "ray", "--executor-option", "address"], "--executor-option expects key=value, got 'address'"),
+    (["--model", "beta_vae", "--executor", "ray", "--executor-option", "workers=3"], "give --workers instead"),
 ])
 def test_grid_bad_input(tmp_path, args, message):
     result = CliRunner().invoke(main, ["grid", *args, "--steps", "2", "--runs-dir", str(tmp_path / "runs"), "--quiet"])
     assert result.exit_code == 2
     assert message in result.output
+
+
+def test_executor_options_reach_the_executor_and_shorthand_flags_win(tmp_path, monkeypatch):
+    seen = {}
+
+    def run_grid(configs, runs_dir, metrics, **kwargs):
+        seen.update(kwargs)
+        return []
+
+    monkeypatch.setattr(grid, "run_grid", run_grid)
+    result = CliRunner().invoke(main, ["grid", "--model", "beta_vae", "--steps", "2", "--runs-dir", str(tmp_path / "runs"), "--quiet",
+                                       "--executor", "slurm", "--executor-option", "partition=a", "--executor-option", "signal_delay_s=30",
+                                       "--executor-option", "wait=false", "--partition", "b", "--time", "5"])
+    assert result.exit_code == 0, result.output
+    assert seen["executor"] == "slurm"
+    assert seen["executor_options"] == {"partition": "b", "signal_delay_s": 30, "wait": False, "time": 5}
 
 
 def test_unwritable_runs_folder(tmp_path):

@@ -147,10 +147,11 @@ def _steps_per_second(tmp_path) -> float:
 
 def test_a_run_longer_than_its_time_limit_is_requeued_and_finishes(slurm_cluster, tmp_path):
     # a 1-minute limit, signalled 40 s before it: about 20 s of training a job. The run is sized by this
-    # machine's speed to need ~30 s of training, so it cannot finish in one job on any CPU; with checkpoints
+    # machine's speed to need ~40 s of training (~15 s of a job go to starting Python), so it cannot finish
+    # in one job on any CPU, even if the machine gets less busy after the measurement; with checkpoints
     # every 50 steps each requeued job resumes where the last stopped, and enough requeues are allowed for
     # a slow or busy machine. SLURM holds a requeued job for two minutes (BeginTime); the test releases it.
-    steps = max(600, int(30 * _steps_per_second(tmp_path)) // 50 * 50)
+    steps = max(600, int(40 * _steps_per_second(tmp_path)) // 50 * 50)
     (config,) = grid.expand("beta_vae", "dsprites", betas=(1.0,), seeds=(0,), steps=steps, checkpoint_every=50, **TINY)
     runs_dir = tmp_path / "runs"
     (submitted,) = grid.run_grid([config], runs_dir, (), executor="slurm", progress=False, threads=1,

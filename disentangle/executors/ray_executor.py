@@ -24,7 +24,11 @@ def _call(task):
 
 @EXECUTORS.register("ray")
 class RayExecutor(Executor):
-    """Ray tasks; ``address`` joins a running cluster, else a local instance is started and stopped."""
+    """Ray tasks; ``address`` joins a running cluster, else a private local instance is started and stopped.
+
+    Without ``address``, ``ray.init`` would join whatever instance was last started on the machine
+    (``RAY_ADDRESS`` or ``ray start``); ``address="local"`` keeps two grids (or two test workers) apart.
+    """
 
     remote = True
 
@@ -45,7 +49,7 @@ class RayExecutor(Executor):
             if self.address:
                 ray.init(address=self.address, log_to_driver=False)
             else:
-                ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+                ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
             if callable(handler) and threading.current_thread() is threading.main_thread():
                 signal.signal(signal.SIGTERM, handler)  # Ray's C++ failure handler aborts on SIGTERM: the grid's stops runs cleanly
         remote = ray.remote(num_cpus=tasks[0].threads or 1)(_call)
