@@ -1,10 +1,13 @@
 """Shared fixtures and helpers; under pytest-xdist, each worker gets its share of the cores.
 
-The README's test command runs ``-n auto --dist loadfile`` (pyproject's addopts): one worker per
-core, each test file on one worker, so a file's module fixtures (a SLURM cluster, a trained
-reference run) are built once. Each worker's torch, OpenMP and BLAS use cores / workers threads,
-set here before numpy or torch load, and inherited by the commands tests start: two workers
-spinning two threads each on two cores would be slower than one worker.
+The README's test command runs ``-n auto --dist loadfile`` (pyproject's addopts): each test file
+on one worker, so a file's module fixtures (a SLURM cluster, a trained reference run) are built
+once, and one worker more than there are cores, because many tests wait (on SLURM's queue, Ray
+starting, a signal's delay) rather than compute. Each worker's torch (OpenMP, and MKL through
+torch) and numpy's BLAS get cores / workers threads (at least one), set here before numpy or torch
+load and inherited by the commands tests start: workers spinning two threads each on two cores
+would be slower than one worker. A test that changes torch's thread count gets it back afterwards,
+so no test depends on which tests ran before it on its worker.
 """
 import gzip
 import os
@@ -13,11 +16,28 @@ from pathlib import Path
 
 if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
     _WORKER_THREADS = str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
-    for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):  # not MKL's: torch.set_num_threads sets it, in-process only
         os.environ.setdefault(_variable, _WORKER_THREADS)
 
 import numpy as np  # noqa: E402  (after the thread variables)
 import pytest  # noqa: E402
+
+
+def pytest_xdist_auto_num_workers(config):
+    """``-n auto``: one worker more than cores (see the module docstring)."""
+    return (os.cpu_count() or 1) + 1
+
+
+@pytest.fixture(autouse=True)
+def _torch_threads_kept():
+    """Restore torch's thread count after each test (a test that sets it must not change the next one's numbers)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -63,7 +63,7 @@ class BaseVAE(nn.Module):
     networks run in low precision.
     """
 
-    model_name = "base"
+    name = "base"
 
     def __init__(self, observation_shape=(1, 64, 64), latent_dim: int = 10, architecture: str = "conv64",
                  decoder: str = "bernoulli", decoder_variance: float = 1.0, dataset_size: int = 737280, lr: float = 1e-4,

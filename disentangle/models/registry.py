@@ -7,7 +7,7 @@ from torch import nn
 
 from disentangle.registry import Registry
 
-MODELS = Registry("model", attribute="model_name", schema_stop=nn.Module)
+MODELS = Registry("model", schema_stop=nn.Module)
 register_model = MODELS.register
 list_models = MODELS.names
 model_class = MODELS.get

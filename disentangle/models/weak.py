@@ -90,7 +90,7 @@ class WeakVAE(BaseVAE):
         check_pair_options(factor_sizes, options["k"], options["pair_sampler"], name)
         latent_dim = options["latent_dim"]  # a value of the wrong kind is build_model's to report
         if not cls.adaptive and isinstance(latent_dim, int) and latent_dim < len(factor_sizes):
-            raise DisentangleError(f"model {cls.model_name!r} ties latent j to factor j: latent_dim must be at least "
+            raise DisentangleError(f"model {cls.name!r} ties latent j to factor j: latent_dim must be at least "
                                    f"{len(factor_sizes)} (the factors of {name}), got {latent_dim}")
 
     def draw_batch(self, dataset, batch_size: int, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
@@ -110,7 +110,7 @@ class WeakVAE(BaseVAE):
                 shared = adaptive_shared(between.detach())
             else:
                 if changed is None:
-                    raise DisentangleError(f"model {self.model_name!r} needs the changed factors of each pair")
+                    raise DisentangleError(f"model {self.name!r} needs the changed factors of each pair")
                 shared = known_shared(changed, self.latent_dim)
             mu_a, logvar_a = aggregate(mu1, logvar1, mu2, logvar2, self.aggregation)
             mu = torch.cat([torch.where(shared, mu_a, mu1), torch.where(shared, mu_a, mu2)])
