@@ -1,8 +1,10 @@
 """Shared fixtures and helpers; under pytest-xdist, each worker gets its share of the cores.
 
-The README's test command runs ``-n auto --dist loadfile`` (pyproject's addopts): each test file
-on one worker, so a file's module fixtures (a SLURM cluster, a trained reference run) are built
-once, and one worker more than there are cores, because many tests wait (on SLURM's queue, Ray
+The README's test command runs ``-n auto --dist loadfile`` (pyproject's addopts): each file's
+tests on one worker, in a row, so a file's module fixtures (a SLURM cluster, a trained reference
+run) are built once (grouping only the tests that use them interleaves other files' tests, and
+pytest then tears the fixture down and builds it again). Files with a test marked ``slow`` are
+handed out first, so the longest files do not start last. There is one worker more than there are cores, because many tests wait (on SLURM's queue, Ray
 starting, a signal's delay) rather than compute. Each worker's torch (OpenMP, and MKL through
 torch) and numpy's BLAS get cores / workers threads (at least one), set here before numpy or torch
 load and inherited by the commands tests start: workers spinning two threads each on two cores
@@ -26,6 +28,12 @@ import pytest  # noqa: E402
 def pytest_xdist_auto_num_workers(config):
     """``-n auto``: one worker more than cores (see the module docstring)."""
     return (os.cpu_count() or 1) + 1
+
+
+def pytest_collection_modifyitems(config, items):
+    """Files holding a test marked ``slow`` first (stable: the files' and tests' order otherwise kept)."""
+    slow_files = {item.nodeid.split("::")[0] for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.nodeid.split("::")[0] not in slow_files)
 
 
 @pytest.fixture(autouse=True)

@@ -39,6 +39,7 @@ def quickstart_out(tmp_path_factory):
     return out, result.output
 
 
+@pytest.mark.slow
 def test_quickstart_writes_runs_tables_and_figures(quickstart_out):
     out, output = quickstart_out
     assert "3 done, 0 failed" in output and "subsampled-GBT" in output
@@ -134,6 +135,7 @@ def test_two_concurrent_grids_never_train_a_run_twice(tmp_path):
         assert steps == sorted(set(steps))  # one writer: no duplicated log rows
 
 
+@pytest.mark.slow
 def test_ray_executor_on_local_instance(tmp_path):
     pytest.importorskip("ray")
     results = grid.run_grid(_configs(), tmp_path, ("mig",), executor="ray", workers=2, profile="tiny", progress=False)
@@ -149,6 +151,7 @@ def test_a_runs_folder_whose_file_system_ignores_locks_is_refused(tmp_path, monk
         grid.run_grid(_configs(), tmp_path / "runs", progress=False)
 
 
+@pytest.mark.slow
 def test_ray_executor_on_a_two_node_cluster(tmp_path):
     """A Ray head and a second node, each its own raylet process on this machine (one CPU each):
     the runs spread over both and every worker sees the shared runs folder."""

@@ -105,6 +105,7 @@ def test_a_2x2_grid_through_slurm(slurm_cluster, tmp_path):
     assert [r.outcome for r in again] == ["skipped"] * 4
 
 
+@pytest.mark.slow
 def test_a_cancelled_job_is_resumed_by_the_rerun(slurm_cluster, tmp_path):
     (config,) = grid.expand("beta_vae", "dsprites", betas=(1.0,), seeds=(0,), steps=1200, checkpoint_every=50, **TINY)
     runs_dir = tmp_path / "runs"
@@ -145,6 +146,7 @@ def _steps_per_second(tmp_path) -> float:
     return 300 / (time.perf_counter() - start)
 
 
+@pytest.mark.slow
 def test_a_run_longer_than_its_time_limit_is_requeued_and_finishes(slurm_cluster, tmp_path):
     # a 1-minute limit, signalled 40 s before it: about 20 s of training a job. The run is sized by this
     # machine's speed to need ~40 s of training (~15 s of a job go to starting Python), so it cannot finish
