@@ -166,7 +166,17 @@ def read_metrics(run_dir: str | Path) -> dict[str, Any]:
         raise DisentangleError(f"{path} is corrupt ({error})") from None
     if not isinstance(data, dict):
         raise DisentangleError(f"{path} is corrupt (expected a JSON object)")
-    return {key: finite_json_value(value) for key, value in data.items()}
+    return {_current_key(key): finite_json_value(value) for key, value in data.items()}
+
+
+# result keys renamed since runs stored them: read under the current name (continuous-factor
+# keys end in ``_r2``, as DCI's and DCI-ES's always did; SAP's was ``sap_score_continuous``)
+_RENAMED_KEYS = {"sap_score_continuous": "sap_score_r2"}
+
+
+def _current_key(key: str) -> str:
+    metric, dot, name = key.partition(".")
+    return f"{metric}.{_RENAMED_KEYS[name]}" if dot and name in _RENAMED_KEYS else key
 
 
 _LOCK_ATTEMPTS = 5

@@ -142,6 +142,8 @@ def test_grid(reference, tmp_path, executor, sig):
     _finish(*args)
     run_dir = tmp_path / reference.name
     assert runs.read_status(run_dir) == "done" and _same_weights(run_dir, reference), f"seed {SEED}, {sig.name} after {delay:.2f} s"
+    finished = [d for d in tmp_path.iterdir() if not d.name.startswith(".")]
+    assert len(finished) == 2 and all("mig.discrete_mig" in runs.read_metrics(d) for d in finished)
 
 
 def _wait_until_gone(session: int, seconds: float = 120) -> bool:

@@ -122,7 +122,7 @@ def test_sap_obvious_accuracies():
     codes = np.hstack([f + 0.01 * rng.standard_normal((400, 1)), rng.standard_normal((400, 1))])
     # code 0 classifies perfectly, code 1 is at chance (~0.5): gap ~0.5
     assert sap(codes[:200], f[:200], codes[200:], f[200:])["sap_score"] == pytest.approx(0.5, abs=0.1)
-    assert sap(codes[:200], f[:200], codes[200:], f[200:], continuous_factors=True)["sap_score_continuous"] > 0.95
+    assert sap(codes[:200], f[:200], codes[200:], f[200:], continuous_factors=True)["sap_score_r2"] > 0.95
 
 
 def test_modularity_by_hand():
@@ -247,3 +247,10 @@ def test_unknown_dci_estimator():
     codes = np.random.default_rng(0).standard_normal((20, 2))
     with pytest.raises(DisentangleError, match="DCI estimator must be one of gbt, gbt_fast, got 'svm'"):
         dci(codes, _factors(20), codes, _factors(20), estimator="svm")
+
+
+def test_a_stored_continuous_sap_key_reads_under_its_current_name(tmp_path):
+    from disentangle import runs
+
+    (tmp_path / runs.METRICS).write_text('{"sap_test.sap_score_continuous": 0.5, "sap.sap_score": 0.25, "mig.discrete_mig": 0.1}')
+    assert runs.read_metrics(tmp_path) == {"sap_test.sap_score_r2": 0.5, "sap.sap_score": 0.25, "mig.discrete_mig": 0.1}

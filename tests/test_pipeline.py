@@ -135,14 +135,6 @@ def test_two_concurrent_grids_never_train_a_run_twice(tmp_path):
         assert steps == sorted(set(steps))  # one writer: no duplicated log rows
 
 
-@pytest.mark.slow
-def test_ray_executor_on_local_instance(tmp_path):
-    pytest.importorskip("ray")
-    results = grid.run_grid(_configs(), tmp_path, ("mig",), executor="ray", workers=2, profile="tiny", progress=False)
-    assert [r.outcome for r in results] == ["done", "done"], [r.detail for r in results]
-    assert all("mig.discrete_mig" in runs.read_metrics(tmp_path / r.run_id) for r in results)
-
-
 def test_a_runs_folder_whose_file_system_ignores_locks_is_refused(tmp_path, monkeypatch):
     import fcntl
 
@@ -154,17 +146,19 @@ def test_a_runs_folder_whose_file_system_ignores_locks_is_refused(tmp_path, monk
 @pytest.mark.slow
 def test_ray_executor_on_a_two_node_cluster(tmp_path):
     """A Ray head and a second node, each its own raylet process on this machine (one CPU each):
-    the runs spread over both and every worker sees the shared runs folder."""
+    the runs spread over both and every worker sees the shared runs folder. (A grid on a private local
+    instance, interrupted and then finished, is ``tests/test_fault_sweep.py::test_grid[ray-SIGTERM]``.)"""
     pytest.importorskip("ray")
     from ray.cluster_utils import Cluster
 
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
     cluster.add_node(num_cpus=1)
     try:
-        configs = _configs(betas=(1.0, 4.0), seeds=(0, 1))
+        configs = _configs(betas=(1.0, 4.0), seeds=(0,))
         results = grid.run_grid(configs, tmp_path, ("mig",), executor="ray", workers=2, profile="tiny", progress=False, threads=1,
                                 executor_options={"address": cluster.address})
-        assert [r.outcome for r in results] == ["done"] * 4, [r.detail for r in results]
+        assert [r.outcome for r in results] == ["done"] * 2, [r.detail for r in results]
+        assert all("mig.discrete_mig" in runs.read_metrics(tmp_path / r.run_id) for r in results)
     finally:
         import ray
 

@@ -188,7 +188,7 @@ def test_continuous_factors_run_the_regression_variants():
     good = factors + 0.02 * rng.standard_normal((2000, 2))
     noise = rng.standard_normal((2000, 2))
     scores = [disentangle.evaluate_codes(c[:1500], factors[:1500], c[1500:], factors[1500:], profile="fast") for c in (good, noise)]
-    for key in ("dci.disentanglement", "dci.informativeness_test_r2", "sap.sap_score_continuous", "mig.discrete_mig"):
+    for key in ("dci.disentanglement", "dci.informativeness_test_r2", "sap.sap_score_r2", "mig.discrete_mig"):
         assert scores[0][key] > scores[1][key] + 0.3, key
     assert scores[0]["settings"]["dci"]["continuous_factors"] is True
     assert "modularity.modularity_score" not in scores[0]  # no continuous variant: left out by default ...

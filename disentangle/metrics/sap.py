@@ -5,7 +5,7 @@ A score matrix S [d codes, k factors] says how well each single code predicts ea
 factor; the SAP score is the mean, over factors, of the gap between the two best
 codes. Discrete factors (``sap_score``, disentanglement_lib's setting): S is the
 test accuracy of LinearSVC(C=0.01, class_weight="balanced") fitted on one code.
-Continuous factors (``sap_score_continuous``): S is the squared correlation
+Continuous factors (``sap_score_r2``, the ``_r2`` every continuous-factor key ends in): S is the squared correlation
 (the R^2 of a linear regression on one code), computed on the test split.
 """
 
@@ -65,7 +65,7 @@ def sap(codes_train, factors_train, codes_test, factors_test, *, continuous_fact
     Returns
     -------
     dict
-        ``{"sap_score": float}`` in [0, 1] (``{"sap_score_continuous"}`` with ``continuous_factors``).
+        ``{"sap_score": float}`` in [0, 1] (``{"sap_score_r2"}`` with ``continuous_factors``).
 
     References
     ----------
@@ -88,5 +88,5 @@ def sap(codes_train, factors_train, codes_test, factors_test, *, continuous_fact
         raise DisentangleError(f"SAP needs at least 2 code dimensions to take a gap, got {codes_train.shape[1]}")
     keep = informative_factors(factors_train, "SAP")
     if continuous_factors:
-        return {"sap_score_continuous": float(top_two_gap(_r2_matrix(codes_test, factors_test, keep)).mean())}
+        return {"sap_score_r2": float(top_two_gap(_r2_matrix(codes_test, factors_test, keep)).mean())}
     return {"sap_score": float(top_two_gap(_accuracy_matrix(codes_train, factors_train, codes_test, factors_test, keep)).mean())}
