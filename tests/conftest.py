@@ -36,6 +36,18 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: item.nodeid.split("::")[0] not in slow_files)
 
 
+@pytest.fixture
+def ray_exclusive(tmp_path_factory):
+    """This test's Ray instance is the only one the suite runs: Ray tests on different xdist workers
+    take turns (a file lock in the session's temporary folder), because two Ray clusters starting at
+    once on a small machine were seen to hang in ``ray.init`` (2026-11-30)."""
+    import fcntl
+
+    with open(tmp_path_factory.getbasetemp().parent / "ray.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _torch_threads_kept():
     """Restore torch's thread count after each test (a test that sets it must not change the next one's numbers)."""

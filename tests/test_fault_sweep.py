@@ -125,9 +125,10 @@ def test_evaluate(reference, tmp_path, sig):
 # tests/test_pipeline.py::test_killed_grid_resumes_without_losing_or_repeating_work
 @pytest.mark.parametrize("executor, sig", [("local", signal.SIGTERM), ("ray", signal.SIGTERM)],
                          ids=lambda v: getattr(v, "name", v))
-def test_grid(reference, tmp_path, executor, sig):
+def test_grid(reference, tmp_path, executor, sig, request):
     if executor == "ray":
         pytest.importorskip("ray")
+        request.getfixturevalue("ray_exclusive")
     delay = _moment(f"grid{executor}{sig.name}", 3.0, 14.0 if executor == "ray" else 8.0)
     args = ["grid", "--model", "beta_vae", "--beta", "1,4", "--steps", "200", "--batch-size", "8", "--set", "latent_dim=3",
             "--evaluate", "mig", "--fast-eval", "--workers", "2", "--threads", "1", "--executor", executor,

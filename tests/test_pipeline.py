@@ -144,7 +144,7 @@ def test_a_runs_folder_whose_file_system_ignores_locks_is_refused(tmp_path, monk
 
 
 @pytest.mark.slow
-def test_ray_executor_on_a_two_node_cluster(tmp_path):
+def test_ray_executor_on_a_two_node_cluster(tmp_path, ray_exclusive):
     """A Ray head and a second node, each its own raylet process on this machine (one CPU each):
     the runs spread over both and every worker sees the shared runs folder. (A grid on a private local
     instance, interrupted and then finished, is ``tests/test_fault_sweep.py::test_grid[ray-SIGTERM]``.)"""
