@@ -125,3 +125,21 @@ def small_disk(tmp_path):
 @pytest.fixture
 def read_only_folder(tmp_path):
     yield from _tmpfs(tmp_path, "size=1m,ro")
+
+
+def assert_tensorboard_holds_the_log(run_dir: Path) -> None:
+    """The run's TensorBoard events (read with TensorBoard's own reader) hold every log.csv row once,
+    value for value (images/s aside: timing), and images at the last step."""
+    import csv
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    with open(run_dir / "log.csv") as log:
+        rows = {int(r["step"]): {k: float(v) for k, v in r.items() if k not in ("step", "images_per_s")} for r in csv.DictReader(log)}
+    events = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"scalars": 0, "images": 0})
+    events.Reload()
+    for key in next(iter(rows.values())):
+        logged = [(e.step, e.value) for e in events.Scalars(key)]
+        assert [step for step, _ in logged] == sorted(rows), key
+        assert [value for _, value in logged] == pytest.approx([rows[step][key] for step, _ in logged], rel=1e-6), key
+    assert max(rows) in [e.step for e in events.Images("reconstructions")]

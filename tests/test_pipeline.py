@@ -16,6 +16,8 @@ from disentangle import grid, runs
 from disentangle.cli import main
 from disentangle.errors import DisentangleError
 
+from conftest import assert_tensorboard_holds_the_log
+
 TINY = {"steps": 6, "batch_size": 8, "fixed": {"latent_dim": 3}}
 
 
@@ -155,10 +157,14 @@ def test_ray_executor_on_a_two_node_cluster(tmp_path, ray_exclusive):
     cluster.add_node(num_cpus=1)
     try:
         configs = _configs(betas=(1.0, 4.0), seeds=(0,))
+        for config in configs:
+            config.loggers, config.log_every = ["tensorboard"], 2  # trackers run where the run runs
         results = grid.run_grid(configs, tmp_path, ("mig",), executor="ray", workers=2, profile="tiny", progress=False, threads=1,
                                 executor_options={"address": cluster.address})
         assert [r.outcome for r in results] == ["done"] * 2, [r.detail for r in results]
         assert all("mig.discrete_mig" in runs.read_metrics(tmp_path / r.run_id) for r in results)
+        for result in results:
+            assert_tensorboard_holds_the_log(tmp_path / result.run_id)
     finally:
         import ray
 

@@ -105,6 +105,18 @@ def test_a_2x2_grid_through_slurm(slurm_cluster, tmp_path):
     assert [r.outcome for r in again] == ["skipped"] * 4
 
 
+def test_trackers_log_from_a_slurm_job(slurm_cluster, tmp_path):
+    pytest.importorskip("tensorboard")
+    from conftest import assert_tensorboard_holds_the_log
+
+    (config,) = grid.expand("beta_vae", "dsprites", betas=(1.0,), seeds=(0,), steps=20, checkpoint_every=10, **TINY)
+    config.loggers, config.log_every = ["tensorboard"], 5
+    (result,) = grid.run_grid([config], tmp_path / "runs", (), executor="slurm", progress=False, threads=1,
+                              executor_options={"partition": "debug", "time": 10})
+    assert result.outcome == "done", result
+    assert_tensorboard_holds_the_log(tmp_path / "runs" / config.run_id())
+
+
 @pytest.mark.slow
 def test_a_cancelled_job_is_resumed_by_the_rerun(slurm_cluster, tmp_path):
     (config,) = grid.expand("beta_vae", "dsprites", betas=(1.0,), seeds=(0,), steps=1200, checkpoint_every=50, **TINY)
