@@ -17,7 +17,9 @@ disentanglement_lib's ~300 s; the fast DCI >= 10x faster than gbt and within 0.0
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -161,6 +163,45 @@ def evaluate_run(run_dir: str, profile: str) -> None:
 
     encoded_in = encode_precision(read_config(run_dir).precision, "cpu")
     print(f"  the encoder ran in {encoded_in}, batches of {encode_batch_size(encoded_in)} (this machine's best, probed)")
+    encoding_floor(run_dir, profile, encode_batch_size(encoded_in))
+
+
+def encoding_floor(run_dir: str, profile: str, batch: int, seconds: float = 5.0) -> None:
+    """How long the profile's encodes alone take at the encoder's measured rate and at this machine's
+    fp32 matmul peak: a lower bound on any evaluation that codes these many images (fp32)."""
+    import torch
+
+    from disentangle.metrics import get_metric
+    from disentangle.training import load_trained
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from train_throughput import matmul_gflops
+
+    _, _, model = load_trained(run_dir)
+    encoder = model.encoder.eval().to(memory_format=torch.channels_last)
+    x = torch.rand(batch, *model.observation_shape).round().contiguous(memory_format=torch.channels_last)
+    macs = []
+    hooks = [m.register_forward_hook(lambda m, i, o: macs.append(
+        (m.in_features * m.out_features) if isinstance(m, torch.nn.Linear)
+        else m.in_channels * m.kernel_size[0] * m.kernel_size[1] * m.out_channels * o.shape[2] * o.shape[3]))
+        for m in encoder.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))]
+    with torch.inference_mode():
+        encoder(x[:1])
+        for hook in hooks:
+            hook.remove()
+        encoder(x)
+        images, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            encoder(x)
+            images += batch
+        rate = images / (time.perf_counter() - start)
+    flops, peak = 2 * sum(macs), matmul_gflops()
+    sizes = {"beta_vae": lambda s: 2 * s["batch_size"] * (s["num_train"] + s["num_eval"]),
+             "factor_vae": lambda s: s["batch_size"] * (s["num_train"] + s["num_eval"]) + s["num_variance_estimate"]}
+    coded = sum(size(get_metric(name).settings(profile)) for name, size in sizes.items()) + 15_000  # + the shared 10,000 / 5,000 codes
+    print(f"  encoder alone: {rate:,.0f} images/s = {rate * flops / 1e9:.0f} GFLOP/s, {100 * rate * flops / 1e9 / peak:.0f}% of the "
+          f"fp32 matmul peak ({peak:.0f} GFLOP/s); the profile codes {coded:,} images: {coded / rate:.1f} s at this rate, "
+          f"{coded * flops / peak / 1e9:.1f} s at the peak")
 
 
 if __name__ == "__main__":
