@@ -175,27 +175,20 @@ def encoding_floor(run_dir: str, profile: str, batch: int, seconds: float = 5.0)
     from disentangle.training import load_trained
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from train_throughput import matmul_gflops
+    from train_throughput import forward_macs, matmul_gflops
 
     _, _, model = load_trained(run_dir)
     encoder = model.encoder.eval().to(memory_format=torch.channels_last)
     x = torch.rand(batch, *model.observation_shape).round().contiguous(memory_format=torch.channels_last)
-    macs = []
-    hooks = [m.register_forward_hook(lambda m, i, o: macs.append(
-        (m.in_features * m.out_features) if isinstance(m, torch.nn.Linear)
-        else m.in_channels * m.kernel_size[0] * m.kernel_size[1] * m.out_channels * o.shape[2] * o.shape[3]))
-        for m in encoder.modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d))]
+    flops = 2 * forward_macs(encoder, lambda: encoder(x[:1]))
     with torch.inference_mode():
-        encoder(x[:1])
-        for hook in hooks:
-            hook.remove()
         encoder(x)
         images, start = 0, time.perf_counter()
         while time.perf_counter() - start < seconds:
             encoder(x)
             images += batch
         rate = images / (time.perf_counter() - start)
-    flops, peak = 2 * sum(macs), matmul_gflops()
+    peak = matmul_gflops()
     sizes = {"beta_vae": lambda s: 2 * s["batch_size"] * (s["num_train"] + s["num_eval"]),
              "factor_vae": lambda s: s["batch_size"] * (s["num_train"] + s["num_eval"]) + s["num_variance_estimate"]}
     coded = sum(size(get_metric(name).settings(profile)) for name, size in sizes.items()) + 15_000  # + the shared 10,000 / 5,000 codes

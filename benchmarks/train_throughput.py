@@ -43,24 +43,31 @@ def matmul_gflops(size: int = 2048, repeats: int = 10, dtype=torch.float32) -> f
     return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9
 
 
-def training_flops_per_image(model) -> float:
-    """Forward multiply-adds of every conv / linear layer, x2 (FLOPs) x3 (forward + backward)."""
+def forward_macs(module: nn.Module, call) -> int:
+    """Multiply-adds of every conv / linear layer of ``module`` while ``call()`` runs (forward hooks, no grad)."""
     macs = []
 
-    def count(module, inputs, output):
-        if isinstance(module, nn.Linear):
-            macs.append(module.in_features * module.out_features)
-        elif isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
-            kernel = module.in_channels * module.kernel_size[0] * module.kernel_size[1] // module.groups
-            spatial = output.shape[2] * output.shape[3] if isinstance(module, nn.Conv2d) else inputs[0].shape[2] * inputs[0].shape[3]
-            macs.append(kernel * module.out_channels * spatial)
+    def count(layer, inputs, output):
+        if isinstance(layer, nn.Linear):
+            macs.append(layer.in_features * layer.out_features)
+        elif isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)):
+            kernel = layer.in_channels * layer.kernel_size[0] * layer.kernel_size[1] // layer.groups
+            spatial = output.shape[2] * output.shape[3] if isinstance(layer, nn.Conv2d) else inputs[0].shape[2] * inputs[0].shape[3]
+            macs.append(kernel * layer.out_channels * spatial)
 
-    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d))]
-    with torch.no_grad():
-        model.loss(torch.zeros(1, 1, 64, 64))
-    for hook in hooks:
-        hook.remove()
-    return 2 * 3 * sum(macs)
+    hooks = [m.register_forward_hook(count) for m in module.modules() if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d))]
+    try:
+        with torch.no_grad():
+            call()
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return sum(macs)
+
+
+def training_flops_per_image(model) -> float:
+    """Forward multiply-adds of every conv / linear layer, x2 (FLOPs) x3 (forward + backward)."""
+    return 2 * 3 * forward_macs(model, lambda: model.loss(torch.zeros(1, 1, 64, 64)))
 
 
 def with_plain_layers(model: nn.Module) -> nn.Module:
