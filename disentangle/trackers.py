@@ -98,13 +98,22 @@ class TensorBoardTracker(Tracker):
 @TRACKERS.register("mlflow")
 class MlflowTracker(Tracker):
     """An MLflow run in experiment ``disentangle``; the store is the tracking URI (default: the SQLite
-    file ``mlflow.db`` in the runs folder: ``mlflow ui --backend-store-uri sqlite:///runs/mlflow.db``)."""
+    file ``mlflow.db`` in the runs folder: ``mlflow ui --backend-store-uri sqlite:///runs/mlflow.db``),
+    images in ``mlruns`` beside a SQLite store."""
 
     package, extra = "mlflow", "mlflow"
 
     @staticmethod
     def default_uri(runs_dir: Path) -> str:
         return f"sqlite:///{Path(runs_dir).resolve() / 'mlflow.db'}"
+
+    @staticmethod
+    def artifact_location(uri: str) -> str | None:
+        """Where a new experiment keeps its images: ``mlruns`` beside a local SQLite store (MLflow's own
+        default is ``./mlruns`` in whatever folder the command ran from); a server or another store decides."""
+        if uri.startswith("sqlite:///"):
+            return (Path(uri[len("sqlite:///"):]).parent / "mlruns").resolve().as_uri()
+        return None
 
     @classmethod
     def check(cls, uri):
@@ -124,10 +133,12 @@ class MlflowTracker(Tracker):
         from mlflow.tracking import MlflowClient
 
         logging.getLogger("mlflow").setLevel(logging.WARNING)  # not its table-creation notices on every run
-        self.client = MlflowClient(tracking_uri=uri or self.default_uri(run_dir.parent))
+        uri = uri or self.default_uri(run_dir.parent)
+        self.client = MlflowClient(tracking_uri=uri)
         if "run_id" not in state:
             experiment = self.client.get_experiment_by_name("disentangle")
-            experiment_id = experiment.experiment_id if experiment else self.client.create_experiment("disentangle")
+            experiment_id = experiment.experiment_id if experiment else self.client.create_experiment(
+                "disentangle", artifact_location=self.artifact_location(uri))
             run = self.client.create_run(experiment_id, run_name=name)
             state["run_id"] = run.info.run_id
             from mlflow.entities import Param

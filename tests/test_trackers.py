@@ -78,6 +78,8 @@ def test_mlflow_holds_params_and_the_log_and_gets_the_metrics_after_evaluate(tmp
     from mlflow.tracking import MlflowClient
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")  # MLflow's own default put images in ./mlruns, wherever the command ran
     run_dir, rows = _train_killed_and_resumed(tmp_path / "runs", monkeypatch, ["mlflow"], uri)
     client = MlflowClient(tracking_uri=uri)
     run_id = json.loads((run_dir / "trackers.json").read_text())["mlflow"]["run_id"]
@@ -92,6 +94,7 @@ def test_mlflow_holds_params_and_the_log_and_gets_the_metrics_after_evaluate(tmp
     result = evaluate(run_dir, ["mig"], profile="tiny", progress=False)
     (after,) = client.get_metric_history(run_id, "mig.discrete_mig")
     assert after.value == pytest.approx(result["mig.discrete_mig"]) and after.step == STEPS
+    assert not (tmp_path / "cwd" / "mlruns").exists() and list((tmp_path / "mlruns").rglob("*.png"))  # images beside the store
 
 
 def _wandb_records(path):
