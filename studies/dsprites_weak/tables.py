@@ -4,7 +4,7 @@
 
 Prints Markdown: the 2019 scores, then the later evaluations (downstream sample efficiency,
 reduced and strong downstream, fairness, UDR) for the mean and the sampled representation.
-Every value is read from a run's ``metrics.json``; a run without a key is left out of that cell.
+Every value is read from a run's ``metrics.json``; a run without a key is left out of that cell, a key no run holds out of the table.
 """
 
 from __future__ import annotations
@@ -45,8 +45,9 @@ def table(metrics_by_model: dict[str, list[dict]], rows, representation: str) ->
     lines = ["| | " + " | ".join(MODELS[m] for m in metrics_by_model) + " |", "|---" * (len(metrics_by_model) + 1) + "|"]
     for label, pattern in rows:
         key = pattern.format(r=suffix)
-        values = [cell([float(m[key]) for m in metrics if isinstance(m.get(key), (int, float))]) for metrics in metrics_by_model.values()]
-        lines.append(f"| {label} | " + " | ".join(values) + " |")
+        values = [[float(m[key]) for m in metrics if isinstance(m.get(key), (int, float))] for metrics in metrics_by_model.values()]
+        if any(values):  # a key no run holds (UDR of sampled codes: UDR codes the mean) gets no row
+            lines.append(f"| {label} | " + " | ".join(map(cell, values)) + " |")
     return "\n".join(lines)
 
 
