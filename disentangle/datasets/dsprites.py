@@ -83,12 +83,19 @@ def render_factors(factors: np.ndarray) -> np.ndarray:
     )
 
 
+def render_grid_block(number: int) -> np.ndarray:
+    """Block ``number`` of the grid: the images of flat indices ``number * 1024`` to
+    ``number * 1024 + 1023`` (one shape, scale and orientation, every position), bool [1024, 64, 64]."""
+    _, scales, orientations, positions, _ = factor_values()
+    shape, rest = divmod(number, 6 * 40)
+    scale, orientation = divmod(rest, 40)
+    return sprites.render_position_block(shape, scales[scale], orientations[orientation], positions)
+
+
 def iter_grid_blocks(progress: bool = False):
     """Yield (first flat index, bool [1024, 64, 64]) for the whole grid, in index order."""
-    _, scales, orientations, positions, _ = factor_values()
-    blocks = [(s, c, o) for s in range(3) for c in range(6) for o in range(40)]
-    for number, (shape, scale, orientation) in enumerate(tqdm(blocks, desc="rendering dSprites", unit="block", disable=not progress)):
-        yield number * _BLOCK, sprites.render_position_block(shape, scales[scale], orientations[orientation], positions)
+    for number in tqdm(range(NUM_IMAGES // _BLOCK), desc="rendering dSprites", unit="block", disable=not progress):
+        yield number * _BLOCK, render_grid_block(number)
 
 
 def render_grid_packed(progress: bool = False) -> np.ndarray:
