@@ -66,7 +66,8 @@ def test_forward_backward_and_contract(name, architecture, shape):
 def test_loss_decreases_on_small_subset(name):
     torch.manual_seed(0)
     prototypes = (torch.rand(4, 1, 28, 28) > 0.7).float()  # four images to learn
-    model = build_model(name, observation_shape=(1, 28, 28), architecture="conv28", latent_dim=4, lr=1e-3)
+    small = {"factor_vae": {"discriminator_hidden": 100}}.get(name, {})  # the reference's 6 x 1000 takes 4x a step here
+    model = build_model(name, observation_shape=(1, 28, 28), architecture="conv28", latent_dim=4, lr=1e-3, **small)
     optimizers = model.configure_optimizers()
     losses = []
     for step in range(200):
@@ -144,6 +145,8 @@ def test_factor_vae_discriminator_shape():
     widths = [m.out_features for m in model.discriminator if isinstance(m, torch.nn.Linear)]
     assert widths == [1000] * 6 + [2]
     assert model.configure_optimizers()["discriminator"].defaults["betas"] == (0.5, 0.9)
+    smaller = build_model("factor_vae", latent_dim=3, discriminator_hidden=20, discriminator_layers=2)
+    assert [(m.in_features, m.out_features) for m in smaller.discriminator if isinstance(m, torch.nn.Linear)] == [(3, 20), (20, 20), (20, 2)]
 
 
 @pytest.mark.parametrize(("name", "options", "message"), [
@@ -152,6 +155,7 @@ def test_factor_vae_discriminator_shape():
     ("beta_vae", {"latent_dim": 0}, "latent_dim must be a positive integer, got 0"),
     ("beta_vae", {"observation_shape": (1, 32, 32)}, "architecture 'conv64' needs 64x64 images, got 32x32"),
     ("vae", {"gamma": 3}, "unknown option 'gamma' for model 'vae'"),
+    ("factor_vae", {"discriminator_layers": 0}, "discriminator_layers must be a positive integer, got 0"),
     ("vae", {"architecture": "resnet"}, "unknown architecture 'resnet'"),
 ])
 def test_bad_configs(name, options, message):

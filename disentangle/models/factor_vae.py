@@ -3,8 +3,9 @@
 Loss = recon + KL + gamma * TC, the total correlation estimated by a discriminator
 telling q(z) from the product of its marginals (samples with each dimension
 permuted across the batch): TC ~ E[D_real(z) - D_perm(z)] (density-ratio trick).
-The discriminator (6 x 1000, LeakyReLU 0.2) has its own Adam (lr 1e-4, betas
-(0.5, 0.9)) and takes its step inside :meth:`training_step`.
+The discriminator (the reference's 6 x 1000, LeakyReLU 0.2; ``discriminator_layers`` and
+``discriminator_hidden`` change it) has its own Adam (lr 1e-4, betas (0.5, 0.9)) and takes its
+step inside :meth:`training_step`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from torch import nn
 from disentangle.models.architectures import glorot_init
 from disentangle.models.base import BaseVAE, check_non_negative
 from disentangle.models.registry import register_model
+from disentangle.validation import check_count
 
 
 def permute_dims(z: torch.Tensor) -> torch.Tensor:
@@ -38,11 +40,13 @@ def discriminator(latent_dim: int, hidden: int = 1000, layers: int = 6) -> nn.Se
 @register_model("factor_vae")
 class FactorVAE(BaseVAE):
     """recon + KL + gamma * TC, TC from a discriminator trained in the same step (density-ratio trick)."""
-    def __init__(self, gamma: float = 10.0, discriminator_lr: float = 1e-4, **kwargs):
+    def __init__(self, gamma: float = 10.0, discriminator_lr: float = 1e-4, discriminator_hidden: int = 1000,
+                 discriminator_layers: int = 6, **kwargs):
         super().__init__(**kwargs)
         self.gamma = check_non_negative("gamma", gamma)
         self.discriminator_lr = check_non_negative("discriminator_lr", discriminator_lr)
-        self.discriminator = discriminator(self.latent_dim)
+        self.discriminator = discriminator(self.latent_dim, check_count(discriminator_hidden, "discriminator_hidden"),
+                                           check_count(discriminator_layers, "discriminator_layers"))
 
     def regularizer(self, kl, z, mu, logvar, step):
         logits = self.discriminator(z)
