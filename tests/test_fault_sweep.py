@@ -122,7 +122,7 @@ def test_evaluate(reference, tmp_path, sig):
 
 
 # SIGINT to a grid takes the path SIGTERM does (both stop it as Ctrl-C); a SIGKILLed grid's recovery is
-# tests/test_pipeline.py::test_killed_grid_resumes_without_losing_or_repeating_work
+# tests/test_grid_resume.py::test_killed_grid_resumes_without_losing_or_repeating_work
 @pytest.mark.parametrize("executor, sig", [("local", signal.SIGTERM), ("ray", signal.SIGTERM)],
                          ids=lambda v: getattr(v, "name", v))
 def test_grid(reference, tmp_path, executor, sig, request):
