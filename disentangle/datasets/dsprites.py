@@ -86,9 +86,11 @@ def render_factors(factors: np.ndarray) -> np.ndarray:
 def render_grid_block(number: int) -> np.ndarray:
     """Block ``number`` of the grid: the images of flat indices ``number * 1024`` to
     ``number * 1024 + 1023`` (one shape, scale and orientation, every position), bool [1024, 64, 64]."""
+    if not 0 <= number < NUM_IMAGES // _BLOCK:
+        raise DisentangleError(f"block number must be in [0, {NUM_IMAGES // _BLOCK - 1}], got {number}")
     _, scales, orientations, positions, _ = factor_values()
-    shape, rest = divmod(number, 6 * 40)
-    scale, orientation = divmod(rest, 40)
+    shape, rest = divmod(number, FACTOR_SIZES[1] * FACTOR_SIZES[2])
+    scale, orientation = divmod(rest, FACTOR_SIZES[2])
     return sprites.render_position_block(shape, scales[scale], orientations[orientation], positions)
 
 
