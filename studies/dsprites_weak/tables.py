@@ -19,7 +19,7 @@ from disentangle import runs
 MODELS = {"ada_gvae": "Ada-GVAE", "beta_vae": "β-VAE"}
 SCORES = [("MIG", "mig{r}.discrete_mig"), ("DCI disentanglement", "dci{r}.disentanglement"),
           ("DCI completeness", "dci{r}.completeness"), ("FactorVAE score", "factor_vae{r}.eval_accuracy"),
-          ("SAP", "sap{r}.sap_score")]
+          ("SAP", "sap{r}.sap_score"), ("ELBO of single images (nats; 5,000 images)", "elbo{r}.elbo")]
 LATER = [("downstream LR, 10 labels", "downstream_task_logistic_regression{r}.10:mean_test_accuracy"),
          ("downstream LR, 100 labels", "downstream_task_logistic_regression{r}.100:mean_test_accuracy"),
          ("downstream LR, 1,000 labels", "downstream_task_logistic_regression{r}.1000:mean_test_accuracy"),
