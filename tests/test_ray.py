@@ -1,19 +1,33 @@
-"""The Ray executor on a real two-node cluster on this machine."""
+"""The Ray executor: a grid stopped by SIGTERM on a private local instance recovers, and a grid runs on
+a real two-node cluster on this machine. One file, so the two Ray tests run one after the other on one
+xdist worker instead of one worker idling on ``ray_exclusive`` while the other's runs."""
+
+import signal
 
 import pytest
 
 from disentangle import grid, runs
 
 from conftest import assert_tensorboard_holds_the_log
+from test_fault_sweep import check_a_stopped_grid_recovers, train_reference
+
+pytestmark = pytest.mark.slow
 
 TINY = {"steps": 6, "batch_size": 8, "fixed": {"latent_dim": 3}}
+
+
+def test_a_stopped_ray_grid_recovers(tmp_path_factory, tmp_path, ray_exclusive):
+    """The fault sweep's grid case on Ray (``tests/test_fault_sweep.py::test_grid``), against a reference
+    trained here (the grid case compares weights only, so it needs no scored reference)."""
+    pytest.importorskip("ray")
+    check_a_stopped_grid_recovers(train_reference(tmp_path_factory.mktemp("reference")), tmp_path, "ray", signal.SIGTERM)
 
 
 @pytest.mark.slow
 def test_ray_executor_on_a_two_node_cluster(tmp_path, ray_exclusive):
     """A Ray head and a second node, each its own raylet process on this machine (one CPU each):
     the runs spread over both and every worker sees the shared runs folder. (A grid on a private local
-    instance, interrupted and then finished, is ``tests/test_fault_sweep.py::test_grid[ray-SIGTERM]``.)"""
+    instance, interrupted and then finished, is ``test_a_stopped_ray_grid_recovers`` above.)"""
     pytest.importorskip("ray")
     from ray.cluster_utils import Cluster
 
