@@ -57,8 +57,8 @@ def main(checkpoints: Path) -> None:
         metrics_by_model[runs.read_config(run_dir).model].append(runs.read_metrics(run_dir))
     print("runs: " + ", ".join(f"{MODELS[m]} {len(v)}" for m, v in metrics_by_model.items()) + "\n")
     for representation in ("mean", "sampled"):
-        print(f"### {representation} representation: 2019 scores\n\n{table(metrics_by_model, SCORES, representation)}\n")
-        print(f"### {representation} representation: later evaluations\n\n{table(metrics_by_model, LATER, representation)}\n")
+        print(f"#### {representation} representation: 2019 scores\n\n{table(metrics_by_model, SCORES, representation)}\n")
+        print(f"#### {representation} representation: later evaluations\n\n{table(metrics_by_model, LATER, representation)}\n")
 
 
 if __name__ == "__main__":
