@@ -23,7 +23,6 @@ def test_a_stopped_ray_grid_recovers(tmp_path_factory, tmp_path, ray_exclusive):
     check_a_stopped_grid_recovers(train_reference(tmp_path_factory.mktemp("reference")), tmp_path, "ray", signal.SIGTERM)
 
 
-@pytest.mark.slow
 def test_ray_executor_on_a_two_node_cluster(tmp_path, ray_exclusive):
     """A Ray head and a second node, each its own raylet process on this machine (one CPU each):
     the runs spread over both and every worker sees the shared runs folder. (A grid on a private local

@@ -37,6 +37,7 @@ NPZ_NAME = "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"
 NPZ_MD5 = "7da33b31b13a06f4b04a70402ce90c2e"
 HDF5_NAME = "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.h5"
 _BLOCK = 32 * 32  # images sharing (shape, scale, orientation): one render block
+NUM_BLOCKS = NUM_IMAGES // _BLOCK
 
 
 def factor_values() -> tuple[np.ndarray, ...]:
@@ -86,17 +87,16 @@ def render_factors(factors: np.ndarray) -> np.ndarray:
 def render_grid_block(number: int) -> np.ndarray:
     """Block ``number`` of the grid: the images of flat indices ``number * 1024`` to
     ``number * 1024 + 1023`` (one shape, scale and orientation, every position), bool [1024, 64, 64]."""
-    if not 0 <= number < NUM_IMAGES // _BLOCK:
-        raise DisentangleError(f"block number must be in [0, {NUM_IMAGES // _BLOCK - 1}], got {number}")
+    if not 0 <= number < NUM_BLOCKS:
+        raise DisentangleError(f"block number must be in [0, {NUM_BLOCKS - 1}], got {number}")
     _, scales, orientations, positions, _ = factor_values()
-    shape, rest = divmod(number, FACTOR_SIZES[1] * FACTOR_SIZES[2])
-    scale, orientation = divmod(rest, FACTOR_SIZES[2])
+    shape, scale, orientation = index_to_factors(np.array([number * _BLOCK]))[0, :3]  # the grid's one order
     return sprites.render_position_block(shape, scales[scale], orientations[orientation], positions)
 
 
 def iter_grid_blocks(progress: bool = False):
     """Yield (first flat index, bool [1024, 64, 64]) for the whole grid, in index order."""
-    for number in tqdm(range(NUM_IMAGES // _BLOCK), desc="rendering dSprites", unit="block", disable=not progress):
+    for number in tqdm(range(NUM_BLOCKS), desc="rendering dSprites", unit="block", disable=not progress):
         yield number * _BLOCK, render_grid_block(number)
 
 
