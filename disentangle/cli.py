@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from disentangle._signals import INTERRUPTED_EXIT, end_quietly_while_starting
 
-import click
+if __name__ == "__main__":  # python -m disentangle.cli (the `disentangle` command does this in disentangle.__main__)
+    end_quietly_while_starting()  # first: Ctrl-C while torch and friends import ends with one line, not a traceback
 
-from disentangle.cli_common import (ExecutorOptionsOption, InputError, MetricsOption, RegistryOption, chosen_profile,  # noqa: F401
+from pathlib import Path  # noqa: E402
+
+import click  # noqa: E402
+
+from disentangle.cli_common import (ExecutorOptionsOption, InputError, MetricsOption, RegistryOption, chosen_profile,  # noqa: F401, E402
                                     dataset_options_from, executor_options_from, parse_setting, profile_option, reports_errors)
-from disentangle.cli_grid import MANY_RUNS, grid_from_options
-from disentangle.errors import DisentangleError
+from disentangle.cli_grid import MANY_RUNS, grid_from_options  # noqa: E402
+from disentangle.errors import DisentangleError  # noqa: E402
 
 
 GRID_FAILED_EXIT = 3  # `grid` exit status when any run failed (2: bad usage or input, 0: all done or skipped)
-GRID_INTERRUPTED_EXIT = 130  # stopped by Ctrl-C or SIGTERM (the shell's code for SIGINT)
+GRID_INTERRUPTED_EXIT = INTERRUPTED_EXIT  # every command stopped by Ctrl-C or SIGTERM: one line, exit 130
+RUNS_RESUME = "its unfinished runs are marked interrupted and resume when the command is run again"
 
 
 @click.group()
@@ -97,7 +103,7 @@ def tracker_options(command):
 @click.option("--beta", type=float, default=None, help="The model's beta (beta_vae, beta_tcvae, the pair models).")
 @click.option("--resume", is_flag=True, help="Continue an unfinished run (re-running the same command does this too).")
 @click.option("--compile", "compile_loss", is_flag=True, help="torch.compile the loss (eager if compiling fails): faster in bf16 after a few seconds of compiling; not part of the run id.")
-@reports_errors
+@reports_errors(interrupted="running the command again resumes the run from its last checkpoint")
 def train(model, dataset, steps, seed, batch_size, settings, checkpoint_every, log_every, data_root, dataset_settings, runs_dir, threads, precision, quiet,
           device, loggers, tracking_uri, compile_loss, beta, resume):
     """Train one run into RUNS_DIR/<run-id>/ (resumes when it exists)."""
@@ -135,7 +141,7 @@ def train(model, dataset, steps, seed, batch_size, settings, checkpoint_every, l
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu, cuda, cuda:N or mps; not part of the run id.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="torch threads (default: all cores).")
 @click.option("--quiet", is_flag=True)
-@reports_errors
+@reports_errors(interrupted="metrics already written are kept; running the command again computes the others")
 def evaluate(run_dirs, metric_names, seed, profile, old_fast_flag, force, split, representation, metric_settings, data_root, bootstrap, device,
              threads, quiet):
     """Score trained runs; writes RUN_DIR/metrics.json."""
@@ -201,7 +207,7 @@ def evaluate(run_dirs, metric_names, seed, profile, old_fast_flag, force, split,
 @click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True)
 @tracker_options
 @click.option("--quiet", is_flag=True)
-@reports_errors
+@reports_errors(interrupted=RUNS_RESUME)
 def grid(spec_file, model, betas, seeds, dataset, steps, batch_size, settings, metric_names, profile, old_fast_flag, precision, executor, workers,
          threads, executor_settings, address, partition, time_min, cpus_per_task, gpus_per_task, mem, slurm_array_parallelism, slurm_folder, max_requeues,
          no_wait, device, compile_loss, retry_failed, yes, data_root, dataset_settings, runs_dir, loggers, tracking_uri, quiet,
@@ -251,15 +257,11 @@ def grid(spec_file, model, betas, seeds, dataset, steps, batch_size, settings, m
             config.loggers = list(dict.fromkeys([*config.loggers, *loggers]))  # the spec's and the command's
             config.tracking_uri = tracking_uri or config.tracking_uri
         warn_if_bf16_emulated(group.configs)
-        try:
-            results += grid_lib.run_grid(group.configs, runs_dir, group.metrics, executor=executor, workers=workers,
-                                         profile=group.profile, retry_failed=retry_failed,
-                                         executor_options=executor_options,
-                                         progress=not quiet, metric_options=group.metric_options, threads=threads,
-                                         representations=group.representations)
-        except KeyboardInterrupt:
-            click.echo("grid: interrupted; its unfinished runs are marked interrupted and resume when the command is run again", err=True)
-            raise SystemExit(GRID_INTERRUPTED_EXIT) from None
+        results += grid_lib.run_grid(group.configs, runs_dir, group.metrics, executor=executor, workers=workers,
+                                     profile=group.profile, retry_failed=retry_failed,
+                                     executor_options=executor_options,
+                                     progress=not quiet, metric_options=group.metric_options, threads=threads,
+                                     representations=group.representations)
     for result in results:
         click.echo(f"{result.outcome:8s} {result.run_id} {result.detail}")
     click.echo(f"grid: {grid_lib.summary_line(results)}")
@@ -337,18 +339,13 @@ def export(run_dir, out_dir):
 @click.option("--steps", type=click.IntRange(min=1), default=None,
               help="Steps per run [default: the budget that trains in about 5 minutes here, from a measured probe].")
 @click.option("--quiet", is_flag=True)
-@reports_errors
+@reports_errors(interrupted=RUNS_RESUME)
 def quickstart(out, fast, workers, precision, steps, quiet):
     """Train a beta grid on procedural dSprites, score it, write tables and figures."""
     from disentangle.quickstart import run_quickstart
 
     check_precision(precision)
-    try:
-        run_quickstart(out, fast=fast, workers=workers, progress=not quiet, precision=precision, steps=steps)
-    except KeyboardInterrupt:
-        click.echo("quickstart: interrupted; its unfinished runs are marked interrupted and resume when the command is run again",
-                   err=True)
-        raise SystemExit(GRID_INTERRUPTED_EXIT) from None
+    run_quickstart(out, fast=fast, workers=workers, progress=not quiet, precision=precision, steps=steps)
 
 
 from disentangle import cli_data  # noqa: E402  -- the data set and scoring commands, registered on main

@@ -7,7 +7,7 @@ import functools
 
 import click
 
-from disentangle._signals import sigterm_as_interrupt
+from disentangle._signals import INTERRUPTED_EXIT, command_started, sigterm_as_interrupt
 from disentangle.errors import DisentangleError, describe_os_error
 
 
@@ -18,14 +18,26 @@ class InputError(click.ClickException):
     exit_code = 2
 
 
-def reports_errors(command):
-    """Turn the library's one-line errors (and file-system errors on a named path) into ``Error: ...`` with exit status 2."""
+def reports_errors(command=None, *, interrupted: str = ""):
+    """Turn the library's one-line errors (and file-system errors on a named path) into ``Error: ...``
+    with exit status 2, and a stop by Ctrl-C or SIGTERM into ``<command>: interrupted[; <interrupted>]``
+    with exit status 130 (``interrupted``: what was kept and how to resume).
+
+    Use as ``@reports_errors`` or ``@reports_errors(interrupted="...")``."""
+    if command is None:
+        return functools.partial(reports_errors, interrupted=interrupted)
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
+        command_started()  # Ctrl-C raises KeyboardInterrupt again (see disentangle._signals)
         try:
             with sigterm_as_interrupt():  # kill (SIGTERM) stops a command as Ctrl-C does: runs marked interrupted
                 return command(*args, **kwargs)
+        except KeyboardInterrupt:
+            name = click.get_current_context().info_name
+            click.echo(f"{name}: interrupted" + (f"; {interrupted}" if interrupted else ""), err=True)
+            exec("None")  # CPython 3.11: a Ctrl-C that landed in exec'd code (a dataclass being defined by an import) flags
+            raise SystemExit(INTERRUPTED_EXIT) from None  # the process to die by SIGINT at exit; running any exec clears the flag
         except DisentangleError as error:
             raise InputError(str(error)) from None
         except OSError as error:  # a file where a folder belongs, a read-only or full disk: one line, not a traceback

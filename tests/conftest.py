@@ -4,8 +4,11 @@ The README's test command runs ``-n auto --dist loadfile`` (pyproject's addopts)
 tests on one worker, in a row, so a file's module fixtures (a SLURM cluster, a trained reference
 run) are built once (grouping only the tests that use them interleaves other files' tests, and
 pytest then tears the fixture down and builds it again). Files with a test marked ``slow`` are
-handed out first, so the longest files do not start last. There is one worker more than there are cores, because many tests wait (on SLURM's queue, Ray
-starting, a signal's delay) rather than compute. Each worker's torch (OpenMP, and MKL through
+handed out first, so the longest files do not start last; ``--no-loadscope-reorder`` keeps that
+order (xdist otherwise hands out the files with the most tests first, which put the four longest
+files, with two to six tests each, at the end of the queue: measured 2026-11-30). There is one
+worker more than there are cores, because many tests wait (on SLURM's queue, Ray starting, a
+signal's delay) rather than compute. Each worker's torch (OpenMP, and MKL through
 torch) and numpy's BLAS get cores / workers threads (at least one), set here before numpy or torch
 load and inherited by the commands tests start: workers spinning two threads each on two cores
 would be slower than one worker. A test that changes torch's thread count gets it back afterwards,

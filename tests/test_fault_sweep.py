@@ -62,11 +62,23 @@ def _moment(case: str, low: float, high: float) -> float:
 
 
 def _interrupt(process: subprocess.Popen, sig: signal.Signals, delay: float) -> str:
-    """Send ``sig`` after ``delay`` seconds; return the command's stderr."""
+    """Send ``sig`` after ``delay`` seconds; return the command's stderr, having checked how it ended:
+    killed by SIGKILL, else (Ctrl-C, SIGTERM) one line saying it was interrupted and exit status 130,
+    whether the signal came while it loaded or while it worked (or it had finished: exit 0)."""
     time.sleep(delay)
-    if process.poll() is None:
+    sent = process.poll() is None
+    if sent:
         process.send_signal(sig)
     _, err = process.communicate(timeout=300)
+    context = f"seed {SEED}, {sig.name} after {delay:.2f} s: exit {process.returncode}\n{err[-2000:]}"
+    if not sent:
+        assert process.returncode == 0, context
+    elif sig == signal.SIGKILL:
+        assert process.returncode == -signal.SIGKILL, context
+    else:
+        assert process.returncode == 130, context
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert len(lines) == 1 and ": interrupted" in lines[0], context
     return err
 
 

@@ -2,6 +2,11 @@
 one-line error, and nothing already written is lost."""
 
 import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -205,3 +210,65 @@ def test_strings_in_the_metric_api_are_one_line_errors(codes, factors, message):
 
     with pytest.raises(DisentangleError, match=message):
         mig(codes, factors)
+
+
+def _catches(pid: int, signum: int) -> bool:
+    """Whether process ``pid`` has a handler of its own for ``signum`` (``SigCgt`` in /proc/PID/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
+    return False
+
+
+@pytest.mark.parametrize("entry", ["disentangle", "disentangle.cli"])  # the `disentangle` command's module; python -m disentangle.cli
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=lambda s: s.name)
+def test_a_command_stopped_while_it_loads_says_so_in_one_line_and_exits_130(tmp_path, entry, sig):
+    """Python alone prints a traceback from whichever import a Ctrl-C hits (or loses it in an import
+    lock's callback and runs the command anyway); SIGTERM would end it silently with -15."""
+    runs_dir = tmp_path / "runs"
+    process = subprocess.Popen([sys.executable, "-m", entry, "train", "--steps", "5", "--runs-dir", str(runs_dir), "--quiet"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not _catches(process.pid, signal.SIGTERM):  # the entry point's first act; the imports after it take seconds
+        assert process.poll() is None and time.monotonic() < deadline, "the command never caught SIGTERM"
+        time.sleep(0.002)
+    process.send_signal(sig)
+    out, err = process.communicate(timeout=60)
+    assert (process.returncode, err.splitlines(), out) == (130, ["disentangle: interrupted while starting; nothing was written"], "")
+    assert not runs_dir.exists()
+
+
+def test_a_signal_in_a_training_step_is_acted_on_between_steps():
+    """handled_between_steps: the first Ctrl-C or SIGTERM waits for the loop's check; a second acts at once;
+    one that came in the last step acts when the block ends; an ignored signal stays ignored."""
+    from disentangle._signals import handled_between_steps, sigterm_as_interrupt
+
+    steps = []
+    with pytest.raises(KeyboardInterrupt):
+        with handled_between_steps() as stop_if_asked:
+            for step in range(5):
+                stop_if_asked()
+                if step == 2:
+                    signal.raise_signal(signal.SIGINT)  # mid-step: the step still ends
+                steps.append(step)
+    assert steps == [0, 1, 2]
+    with pytest.raises(KeyboardInterrupt), sigterm_as_interrupt():
+        with handled_between_steps():
+            signal.raise_signal(signal.SIGTERM)
+            steps.append("after the first")
+            signal.raise_signal(signal.SIGTERM)  # a step that never ends: the second one stops it
+            steps.append("after the second")
+    assert steps[-1] == "after the first"
+    with pytest.raises(KeyboardInterrupt):
+        with handled_between_steps():
+            signal.raise_signal(signal.SIGINT)  # in the last step
+        steps.append("after the block")
+    assert steps[-1] == "after the first"
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with handled_between_steps() as stop_if_asked:
+            signal.raise_signal(signal.SIGINT)
+            stop_if_asked()
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -12,6 +12,8 @@ import pytest
 from disentangle import grid, runs
 from disentangle.errors import DisentangleError
 
+pytestmark = pytest.mark.slow
+
 TINY = {"steps": 6, "batch_size": 8, "fixed": {"latent_dim": 3}}
 
 

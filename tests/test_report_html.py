@@ -15,6 +15,8 @@ import pytest
 from disentangle import grid, report, runs
 from disentangle.html_report import write_html_report
 
+pytestmark = pytest.mark.slow
+
 TINY = {"steps": 6, "batch_size": 8, "fixed": {"latent_dim": 3}}
 
 

@@ -46,10 +46,16 @@ class RayExecutor(Executor):
         started = not ray.is_initialized()
         if started:
             handler = signal.getsignal(signal.SIGTERM)
-            if self.address:
-                ray.init(address=self.address, log_to_driver=False)
-            else:
-                ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+            try:
+                if self.address:
+                    ray.init(address=self.address, log_to_driver=False)
+                else:
+                    ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+            except SystemExit as stop:  # while it starts, Ray answers SIGTERM with sys.exit(15): the grid's stop instead
+                if stop.code != signal.SIGTERM:
+                    raise
+                ray.shutdown()
+                raise KeyboardInterrupt from None
             if callable(handler) and threading.current_thread() is threading.main_thread():
                 signal.signal(signal.SIGTERM, handler)  # Ray's C++ failure handler aborts on SIGTERM: the grid's stops runs cleanly
         remote = ray.remote(num_cpus=tasks[0].threads or 1)(_call)

@@ -21,6 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from disentangle import runs
+from disentangle._signals import handled_between_steps
 from disentangle.trackers import Trackers, run_params
 from disentangle.devices import low_precision, resolve_device
 from disentangle.errors import DisentangleError
@@ -50,7 +51,16 @@ def train(config: runs.RunConfig, runs_dir: str | Path = "runs", progress: bool 
 
 def train_if_needed(config: runs.RunConfig, runs_dir: str | Path = "runs", progress: bool = True,
                     threads: int | None = None) -> tuple[Path, bool]:
-    """Like :func:`train`; also says whether this call trained (False: it was already done)."""
+    """Like :func:`train`; also says whether this call trained (False: it was already done).
+
+    Ctrl-C, SIGTERM and a cluster's requeue signal are acted on between steps (and once the model
+    is built), never inside torch's C++ or one of the imports building a model sets off: see
+    :func:`disentangle._signals.handled_between_steps`."""
+    with handled_between_steps() as stop_if_asked:
+        return _train_if_needed(config, runs_dir, progress, threads, stop_if_asked)
+
+
+def _train_if_needed(config: runs.RunConfig, runs_dir, progress: bool, threads: int | None, stop_if_asked) -> tuple[Path, bool]:
     given, config = config, runs.resolve_config(config)  # "auto" precision, 4 -> 4.0: the resolved values are in the run id
     runs.check_config(config)
     runs.migrate_legacy_run(Path(runs_dir), given, config)
@@ -58,6 +68,7 @@ def train_if_needed(config: runs.RunConfig, runs_dir: str | Path = "runs", progr
         torch.set_num_threads(threads)
     torch.manual_seed(config.seed)
     dataset, model = build(config)  # bad configs fail here, before any folder exists
+    stop_if_asked()
     for message in model.schedule_warnings(config.steps):
         warnings.warn(message, stacklevel=2)
     run_dir = Path(runs_dir) / config.run_id()
@@ -69,7 +80,7 @@ def train_if_needed(config: runs.RunConfig, runs_dir: str | Path = "runs", progr
             return run_dir, False
         runs.write_config(run_dir, config, runs.resolved_model_options(config, dataset.observation_shape))
         try:
-            _train_locked(config, dataset, model, run_dir, progress)
+            _train_locked(config, dataset, model, run_dir, progress, stop_if_asked)
         except TrainingFailed as error:
             _record_status(run_dir, f"failed: {error}")
             raise
@@ -131,7 +142,7 @@ def _training_step(model, x, step: int, optimizers: dict, device, bf16: bool, pr
     return out
 
 
-def _train_locked(config: runs.RunConfig, dataset, model, run_dir: Path, progress: bool) -> None:
+def _train_locked(config: runs.RunConfig, dataset, model, run_dir: Path, progress: bool, stop_if_asked) -> None:
     rng = np.random.default_rng(config.seed)
     device = resolve_device(config.device)
     model.to(device=device, memory_format=torch.channels_last)  # before the optimizers see the parameters
@@ -150,11 +161,12 @@ def _train_locked(config: runs.RunConfig, dataset, model, run_dir: Path, progres
     with Trackers(run_dir, config.loggers, params, config.tracking_uri) as trackers:
         for row in log_rows:  # a resumed run: what its trackers do not hold yet (nothing, usually)
             trackers.row(row)
-        _loop(config, dataset, model, optimizers, device, checkpoint_path, step, rng, log_rows, window, trackers, progress)
+        _loop(config, dataset, model, optimizers, device, checkpoint_path, step, rng, log_rows, window, trackers, progress,
+              stop_if_asked)
 
 
 def _loop(config, dataset, model, optimizers, device, checkpoint_path: Path, step: int, rng, log_rows: list, window: list,
-          trackers: Trackers, progress: bool) -> None:
+          trackers: Trackers, progress: bool, stop_if_asked) -> None:
     run_dir = checkpoint_path.parent
     model.train()
     bf16 = config.precision == "bf16"
@@ -162,6 +174,7 @@ def _loop(config, dataset, model, optimizers, device, checkpoint_path: Path, ste
     images, tick = 0, time.perf_counter()
     bar = tqdm(total=config.steps, initial=step, desc=config.run_id(), unit="step", disable=not progress, leave=False)
     while step < config.steps:
+        stop_if_asked()
         batch, extra = model.draw_batch(dataset, config.batch_size, rng)  # images (pair models: 2 per pair), extra inputs
         x = torch.from_numpy(batch)
         if device.type == "cuda":
