@@ -103,7 +103,7 @@ def tracker_options(command):
 @click.option("--beta", type=float, default=None, help="The model's beta (beta_vae, beta_tcvae, the pair models).")
 @click.option("--resume", is_flag=True, help="Continue an unfinished run (re-running the same command does this too).")
 @click.option("--compile", "compile_loss", is_flag=True, help="torch.compile the loss (eager if compiling fails): faster in bf16 after a few seconds of compiling; not part of the run id.")
-@reports_errors(interrupted="running the command again resumes the run from its last checkpoint")
+@reports_errors(interrupted="running the command again resumes the run from its last checkpoint", loads=("disentangle.training",))
 def train(model, dataset, steps, seed, batch_size, settings, checkpoint_every, log_every, data_root, dataset_settings, runs_dir, threads, precision, quiet,
           device, loggers, tracking_uri, compile_loss, beta, resume):
     """Train one run into RUNS_DIR/<run-id>/ (resumes when it exists)."""
@@ -141,7 +141,8 @@ def train(model, dataset, steps, seed, batch_size, settings, checkpoint_every, l
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu, cuda, cuda:N or mps; not part of the run id.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="torch threads (default: all cores).")
 @click.option("--quiet", is_flag=True)
-@reports_errors(interrupted="metrics already written are kept; running the command again computes the others")
+@reports_errors(interrupted="metrics already written are kept; running the command again computes the others",
+                 loads=("disentangle.evaluation",))
 def evaluate(run_dirs, metric_names, seed, profile, old_fast_flag, force, split, representation, metric_settings, data_root, bootstrap, device,
              threads, quiet):
     """Score trained runs; writes RUN_DIR/metrics.json."""
@@ -207,7 +208,7 @@ def evaluate(run_dirs, metric_names, seed, profile, old_fast_flag, force, split,
 @click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True)
 @tracker_options
 @click.option("--quiet", is_flag=True)
-@reports_errors(interrupted=RUNS_RESUME)
+@reports_errors(interrupted=RUNS_RESUME, loads=("disentangle.grid", "disentangle.training"))
 def grid(spec_file, model, betas, seeds, dataset, steps, batch_size, settings, metric_names, profile, old_fast_flag, precision, executor, workers,
          threads, executor_settings, address, partition, time_min, cpus_per_task, gpus_per_task, mem, slurm_array_parallelism, slurm_folder, max_requeues,
          no_wait, device, compile_loss, retry_failed, yes, data_root, dataset_settings, runs_dir, loggers, tracking_uri, quiet,
@@ -339,7 +340,7 @@ def export(run_dir, out_dir):
 @click.option("--steps", type=click.IntRange(min=1), default=None,
               help="Steps per run [default: the budget that trains in about 5 minutes here, from a measured probe].")
 @click.option("--quiet", is_flag=True)
-@reports_errors(interrupted=RUNS_RESUME)
+@reports_errors(interrupted=RUNS_RESUME, loads=("disentangle.quickstart", "disentangle.training"))
 def quickstart(out, fast, workers, precision, steps, quiet):
     """Train a beta grid on procedural dSprites, score it, write tables and figures."""
     from disentangle.quickstart import run_quickstart

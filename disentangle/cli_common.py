@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import functools
+import importlib
 
 import click
 
@@ -18,17 +19,24 @@ class InputError(click.ClickException):
     exit_code = 2
 
 
-def reports_errors(command=None, *, interrupted: str = ""):
+def reports_errors(command=None, *, interrupted: str = "", loads: tuple[str, ...] = ()):
     """Turn the library's one-line errors (and file-system errors on a named path) into ``Error: ...``
     with exit status 2, and a stop by Ctrl-C or SIGTERM into ``<command>: interrupted[; <interrupted>]``
     with exit status 130 (``interrupted``: what was kept and how to resume).
 
-    Use as ``@reports_errors`` or ``@reports_errors(interrupted="...")``."""
+    ``loads``: modules the command imports (torch with them), imported while a signal still ends the
+    process at once (:func:`disentangle._signals.end_quietly_while_starting`): a KeyboardInterrupt
+    landing inside a library's import can be swallowed by a bare ``except:`` (the command then runs
+    on as if never stopped: seen once in a fault sweep, 2026-11-30) or abort the process.
+
+    Use as ``@reports_errors`` or ``@reports_errors(interrupted="...", loads=(...))``."""
     if command is None:
-        return functools.partial(reports_errors, interrupted=interrupted)
+        return functools.partial(reports_errors, interrupted=interrupted, loads=loads)
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
+        for module in loads:
+            importlib.import_module(module)
         command_started()  # Ctrl-C raises KeyboardInterrupt again (see disentangle._signals)
         try:
             with sigterm_as_interrupt():  # kill (SIGTERM) stops a command as Ctrl-C does: runs marked interrupted
