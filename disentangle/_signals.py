@@ -4,13 +4,12 @@ exit status 130 (the shell's code for SIGINT).
 - While the command line loads (Python importing torch, scikit-learn, ... for seconds on a busy
   machine), nothing has been written yet: :func:`end_quietly_while_starting`, the first thing the
   entry point (:mod:`disentangle.__main__`) does, makes either signal end the process at once
-  with one line. Python's own handling would print a traceback from
-  whichever import it hit, or lose the Ctrl-C altogether when it lands in an import lock's
-  callback ("Exception ignored in ...") and then run the whole command (seen 2026-11-30).
+  with one line. Python's own handling would print a traceback from whichever import it hit, or
+  lose the Ctrl-C altogether when it lands in an import lock's callback ("Exception ignored in
+  ...") and then run the whole command (seen 2026-11-30).
 - Once the command runs, :func:`sigterm_as_interrupt` handles SIGTERM as Ctrl-C, so ``kill``, a
   scheduler or a closing terminal stops a command the way an interactive user does: runs are
   marked interrupted (resumable), temporaries are removed, worker processes are stopped with it.
-
 - Inside a loop of torch steps, :func:`handled_between_steps` runs those signals' handlers at the
   next step boundary rather than wherever the signal lands: a :class:`KeyboardInterrupt` raised
   while torch's C++ calls back into Python can abort the process or end it by SIGINT instead of

@@ -44,8 +44,10 @@ def reports_errors(command=None, *, interrupted: str = "", loads: tuple[str, ...
         except KeyboardInterrupt:
             name = click.get_current_context().info_name
             click.echo(f"{name}: interrupted" + (f"; {interrupted}" if interrupted else ""), err=True)
-            exec("None")  # CPython 3.11: a Ctrl-C that landed in exec'd code (a dataclass being defined by an import) flags
-            raise SystemExit(INTERRUPTED_EXIT) from None  # the process to die by SIGINT at exit; running any exec clears the flag
+            # CPython 3.11 remembers a Ctrl-C that landed in exec'd code (a dataclass being defined by an
+            # import) and kills the process by SIGINT at exit, whatever the exit status; any exec clears it
+            exec("None")
+            raise SystemExit(INTERRUPTED_EXIT) from None
         except DisentangleError as error:
             raise InputError(str(error)) from None
         except OSError as error:  # a file where a folder belongs, a read-only or full disk: one line, not a traceback

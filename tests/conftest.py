@@ -16,6 +16,7 @@ so no test depends on which tests ran before it on its worker.
 """
 import gzip
 import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -26,8 +27,6 @@ if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
 
 import numpy as np  # noqa: E402  (after the thread variables)
 import pytest  # noqa: E402
-
-import signal  # noqa: E402
 
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # a suite started in a script's background (cmd &) inherits Ctrl-C
     signal.signal(signal.SIGINT, signal.default_int_handler)  # ignored, and so would every command the tests send it to
