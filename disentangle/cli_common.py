@@ -88,7 +88,7 @@ class RegistryOption(click.Option):
 
 def parse_setting(text: str, flag: str = "--set") -> tuple[str, object]:
     """``key=value`` with value read as JSON when it parses (numbers, true/false), else a string."""
-    from disentangle.scoring import parse_value
+    from disentangle.validation import parse_value
 
     key, sep, raw = text.partition("=")
     if not sep or not key:
@@ -102,7 +102,7 @@ PROFILE_HELP = "Metric settings: published (disentanglement_lib's), fast (quick 
 def profile_option(old_flag: str):
     """``--profile published|fast|tiny``, the same on every command that evaluates; ``old_flag``
     (``--fast``, ``--fast-eval``) is kept, hidden, as another way to say ``--profile fast``."""
-    from disentangle.metrics.registry import PROFILE_NAMES
+    from disentangle.profiles import PROFILE_NAMES
 
     def decorate(command):
         command = click.option(old_flag, "old_fast_flag", is_flag=True, hidden=True)(command)

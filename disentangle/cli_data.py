@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from disentangle.cli_common import PROFILE_HELP, MetricsOption, RegistryOption, dataset_options_from, reports_errors
-from disentangle.metrics.registry import PROFILE_NAMES
+from disentangle.profiles import PROFILE_NAMES
 from disentangle.errors import DisentangleError
 
 

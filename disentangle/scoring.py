@@ -9,7 +9,6 @@ to the likelihood metrics.
 
 from __future__ import annotations
 
-import json
 import time
 import zlib
 from typing import Iterator
@@ -22,7 +21,7 @@ from disentangle.metrics._utils import SingleFactorError
 from disentangle.metrics.registry import ARRAY_NEEDS, REPRESENTATIONS, get_metric, list_metrics, parse_result_key, result_key, result_names  # noqa: F401
 from disentangle.metrics.sampling import represent_sample
 from disentangle.registry import function_schema
-from disentangle.validation import check_choice, check_count
+from disentangle.validation import check_choice, check_count, parse_value
 
 RUNNER_KEYS = ("seed", "split", "profile", "encode_precision", "representation")  # recorded, not passed to a metric
 
@@ -157,14 +156,6 @@ def same_settings(stored: dict | None, settings: dict) -> bool:
     informative = ("seconds", "skipped", "device", "profile")  # recorded for readers; the values decide equality
     return ({k: v for k, v in stored.items() if k not in informative}
             == {k: v for k, v in settings.items() if k not in informative})
-
-
-def parse_value(raw: str):
-    """A setting's text as JSON when it parses (numbers, true/false, lists), else the string itself."""
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError:
-        return raw
 
 
 def parse_metric_options(items) -> dict[str, dict]:

@@ -5,6 +5,8 @@ Pure Python and numpy only: the array metrics use them without loading torch or 
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from disentangle.errors import DisentangleError
@@ -46,3 +48,11 @@ def check_choice(value, name: str, choices) -> object:
     if value not in choices:
         raise DisentangleError(f"{name} must be one of {', '.join(map(str, choices))}, got {value!r}")
     return value
+
+
+def parse_value(raw: str):
+    """A setting's text as JSON when it parses (numbers, true/false, lists), else the string itself."""
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -160,7 +161,8 @@ def check_a_stopped_grid_recovers(reference, tmp_path, executor: str, sig: signa
             "--runs-dir", str(tmp_path), "--quiet"]
     process = _cli(*args, start_new_session=True)  # its own session: every worker it starts can be found
     err = _interrupt(process, sig, delay, ray=executor == "ray")
-    assert _wait_until_gone(process.pid), "processes of the stopped grid are still running (orphans)"
+    # Ray's own node agents outlive ray.shutdown by about a minute (ray-project/ray#59162): checked after the rerun
+    assert _wait_until_gone(process.pid, spare=RAY_AGENTS), "processes of the stopped grid are still running (orphans)"
     for run_dir in tmp_path.iterdir():
         if not run_dir.name.startswith("."):
             _check_files_whole(run_dir)
@@ -170,14 +172,32 @@ def check_a_stopped_grid_recovers(reference, tmp_path, executor: str, sig: signa
     assert runs.read_status(run_dir) == "done" and _same_weights(run_dir, reference), f"seed {SEED}, {sig.name} after {delay:.2f} s"
     finished = [d for d in tmp_path.iterdir() if not d.name.startswith(".")]
     assert len(finished) == 2 and all("mig.discrete_mig" in runs.read_metrics(d) for d in finished)
+    assert _wait_until_gone(process.pid), f"Ray's agents of the stopped grid still run: {_session_commands(process.pid)}"
 
 
-def _wait_until_gone(session: int, seconds: float = 120) -> bool:
-    """Whether every process of the stopped grid's session (workers, Ray's processes) exits in time."""
+RAY_AGENTS = ("ray::DashboardAgent", "ray::RuntimeEnvAgent")  # Ray's per-node helper processes, by the name they give themselves
+
+
+def _session_commands(session: int, spare: tuple[str, ...] = ()) -> list[str]:
+    """The command lines of the processes still running in ``session``, but those starting with a ``spare`` name."""
+    commands = []
+    for pid in process_pids():
+        if process_alive(pid) and (fields := proc_stat(pid)) is not None and int(fields[3]) == session:
+            try:
+                command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+            except OSError:  # gone meanwhile
+                continue
+            if not command.startswith(spare):
+                commands.append(command)
+    return commands
+
+
+def _wait_until_gone(session: int, seconds: float = 120, spare: tuple[str, ...] = ()) -> bool:
+    """Whether every process of the stopped grid's session (workers, Ray's processes; not the ``spare`` ones)
+    exits in time."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if not any(process_alive(pid) and (fields := proc_stat(pid)) is not None and int(fields[3]) == session
-                   for pid in process_pids()):
+        if not _session_commands(session, spare):
             return True
         time.sleep(1)
     return False

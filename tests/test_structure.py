@@ -92,3 +92,26 @@ def test_the_metrics_import_neither_torch_nor_data_sets():
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'h5py') or m.startswith('disentangle.datasets')))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == "[]"
+
+
+HEAVY = ("torch", "sklearn", "scipy.stats", "scipy.linalg", "pandas", "matplotlib", "ray")  # seconds each (scipy itself: ms)
+
+
+def _heavy_modules_after(code: str) -> list[str]:
+    shown = f"print(sorted(set(sys.modules) & {set(HEAVY)!r}))"
+    out = subprocess.run([sys.executable, "-c", f"import sys\n{code}\n{shown}"], capture_output=True, text=True, check=True).stdout
+    return ast.literal_eval(out.splitlines()[-1])
+
+
+def test_the_command_line_starts_without_its_heavy_libraries():
+    """`disentangle --help` (and every command before it runs) loads click and the package's own small
+    modules only: torch, scikit-learn and the rest load when a command needs them."""
+    assert _heavy_modules_after("import disentangle.cli, disentangle.__main__") == []
+
+
+def test_train_loads_no_metric_library(tmp_path):
+    """Training a run needs torch, not scikit-learn, scipy.stats or pandas (the metrics' libraries: ~1.3 s per process)."""
+    code = ("from disentangle.cli import main\n"
+            f"main(['train', '--model', 'beta_vae', '--steps', '1', '--batch-size', '4', '--set', 'latent_dim=2', '--quiet',"
+            f" '--runs-dir', {str(tmp_path)!r}], standalone_mode=False)")
+    assert _heavy_modules_after(code) == ["torch"]

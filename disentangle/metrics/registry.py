@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from typing import Callable, Mapping
 
 from disentangle.errors import DisentangleError
+from disentangle.profiles import PROFILE_NAMES
 from disentangle.registry import Registry
 
 NEEDS = ("codes", "codes_only", "train_test", "sampling", "model", "runs")
-PROFILE_NAMES = ("published", "fast", "tiny")
 REPRESENTATIONS = ("mean", "sampled")  # disentanglement_lib's postprocessing: the posterior mean, or one draw from it
 ARRAY_NEEDS = ("codes", "codes_only", "train_test")  # what evaluate_codes can run
 

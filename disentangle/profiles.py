@@ -1,0 +1,11 @@
+"""The names of the evaluation profiles, apart from the metrics so that the command line can offer
+them without importing the metric suite (and scikit-learn, scipy with it: a second and more per command).
+
+- ``published``: disentanglement_lib's settings;
+- ``fast``: quick looks (smaller samples, a subsampled gradient-boosting estimator);
+- ``tiny``: smoke tests.
+
+Each metric's settings per profile are in its registration (:mod:`disentangle.metrics.registry`).
+"""
+
+PROFILE_NAMES = ("published", "fast", "tiny")
