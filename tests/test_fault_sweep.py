@@ -3,10 +3,12 @@
 whole, nothing written before is lost, and running the command again recovers: the run ends
 bit-identical to one that was never stopped.
 
-The moments come from ``DISENTANGLE_FAULT_SEED`` (default 0) and are printed on failure, so a
-failing moment can be replayed; set another seed to explore others.
+The moments come from ``DISENTANGLE_FAULT_SEED`` (default 0), scaled by how long the reference run
+took to train here (so a faster or busier machine is signalled as far into each command), and are
+printed on failure, so a failing moment can be replayed; set another seed to explore others.
 """
 
+import dataclasses
 import json
 import os
 import signal
@@ -42,24 +44,43 @@ def _finish(*args, timeout=600):
     return out
 
 
-def train_reference(folder):
+TUNED_TRAIN_S = 14.0  # the reference's `train` command alone on the 2-core Zen 3 the signal windows below were chosen on
+
+
+@dataclasses.dataclass(frozen=True)
+class Reference:
+    """An uninterrupted run and how long its commands took here, now: the signal windows scale with it."""
+
+    run_dir: Path
+    train_s: float
+
+    @property
+    def pace(self) -> float:
+        """How much slower (> 1) or faster this machine, loaded as it is, runs the reference than the tuned one."""
+        return self.train_s / TUNED_TRAIN_S
+
+
+def train_reference(folder) -> Reference:
     """An uninterrupted run of ``RUN`` at beta 1 in ``folder``: what every recovered run must equal."""
+    started = time.monotonic()
     _finish("train", *RUN, "--beta", "1", "--checkpoint-every", "20", "--runs-dir", str(folder))
     (run_dir,) = [d for d in folder.iterdir() if d.is_dir()]
-    return run_dir
+    return Reference(run_dir, time.monotonic() - started)
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory):
+def reference(tmp_path_factory) -> Reference:
     """An uninterrupted run (trained and scored) to compare every recovered run with."""
-    run_dir = train_reference(tmp_path_factory.mktemp("reference"))
-    _finish("evaluate", str(run_dir), "--metrics", "mig,factor_vae,dci", "--fast", "--threads", "1", "--quiet")
-    return run_dir
+    trained = train_reference(tmp_path_factory.mktemp("reference"))
+    _finish("evaluate", str(trained.run_dir), "--metrics", "mig,factor_vae,dci", "--fast", "--threads", "1", "--quiet")
+    return trained
 
 
-def _moment(case: str, low: float, high: float) -> float:
+def _moment(case: str, low: float, high: float, pace: float) -> float:
+    """A seeded moment between ``low`` and ``high`` seconds on the tuned machine, times ``pace`` here: on a machine
+    twice as fast (or half as loaded) the signal still lands as far into the command (loading, working, writing)."""
     rng = np.random.default_rng([SEED, sum(map(ord, case))])
-    return float(rng.uniform(low, high))
+    return float(rng.uniform(low, high)) * pace
 
 
 RAY_STARTUP_ABORT = "SIGTERM received"  # what Ray's C++ failure handler logs before it aborts the process
@@ -109,17 +130,17 @@ SIGNALS = [signal.SIGINT, signal.SIGTERM, signal.SIGKILL]
 
 @pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
 def test_train(reference, tmp_path, sig):
-    delay = _moment(f"train{sig.name}", 2.0, 7.0)
+    delay = _moment(f"train{sig.name}", 2.0, 7.0, reference.pace)
     args = ["train", *RUN, "--beta", "1", "--checkpoint-every", "20", "--runs-dir", str(tmp_path)]
     err = _interrupt(_cli(*args), sig, delay)
-    run_dir = tmp_path / reference.name
+    run_dir = tmp_path / reference.run_dir.name
     _check_files_whole(run_dir)
     assert "Traceback" not in err, f"seed {SEED}, {sig.name} after {delay:.2f} s:\n{err[-2000:]}"
     _finish(*args)
-    assert runs.read_status(run_dir) == "done" and _same_weights(run_dir, reference), f"seed {SEED}, {sig.name} after {delay:.2f} s"
+    assert runs.read_status(run_dir) == "done" and _same_weights(run_dir, reference.run_dir), f"seed {SEED}, {sig.name} after {delay:.2f} s"
     import pandas as pd
 
-    logs = [pd.read_csv(d / runs.LOG).drop(columns="images_per_s") for d in (run_dir, reference)]
+    logs = [pd.read_csv(d / runs.LOG).drop(columns="images_per_s") for d in (run_dir, reference.run_dir)]
     pd.testing.assert_frame_equal(*logs)  # the log too, row for row, as if never stopped
 
 
@@ -127,12 +148,12 @@ def test_train(reference, tmp_path, sig):
 def test_evaluate(reference, tmp_path, sig):
     import shutil
 
-    run_dir = tmp_path / reference.name
-    shutil.copytree(reference, run_dir)
+    run_dir = tmp_path / reference.run_dir.name
+    shutil.copytree(reference.run_dir, run_dir)
     earlier = runs.read_metrics(run_dir)
     (run_dir / runs.METRICS).write_text(json.dumps({"mig.discrete_mig": earlier["mig.discrete_mig"],
                                                     "settings": {"mig": earlier["settings"]["mig"]}}))
-    delay = _moment(f"evaluate{sig.name}", 2.0, 8.0)
+    delay = _moment(f"evaluate{sig.name}", 2.0, 8.0, reference.pace)
     args = ["evaluate", str(run_dir), "--metrics", "mig,factor_vae,dci", "--fast", "--threads", "1", "--quiet"]
     err = _interrupt(_cli(*args), sig, delay)
     _check_files_whole(run_dir)
@@ -152,10 +173,10 @@ def test_grid(reference, tmp_path, sig):
     check_a_stopped_grid_recovers(reference, tmp_path, "local", sig)
 
 
-def check_a_stopped_grid_recovers(reference, tmp_path, executor: str, sig: signal.Signals) -> None:
+def check_a_stopped_grid_recovers(reference: Reference, tmp_path, executor: str, sig: signal.Signals) -> None:
     """Stop a two-run grid on ``executor`` with ``sig`` at a seeded moment; nothing half-written, no
     orphans, and rerunning it finishes both runs, the beta-1 run bit-identical to ``reference``."""
-    delay = _moment(f"grid{executor}{sig.name}", 3.0, 14.0 if executor == "ray" else 8.0)
+    delay = _moment(f"grid{executor}{sig.name}", 3.0, 14.0 if executor == "ray" else 8.0, reference.pace)
     args = ["grid", "--model", "beta_vae", "--beta", "1,4", "--steps", "200", "--batch-size", "8", "--set", "latent_dim=3",
             "--evaluate", "mig", "--fast-eval", "--workers", "2", "--threads", "1", "--executor", executor,
             "--runs-dir", str(tmp_path), "--quiet"]
@@ -168,8 +189,8 @@ def check_a_stopped_grid_recovers(reference, tmp_path, executor: str, sig: signa
             _check_files_whole(run_dir)
     assert "Traceback" not in err, f"seed {SEED}, {executor} {sig.name} after {delay:.2f} s:\n{err[-2000:]}"
     _finish(*args)
-    run_dir = tmp_path / reference.name
-    assert runs.read_status(run_dir) == "done" and _same_weights(run_dir, reference), f"seed {SEED}, {sig.name} after {delay:.2f} s"
+    run_dir = tmp_path / reference.run_dir.name
+    assert runs.read_status(run_dir) == "done" and _same_weights(run_dir, reference.run_dir), f"seed {SEED}, {sig.name} after {delay:.2f} s"
     finished = [d for d in tmp_path.iterdir() if not d.name.startswith(".")]
     assert len(finished) == 2 and all("mig.discrete_mig" in runs.read_metrics(d) for d in finished)
     assert _wait_until_gone(process.pid), f"Ray's agents of the stopped grid still run: {_session_commands(process.pid)}"

@@ -28,13 +28,17 @@ class RayExecutor(Executor):
 
     Without ``address``, ``ray.init`` would join whatever instance was last started on the machine
     (``RAY_ADDRESS`` or ``ray start``); ``address="local"`` keeps two grids (or two test workers) apart.
+    The private instance's workers run at ``niceness`` (default 0, as the local executor's workers do;
+    Ray's own default, 15, starves them beside any other busy process: a 26 s grid took 5 min beside two
+    busy loops on 2 cores). A cluster's workers keep the niceness the cluster was started with
+    (``RAY_worker_niceness=0 ray start ...`` to change it).
     """
 
     remote = True
 
-    def __init__(self, workers: int = 2, address: str | None = None):
+    def __init__(self, workers: int = 2, address: str | None = None, niceness: int = 0):
         super().__init__(workers)
-        self.address = address
+        self.address, self.niceness = address, niceness
 
     def run(self, tasks):
         try:
@@ -50,7 +54,8 @@ class RayExecutor(Executor):
                 if self.address:
                     ray.init(address=self.address, log_to_driver=False)
                 else:
-                    ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+                    ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
+                             _system_config={"worker_niceness": self.niceness})
             except SystemExit as stop:  # while it starts, Ray answers SIGTERM with sys.exit(15): the grid's stop instead
                 if stop.code != signal.SIGTERM:
                     raise
