@@ -30,7 +30,8 @@ def test_ray_executor_on_a_two_node_cluster(tmp_path, ray_exclusive):
     pytest.importorskip("ray")
     from ray.cluster_utils import Cluster
 
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    # started as the README advises (`RAY_worker_niceness=0 ray start`): Ray's default 15 starves the runs beside other tests
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False, "_system_config": {"worker_niceness": 0}})
     cluster.add_node(num_cpus=1)
     try:
         configs = grid.expand("beta_vae", "dsprites", betas=(1.0, 4.0), seeds=(0,), **TINY)
