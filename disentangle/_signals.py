@@ -31,8 +31,9 @@ INTERRUPTED_EXIT = 130  # stopped by Ctrl-C or SIGTERM (the shell's code for SIG
 _STOPPING_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-def _in_main_thread() -> bool:
-    return threading.current_thread() is threading.main_thread()  # only there can signal handlers be set
+def in_main_thread() -> bool:
+    """Whether this is the main thread, the only one where signal handlers can be set."""
+    return threading.current_thread() is threading.main_thread()
 
 
 def _end_now(signum, frame):
@@ -43,7 +44,7 @@ def _end_now(signum, frame):
 
 def end_quietly_while_starting() -> None:
     """From now until :func:`command_started`, Ctrl-C or SIGTERM ends the process at once (one line, exit 130)."""
-    if not _in_main_thread():
+    if not in_main_thread():
         return
     for signum in _STOPPING_SIGNALS:
         if signal.getsignal(signum) is not signal.SIG_IGN:
@@ -53,7 +54,7 @@ def end_quietly_while_starting() -> None:
 def command_started() -> None:
     """Back to Python's handling: Ctrl-C raises :class:`KeyboardInterrupt`, SIGTERM its default
     (see :func:`sigterm_as_interrupt`). Undoes :func:`end_quietly_while_starting`."""
-    if not _in_main_thread():
+    if not in_main_thread():
         return
     for signum, handler in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL)):
         if signal.getsignal(signum) is _end_now:
@@ -105,7 +106,7 @@ def handled_between_steps(signals=tuple(getattr(signal, name) for name in ("SIGI
             signum = pending.pop(0)
             handlers[signum](signum, None)
 
-    if _in_main_thread():
+    if in_main_thread():
         for signum in signals:
             handler = signal.getsignal(signum)
             if callable(handler):

@@ -6,13 +6,12 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from conftest import proc_stat, process_alive, process_pids
+from conftest import catches_signal, proc_stat, process_alive, process_pids
 
 from disentangle import grid, runs
 from disentangle.cli import GRID_FAILED_EXIT, main
@@ -212,14 +211,6 @@ def test_strings_in_the_metric_api_are_one_line_errors(codes, factors, message):
         mig(codes, factors)
 
 
-def _catches(pid: int, signum: int) -> bool:
-    """Whether process ``pid`` has a handler of its own for ``signum`` (``SigCgt`` in /proc/PID/status)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("SigCgt:"):
-            return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
-    return False
-
-
 @pytest.mark.parametrize("entry", ["disentangle", "disentangle.cli"])  # the `disentangle` command's module; python -m disentangle.cli
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=lambda s: s.name)
 def test_a_command_stopped_while_it_loads_says_so_in_one_line_and_exits_130(tmp_path, entry, sig):
@@ -229,7 +220,7 @@ def test_a_command_stopped_while_it_loads_says_so_in_one_line_and_exits_130(tmp_
     process = subprocess.Popen([sys.executable, "-m", entry, "train", "--steps", "5", "--runs-dir", str(runs_dir), "--quiet"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
-    while not _catches(process.pid, signal.SIGTERM):  # the entry point's first act; the imports after it take seconds
+    while not catches_signal(process.pid, signal.SIGTERM):  # the entry point's first act; the imports after it take seconds
         assert process.poll() is None and time.monotonic() < deadline, "the command never caught SIGTERM"
         time.sleep(0.002)
     process.send_signal(sig)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 
+from disentangle._signals import in_main_thread
 from disentangle.errors import DisentangleError
 from disentangle.executors.base import EXECUTORS, Executor
 
@@ -61,7 +61,7 @@ class RayExecutor(Executor):
                     raise
                 ray.shutdown()
                 raise KeyboardInterrupt from None
-            if callable(handler) and threading.current_thread() is threading.main_thread():
+            if callable(handler) and in_main_thread():
                 signal.signal(signal.SIGTERM, handler)  # Ray's C++ failure handler aborts on SIGTERM: the grid's stops runs cleanly
         remote = ray.remote(num_cpus=tasks[0].threads or 1)(_call)
         pending = []
