@@ -13,12 +13,25 @@ torch) and numpy's BLAS get cores / workers threads (at least one), set here bef
 load and inherited by the commands tests start: workers spinning two threads each on two cores
 would be slower than one worker. A test that changes torch's thread count gets it back afterwards,
 so no test depends on which tests ran before it on its worker.
+
+The suite keeps its own cache folder (``XDG_CACHE_HOME``, shared by its workers and the commands they
+start, removed at the end): speed probes measured on a machine this busy must not become the
+user's cached answers (an encoder batch probed beside the suite's workers came out 512 as often as
+the quiet machine's 64 or 128).
 """
 import gzip
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 from pathlib import Path
+
+if "DISENTANGLE_SUITE_CACHE" not in os.environ:  # the first process of the run (xdist's workers inherit it)
+    os.environ["DISENTANGLE_SUITE_CACHE"] = os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="disentangle-suite-cache-")
+    _OWN_CACHE = True
+else:
+    _OWN_CACHE = False
 
 if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
     _WORKER_THREADS = str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
@@ -30,6 +43,11 @@ import pytest  # noqa: E402
 
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # a suite started in a script's background (cmd &) inherits Ctrl-C
     signal.signal(signal.SIGINT, signal.default_int_handler)  # ignored, and so would every command the tests send it to
+
+
+def pytest_unconfigure(config):
+    if _OWN_CACHE:
+        shutil.rmtree(os.environ["DISENTANGLE_SUITE_CACHE"], ignore_errors=True)
 
 
 def pytest_xdist_auto_num_workers(config):
