@@ -10,6 +10,7 @@ import click
 
 from disentangle._signals import INTERRUPTED_EXIT, command_started, sigterm_as_interrupt
 from disentangle.errors import DisentangleError, describe_os_error
+from disentangle.profiles import PROFILE_NAMES
 
 
 class InputError(click.ClickException):
@@ -102,8 +103,6 @@ PROFILE_HELP = "Metric settings: published (disentanglement_lib's), fast (quick 
 def profile_option(old_flag: str):
     """``--profile published|fast|tiny``, the same on every command that evaluates; ``old_flag``
     (``--fast``, ``--fast-eval``) is kept, hidden, as another way to say ``--profile fast``."""
-    from disentangle.profiles import PROFILE_NAMES
-
     def decorate(command):
         command = click.option(old_flag, "old_fast_flag", is_flag=True, hidden=True)(command)
         return click.option("--profile", type=click.Choice(PROFILE_NAMES), default=None, help=PROFILE_HELP)(command)

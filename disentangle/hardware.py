@@ -162,8 +162,8 @@ def encode_batch_size(precision: str = "fp32", use_cache: bool = True) -> int:
     The best batch is a property of the CPU's caches: on a 2-core Zen 3 (AVX2) in fp32, 64 or 128 images
     (8,400 images/s) against 5,400 at 256; on a 2-core Zen 4, 512 in fp32 and 256 in bf16 (2026-11-27).
     The batches are timed in turn over several rounds and each is judged by its best round, so a
-    moment of other load while the probe runs is not cached as this machine's answer (a single pass,
-    cached during a busy test run, had fixed 512 here: 6,859 images/s instead of ~9,700).
+    moment of other load while the probe runs is not cached as this machine's answer (a single pass
+    had cached 512 on the Zen 3: 6,859 images/s in evaluation against 11,387 at 64, 2026-12-01).
     """
     key = f"encode_batch_best_of_rounds|{machine_key(precision, torch.get_num_threads())}"  # (a new key: older single-pass answers re-measured)
     return int(_cached(key, lambda: _measure_encode_batch(precision), use_cache))

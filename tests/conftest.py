@@ -16,8 +16,8 @@ so no test depends on which tests ran before it on its worker.
 
 The suite keeps its own cache folder (``XDG_CACHE_HOME``, shared by its workers and the commands they
 start, removed at the end): speed probes measured on a machine this busy must not become the
-user's cached answers (an encoder batch probed beside the suite's workers came out 512 as often as
-the quiet machine's 64 or 128).
+user's cached answers (the encoder-batch probe beside three busy loops on 2 cores: 512 in 2 of 5
+tries, where the quiet machine's best is 64 or 128).
 """
 import gzip
 import os

@@ -49,7 +49,7 @@ TUNED_TRAIN_S = 14.0  # the reference's `train` command alone on the 2-core Zen 
 
 @dataclasses.dataclass(frozen=True)
 class Reference:
-    """An uninterrupted run and how long its commands took here, now: the signal windows scale with it."""
+    """An uninterrupted run and how long its training took here, now: the signal windows scale with it."""
 
     run_dir: Path
     train_s: float

@@ -52,7 +52,7 @@ def test_ray_executor_on_a_two_node_cluster(tmp_path, ray_exclusive):
 
 def test_a_private_instance_runs_its_tasks_at_the_local_executors_priority(ray_exclusive):
     """Ray starts its workers at niceness 15, below every other process, so beside anything busy a grid's runs
-    starved (a 26 s grid took 5 min beside two busy loops on 2 cores); the private instance runs them at 0,
+    starved (a grid of 23 s alone took 5 min beside two busy loops on the 2-core Zen 3); the private instance runs them at 0,
     as the local executor's worker processes, unless the executor is told otherwise."""
     pytest.importorskip("ray")
     import functools

@@ -29,8 +29,8 @@ class RayExecutor(Executor):
     Without ``address``, ``ray.init`` would join whatever instance was last started on the machine
     (``RAY_ADDRESS`` or ``ray start``); ``address="local"`` keeps two grids (or two test workers) apart.
     The private instance's workers run at ``niceness`` (default 0, as the local executor's workers do;
-    Ray's own default, 15, starves them beside any other busy process: a 26 s grid took 5 min beside two
-    busy loops on 2 cores). A cluster's workers keep the niceness the cluster was started with
+    Ray's own default, 15, starves them beside any other busy process: a grid of 23 s alone took 5 min
+    beside two busy loops on the 2-core Zen 3, 44 s at 0). A cluster's workers keep the niceness the cluster was started with
     (``RAY_worker_niceness=0 ray start ...`` to change it).
     """
 
