@@ -134,6 +134,8 @@ def train(model, dataset, steps, seed, batch_size, settings, checkpoint_every, l
               help="The data set split to score (test: MNIST's 10,000 test images; stored as <metric>_test).")
 @click.option("--representation", type=click.Choice(["mean", "sampled"]), default="mean", show_default=True,
               help="Code with the posterior mean, or one seeded draw from the posterior (stored as <metric>_sampled).")
+@click.option("--distribution", type=click.Choice(["unaltered", "training"]), default="unaltered", show_default=True,
+              help="For runs trained with correlations: score on the independent factor grid, or on the correlated training joint.")
 @click.option("--set", "metric_settings", multiple=True, metavar="METRIC.KEY=VALUE", help="A metric setting, e.g. --set iwae.k=5000 --set iwae.num_points=all.")
 @click.option("--data-root", type=click.Path(path_type=Path), default=None, help="Where the run's data set files are on this machine.")
 @click.option("--bootstrap", type=int, default=0, show_default=True,
@@ -143,8 +145,8 @@ def train(model, dataset, steps, seed, batch_size, settings, checkpoint_every, l
 @click.option("--quiet", is_flag=True)
 @reports_errors(interrupted="metrics already written are kept; running the command again computes the others",
                  loads=("disentangle.evaluation",))
-def evaluate(run_dirs, metric_names, seed, profile, old_fast_flag, force, split, representation, metric_settings, data_root, bootstrap, device,
-             threads, quiet):
+def evaluate(run_dirs, metric_names, seed, profile, old_fast_flag, force, split, representation, distribution, metric_settings, data_root,
+             bootstrap, device, threads, quiet):
     """Score trained runs; writes RUN_DIR/metrics.json."""
     if threads:
         import torch
@@ -162,7 +164,8 @@ def evaluate(run_dirs, metric_names, seed, profile, old_fast_flag, force, split,
         if not run_dir.is_dir():
             raise DisentangleError(f"{run_dir} is not a run folder")
         result = evaluate_run(run_dir, names, profile=profile, seed=seed, options=options, bootstrap=bootstrap, split=split,
-                              representation=representation, force=force, progress=not quiet, data_root=data_root, device=device)
+                              representation=representation, force=force, progress=not quiet, data_root=data_root, device=device,
+                              distribution=distribution)
         shown = ", ".join(f"{k}={v:.3f}" for k, v in result.items() if isinstance(v, float) and k.partition(".")[0] in keys)
         skipped = [f"{k} ({result['settings'][k]['skipped']})" for k in keys if "skipped" in result["settings"].get(k, {})]
         if skipped:

@@ -100,7 +100,7 @@ def encode_note(run_precision: str, device="cpu") -> str | None:
 
 def evaluate(run_dir: str | Path, metrics=None, *, profile: str = "published", seed: int = 0, options: dict | None = None,
              bootstrap: int = 0, split: str = "train", representation: str = "mean", force: bool = False, progress: bool = True,
-             data_root: str | Path | None = None, device: str = "cpu") -> dict:
+             data_root: str | Path | None = None, device: str = "cpu", distribution: str = "unaltered") -> dict:
     """Compute the requested metrics of one trained run and persist them in its metrics.json.
 
     Parameters
@@ -126,6 +126,10 @@ def evaluate(run_dir: str | Path, metrics=None, *, profile: str = "published", s
         Recompute metrics already stored with the same settings.
     data_root, device
         Where the data lives; where the encoder runs.
+    distribution : {"unaltered", "training"}
+        For a run trained on correlated factors: score it on the data set's independent factor grid
+        (the default, Roth et al. 2023) or on the correlated joint it trained on; the settings say
+        which (``distribution``), so a stored score is reused only for the same one.
 
     Returns
     -------
@@ -148,8 +152,10 @@ def evaluate(run_dir: str | Path, metrics=None, *, profile: str = "published", s
         raise DisentangleError(f"{run_dir} is not finished (status: {runs.read_status(run_dir)}); train it first")
     with runs.run_lock(run_dir):  # two evaluations of one run would overwrite each other's metrics.json
         options = options or {}
-        trained_in = runs.read_config(run_dir).precision
+        trained_config = runs.read_config(run_dir)
+        trained_in = trained_config.precision
         note = encode_note(trained_in, device)
+        scored_on = distribution if trained_config.dataset_options.get("correlations") else None
         try:
             result = runs.read_metrics(run_dir)
         except DisentangleError:
@@ -157,17 +163,17 @@ def evaluate(run_dir: str | Path, metrics=None, *, profile: str = "published", s
         result.setdefault("settings", {})
         todo = [m for m in metrics if force or not same_settings(result["settings"].get(result_key(m, split, representation)),
                                                                    metric_settings(m, profile, seed, split, options.get(m), bootstrap, note,
-                                                                                   representation))]
+                                                                                   representation, scored_on))]
         # the published sampling scores draw millions of images: a data set's in-memory cache (dSprites: the
         # bit-packed grid, built in seconds) then beats drawing each batch (the same pixels either way)
         in_memory = profile == "published" and any(get_metric(m).needs == "sampling" for m in todo)
-        config, dataset, model = load_trained(run_dir, split, data_root, device, in_memory=in_memory)
+        config, dataset, model = load_trained(run_dir, split, data_root, device, in_memory=in_memory, distribution=distribution)
         posterior = make_posterior(model, precision=note or trained_in)
         codes = CodeSamples(dataset, lambda observations: posterior(observations)[0], seed, posterior=posterior,
                             representation=representation)
         fresh = {}
         for name, values, settings in score(todo, codes, profile=profile, seed=seed, options=options, bootstrap=bootstrap, split=split,
-                                            encoded_in=note, dataset=dataset, model=model, progress=progress, label=run_dir.name):
+                                            encoded_in=note, distribution=scored_on, dataset=dataset, model=model, progress=progress, label=run_dir.name):
             record(result, name, values, settings, split, representation)
             atomic_write_json(run_dir / runs.METRICS, result)
             key = result_key(name, split, representation)

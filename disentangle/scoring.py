@@ -23,7 +23,7 @@ from disentangle.metrics.sampling import represent_sample
 from disentangle.registry import function_schema
 from disentangle.validation import check_choice, check_count, parse_value
 
-RUNNER_KEYS = ("seed", "split", "profile", "encode_precision", "representation")  # recorded, not passed to a metric
+RUNNER_KEYS = ("seed", "split", "profile", "encode_precision", "representation", "distribution")  # recorded, not passed to a metric
 
 
 def sampled_represent(posterior, rng: np.random.Generator):
@@ -120,11 +120,12 @@ def metric_rng(seed: int, name: str) -> np.random.Generator:
 
 def metric_settings(name: str, profile: str = "published", seed: int = 0, split: str = "train",
                     options: dict | None = None, bootstrap: int = 0, encoded_in: str | None = None,
-                    representation: str = "mean") -> dict:
+                    representation: str = "mean", distribution: str | None = None) -> dict:
     """The full settings one metric runs with: the profile's, then ``options``, then seed and split,
     and ``bootstrap`` (replicates of the percentile interval) for array metrics when asked;
     ``encoded_in`` (``encode_precision``) when the encoder ran in another precision than the run trained in;
-    ``representation`` when it is ``"sampled"`` and the metric reads codes (the likelihoods do not)."""
+    ``representation`` when it is ``"sampled"`` and the metric reads codes (the likelihoods do not);
+    ``distribution`` (``unaltered`` or ``training``) for a run trained on correlated factors."""
     check_choice(representation, "representation", REPRESENTATIONS)
     settings = get_metric(name).settings(profile)
     kinds = function_schema(get_metric(name).function)
@@ -146,6 +147,8 @@ def metric_settings(name: str, profile: str = "published", seed: int = 0, split:
         settings["encode_precision"] = encoded_in
     if representation != "mean" and get_metric(name).needs not in ("model", "runs"):
         settings["representation"] = representation
+    if distribution is not None:
+        settings["distribution"] = distribution
     return settings
 
 
@@ -241,8 +244,8 @@ def bootstrap_interval(call, train: tuple, test: tuple | None, replicates: int, 
 
 
 def score(metrics, codes: CodeSamples | GivenCodes, *, profile: str = "published", seed: int = 0, options: dict | None = None,
-          bootstrap: int = 0, split: str = "train", encoded_in: str | None = None, dataset=None, model=None,
-          progress: bool = False, label: str = "") -> Iterator[tuple[str, dict | None, dict]]:
+          bootstrap: int = 0, split: str = "train", encoded_in: str | None = None, distribution: str | None = None,
+          dataset=None, model=None, progress: bool = False, label: str = "") -> Iterator[tuple[str, dict | None, dict]]:
     """Run metrics one by one, yielding ``(name, values or None, settings)`` as each finishes.
 
     Parameters
@@ -252,7 +255,7 @@ def score(metrics, codes: CodeSamples | GivenCodes, *, profile: str = "published
     codes : CodeSamples or GivenCodes
         Where the array metrics' codes come from: drawn from ``dataset`` through a represent
         function (one coded sample per size, shared), or the caller's arrays.
-    profile, seed, options, bootstrap, split, encoded_in
+    profile, seed, options, bootstrap, split, encoded_in, distribution
         As :func:`metric_settings`; every metric draws from its own stream (:func:`metric_rng`).
     dataset, model
         The data set the sampling scores draw from; the trained model the likelihoods need.
@@ -270,7 +273,8 @@ def score(metrics, codes: CodeSamples | GivenCodes, *, profile: str = "published
     bar = tqdm(metrics, desc=f"evaluating {label}".strip(), unit="metric", disable=not progress, leave=False)
     for name in bar:
         bar.set_postfix_str(name)  # the metric now running: the slow ones take minutes
-        settings = {**metric_settings(name, profile, seed, split, options.get(name), bootstrap, encoded_in, codes.representation),
+        settings = {**metric_settings(name, profile, seed, split, options.get(name), bootstrap, encoded_in, codes.representation,
+                                     distribution),
                     **codes.recorded_settings(get_metric(name).needs)}
         start = time.perf_counter()
         try:

@@ -8,10 +8,12 @@ given factors. Arrays are row = sample, factors are int64 class indices.
 from __future__ import annotations
 
 import abc
+import functools
 from pathlib import Path
 
 import numpy as np
 
+from disentangle.datasets.correlations import CorrelatedFactors, parse_correlations
 from disentangle.datasets.files import DataFile, check_md5, missing_message
 from disentangle.errors import DisentangleError
 from disentangle.validation import check_count
@@ -77,10 +79,30 @@ class GroundTruthDataset(abc.ABC):
         lines.append(repr(cls(root=root)))
         return lines
 
+    def __init__(self, correlations: str | None = None):
+        """``correlations``: draw the training factors from a correlated joint
+        (:mod:`disentangle.datasets.correlations`, e.g. ``"posX:posY:0.1"``; None: independent)."""
+        self.check_option_values({"correlations": correlations})
+        self.correlations = correlations or None
+
     @classmethod
     def check_option_values(cls, options: dict) -> None:
         """One-line errors for option values this set refuses (names and kinds are the registry's to
-        check), without reading any file: what ``train`` and ``grid`` check before a run is created."""
+        check), without reading any file: what ``train`` and ``grid`` check before a run is created.
+        Subclasses that refuse more call this too (it checks ``correlations``)."""
+        if options.get("correlations"):
+            parse_correlations(options["correlations"], cls.factor_names)
+
+    @functools.cached_property
+    def correlated_factors(self) -> CorrelatedFactors | None:
+        """The training joint under ``correlations`` (built on first use, on this instance's factor sizes)."""
+        correlations = getattr(self, "correlations", None)
+        return CorrelatedFactors(correlations, self.factor_names, self.factor_sizes) if correlations else None
+
+    def without_correlations_needed(self, what: str) -> None:
+        """A one-line error when this set draws correlated factors but ``what`` (a partial file) cannot."""
+        if getattr(self, "correlations", None):
+            raise DisentangleError(f"correlations need the complete factor grid, but {what}")
 
     @property
     def num_factors(self) -> int:
@@ -91,8 +113,11 @@ class GroundTruthDataset(abc.ABC):
         """Number of distinct observations."""
 
     def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """Draw ``n`` factor rows, each factor uniform over its classes (int64 [n, k])."""
+        """Draw ``n`` factor rows (int64 [n, k]): each factor uniform over its classes, or from the
+        correlated joint when the set was built with ``correlations``."""
         n = check_count(n)
+        if self.correlated_factors is not None:
+            return self.correlated_factors.sample(n, rng)
         return np.stack([rng.integers(0, size, n) for size in self.factor_sizes], axis=1).astype(np.int64)
 
     @abc.abstractmethod
@@ -151,7 +176,8 @@ class FactorsAsObservations(GroundTruthDataset):
 
     name = "factors_as_observations"
 
-    def __init__(self, factor_sizes=(2, 3)):
+    def __init__(self, factor_sizes=(2, 3), correlations: str | None = None):
+        self.correlations = correlations or None
         self.factor_sizes = tuple(check_count(s, "factor size") for s in factor_sizes)
         self.factor_names = tuple(f"factor_{j}" for j in range(len(self.factor_sizes)))
         self.observation_shape = (1, 1, len(self.factor_sizes))

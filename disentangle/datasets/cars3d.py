@@ -94,7 +94,8 @@ class Cars3D(GroundTruthDataset):
     url = URL
     files = (ARCHIVE,)
 
-    def __init__(self, root: str | Path | None = None, verify: bool = True, progress: bool = False):
+    def __init__(self, root: str | Path | None = None, verify: bool = True, progress: bool = False, **options):
+        super().__init__(**options)
         self.root = Path(root) if root is not None else Path("cars3d")
         cache = self.root / CACHE_NAME
         if cache.is_file():

@@ -214,12 +214,14 @@ class DSprites(GroundTruthDataset):
 
     @classmethod
     def check_option_values(cls, options: dict) -> None:
-        """The source: procedural or the official npz."""
+        """The source: procedural or the official npz; the correlations."""
+        super().check_option_values(options)
         if options.get("source", "procedural") not in ("procedural", "npz"):
             raise DisentangleError(f"dSprites source must be 'procedural' or 'npz', got {options['source']!r}")
 
     def __init__(self, root: str | Path | None = None, source: str = "procedural", path: str | Path | None = None,
-                 in_memory: bool = False, verify: bool = True, progress: bool = False):
+                 in_memory: bool = False, verify: bool = True, progress: bool = False, **options):
+        super().__init__(**options)
         self.check_option_values({"source": source})
         self.root = Path(root) if root is not None else None
         self.source = source
@@ -241,6 +243,7 @@ class DSprites(GroundTruthDataset):
     def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
         if self._row_of_index is None:
             return super().sample_factors(n, rng)
+        self.without_correlations_needed(f"this dSprites file holds {len(self._present)} of {NUM_IMAGES} images")
         return index_to_factors(rng.choice(self._present, size=check_count(n)))
 
     def sample_observations_from_factors(self, factors: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:

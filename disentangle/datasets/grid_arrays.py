@@ -70,7 +70,8 @@ class ArrayGridDataset(GroundTruthDataset):
     (one file), ``url`` and implement :meth:`open_images`.
     """
 
-    def __init__(self, root: str | Path | None = None, in_memory: bool = False, verify: bool = True):
+    def __init__(self, root: str | Path | None = None, in_memory: bool = False, verify: bool = True, **options):
+        super().__init__(**options)
         self.root = Path(root) if root is not None else Path(self.name)
         file = self.files[0]
         self.path = self.root / file.name

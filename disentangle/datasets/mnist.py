@@ -116,7 +116,8 @@ class IdxClassification(GroundTruthDataset):
 
     @classmethod
     def check_option_values(cls, options: dict) -> None:
-        """The split, the binarisation and its seed."""
+        """The split, the binarisation and its seed; the correlations."""
+        super().check_option_values(options)
         if options.get("split", "train") not in SPLIT_FILES:
             raise DisentangleError(f"split must be 'train' or 'test', got {options['split']!r}")
         if options.get("binarize", "none") not in BINARIZATIONS:
@@ -124,7 +125,8 @@ class IdxClassification(GroundTruthDataset):
         check_count(options.get("binarize_seed", 0), "binarize_seed", minimum=0)
 
     def __init__(self, root: str | Path | None = None, split: str = "train",
-                 download: bool = False, verify: bool = True, binarize: str = "none", binarize_seed: int = 0):
+                 download: bool = False, verify: bool = True, binarize: str = "none", binarize_seed: int = 0, **options):
+        super().__init__(**options)
         self.check_option_values({"split": split, "binarize": binarize, "binarize_seed": binarize_seed})
         name = self.name
         folder = Path(root) if root is not None else Path("datasets") / name

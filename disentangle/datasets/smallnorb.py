@@ -110,7 +110,8 @@ class SmallNORB(GroundTruthDataset):
     url = URL
     files = tuple(DataFile(f"smallnorb-{stem}.mat.gz", md5, f"{URL}smallnorb-{stem}.mat.gz") for stem, md5 in GZ_MD5.items())
 
-    def __init__(self, root: str | Path | None = None, verify: bool = True, progress: bool = False):
+    def __init__(self, root: str | Path | None = None, verify: bool = True, progress: bool = False, **options):
+        super().__init__(**options)
         self.root = Path(root) if root is not None else Path("smallnorb")
         cache = self.root / CACHE_NAME
         if cache.is_file():
@@ -161,6 +162,7 @@ class SmallNORB(GroundTruthDataset):
         """Uniform over the factor grid (over the combinations present, for a partial file)."""
         if self.complete:
             return super().sample_factors(n, rng)
+        self.without_correlations_needed(f"these smallNORB files hold {len(self._present)} of {int(np.prod(self.factor_sizes))} factor combinations")
         return self._present[rng.integers(0, len(self._present), check_count(n))]
 
     def sample_observations_from_factors(self, factors: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Model registry: ``build_model(name, **config)``, ``list_models()``, ``@register_model``."""
 
-from disentangle.models import annealed_vae, beta_tcvae, dip_vae, factor_vae, vae, weak  # noqa: F401  (registers)
+from disentangle.models import annealed_vae, beta_tcvae, dip_vae, factor_vae, hfs, vae, weak  # noqa: F401  (registers)
 from disentangle.models.base import BaseVAE, kl_per_dim
 from disentangle.models.registry import build_model, list_models, model_class, register_model
 

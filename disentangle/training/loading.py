@@ -12,6 +12,7 @@ from disentangle.devices import resolve_device
 from disentangle.errors import DisentangleError
 from disentangle.models import build_model
 from disentangle.training.checkpoint import load_checkpoint
+from disentangle.validation import check_choice
 
 
 def build(config: runs.RunConfig, dataset=None):
@@ -24,13 +25,24 @@ def build(config: runs.RunConfig, dataset=None):
     return dataset, model
 
 
-def evaluation_dataset_options(config: runs.RunConfig, split: str = "train", data_root: str | Path | None = None) -> dict:
+DISTRIBUTIONS = ("unaltered", "training")
+
+
+def evaluation_dataset_options(config: runs.RunConfig, split: str = "train", data_root: str | Path | None = None,
+                               distribution: str = "unaltered") -> dict:
     """The data set options to score a run on ``split``, its files under ``data_root``.
+
+    A run trained on correlated factors (``correlations``) is scored on the set's full,
+    independent factor grid (``distribution="unaltered"``, as Roth et al. 2023 do), or on the
+    correlated joint it trained on (``"training"``).
 
     A run trained on dynamically binarised images is scored on the held-out split's
     one fixed binarisation (``binarize="fixed"``, the run's ``binarize_seed``).
     """
+    check_choice(distribution, "distribution", DISTRIBUTIONS)
     options = dict(config.dataset_options)
+    if distribution == "unaltered":
+        options.pop("correlations", None)
     if data_root is not None:
         options["root"] = str(data_root)
     if split != "train":
@@ -41,9 +53,10 @@ def evaluation_dataset_options(config: runs.RunConfig, split: str = "train", dat
 
 
 def load_trained(run_dir: str | Path, split: str = "train", data_root: str | Path | None = None, device: str = "cpu",
-                 in_memory: bool = False):
+                 in_memory: bool = False, distribution: str = "unaltered"):
     """(config, dataset, model in eval mode on ``device``) of a run with a checkpoint; ``in_memory``:
-    ask the data set for its in-memory cache, if it has one (how it is read, not which data).
+    ask the data set for its in-memory cache, if it has one (how it is read, not which data);
+    ``distribution``: see :func:`evaluation_dataset_options`.
 
     ``checkpoint.pt`` may be a full training checkpoint or hold the model weights
     only (``{"model": state_dict}``, as committed study checkpoints do).
@@ -52,7 +65,7 @@ def load_trained(run_dir: str | Path, split: str = "train", data_root: str | Pat
     config = runs.read_config(run_dir)
     if not (run_dir / runs.CHECKPOINT).exists():
         raise DisentangleError(f"{run_dir} has no {runs.CHECKPOINT}: train it first")
-    options = evaluation_dataset_options(config, split, data_root)
+    options = evaluation_dataset_options(config, split, data_root, distribution)
     if in_memory and "in_memory" in DATASETS.options(config.dataset):
         options.setdefault("in_memory", True)
     try:
