@@ -11,7 +11,7 @@ from disentangle.models.beta_tcvae import total_correlation
 from disentangle.models.dip_vae import dip_penalty
 from disentangle.models.factor_vae import permute_dims
 
-ALL = ["vae", "beta_vae", "annealed_vae", "beta_tcvae", "factor_vae", "dip_vae_i", "dip_vae_ii"]
+ALL = ["vae", "beta_vae", "annealed_vae", "beta_tcvae", "factor_vae", "dip_vae_i", "dip_vae_ii", "hfs_tcvae", "hfs_vae"]
 PAIRS = ["ada_gvae", "ada_ml_vae", "group_vae", "ml_vae"]  # weak supervision: trained on pairs (tests/test_weak.py)
 
 

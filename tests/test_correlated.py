@@ -1,0 +1,200 @@
+"""Correlated training factors, the HFS models, and scoring correlated runs on unaltered data."""
+
+import itertools
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from disentangle import DisentangleError
+from disentangle.datasets import get_dataset
+from disentangle.datasets.base import FactorsAsObservations
+from disentangle.datasets.correlations import CorrelatedFactors
+from disentangle.datasets.pairs import sample_pair_batch
+from disentangle.models import build_model
+from disentangle.models.hfs import hausdorff_support_distance
+from disentangle.runs import RunConfig
+from disentangle.training.loading import evaluation_dataset_options
+
+NAMES, SIZES = ("a", "b", "c"), (3, 4, 5)
+
+
+def _by_hand(sizes, pairs):
+    """The joint over all factors, cell by cell from the formula (independent of the implementation)."""
+    table = np.zeros(sizes)
+    for cell in itertools.product(*(range(s) for s in sizes)):
+        weight = 1.0
+        for first, second, inverse, sigma in pairs:
+            c1, c2 = cell[first] / (sizes[first] - 1), cell[second] / (sizes[second] - 1)
+            weight *= math.exp(-((c1 - ((1 - c2) if inverse else c2)) ** 2) / (2 * sigma ** 2))
+        table[cell] = weight
+    return table / table.sum()
+
+
+@pytest.mark.parametrize(("text", "pairs"), [
+    ("a:b:0.3", [(0, 1, False, 0.3)]),
+    ("~a:b:0.3", [(0, 1, True, 0.3)]),
+    ("b:a:0.3", [(1, 0, False, 0.3)]),
+    ("a:b:0.3, ~c:b:0.5", [(0, 1, False, 0.3), (2, 1, True, 0.5)]),
+    ("c:a:0.2", [(2, 0, False, 0.2)]),
+])
+def test_the_joint_is_the_product_of_the_pairs_weights_on_the_grid(text, pairs):
+    expected = _by_hand(SIZES, pairs)
+    joint = CorrelatedFactors(text, NAMES, SIZES)
+    involved = joint.involved
+    marginal = expected.sum(axis=tuple(j for j in range(3) if j not in involved))
+    np.testing.assert_allclose(joint.probabilities, marginal, rtol=1e-12)
+
+
+def test_draws_follow_the_joint_and_leave_the_other_factors_uniform_and_independent():
+    joint = CorrelatedFactors("a:b:0.3", NAMES, SIZES)
+    factors = joint.sample(200_000, np.random.default_rng(0))
+    counts = np.zeros(SIZES[:2])
+    np.add.at(counts, (factors[:, 0], factors[:, 1]), 1)
+    np.testing.assert_allclose(counts / len(factors), joint.probabilities, atol=0.004)
+    np.testing.assert_allclose(np.bincount(factors[:, 2], minlength=5) / len(factors), 0.2, atol=0.004)
+    assert abs(np.corrcoef(factors[:, 0], factors[:, 2])[0, 1]) < 0.01
+    assert np.corrcoef(factors[:, 0], factors[:, 1])[0, 1] > 0.5
+
+
+def test_the_inverse_pairing_mirrors_the_second_factor():
+    plain = CorrelatedFactors("a:b:0.3", NAMES, SIZES).probabilities
+    inverse = CorrelatedFactors("~a:b:0.3", NAMES, SIZES).probabilities
+    np.testing.assert_allclose(inverse, plain[:, ::-1])
+
+
+def test_draws_are_seeded_like_every_other_draw():
+    data = get_dataset("dsprites", correlations="posX:posY:0.2")
+    first = data.sample(50, np.random.default_rng(7))
+    second = data.sample(50, np.random.default_rng(7))
+    np.testing.assert_array_equal(first[0], second[0])
+    np.testing.assert_array_equal(first[1], second[1])
+
+
+def test_dsprites_positions_correlate_and_uncorrelated_sets_are_unchanged():
+    rng = np.random.default_rng(0)
+    factors = get_dataset("dsprites", correlations="posX:posY:0.1").sample_factors(20_000, rng)
+    assert np.corrcoef(factors[:, 3], factors[:, 4])[0, 1] > 0.8
+    plain = get_dataset("dsprites").sample_factors(20_000, np.random.default_rng(0))
+    np.testing.assert_array_equal(plain, get_dataset("dsprites", correlations=None).sample_factors(20_000, np.random.default_rng(0)))
+
+
+def test_weak_pairs_draw_their_first_observation_under_the_weights():
+    data = FactorsAsObservations((8, 8, 3), correlations="factor_0:factor_1:0.05")
+    images, _ = sample_pair_batch(data, 5000, np.random.default_rng(0))
+    first = images[:5000, 0, 0]
+    assert np.corrcoef(first[:, 0], first[:, 1])[0, 1] > 0.9
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("posX:posZ:0.1", "unknown factor 'posZ', expected one of shape, scale, orientation, posX, posY"),
+    ("posX:posX:0.1", "pairs factor 'posX' with itself"),
+    ("posX:posY:0", "sigma must be a finite number > 0, got 0"),
+    ("posX:posY:-1", "sigma must be a finite number > 0, got -1"),
+    ("posX:posY:nan", "sigma must be a finite number > 0"),
+    ("posX:posY:wide", "sigma must be a number > 0, got 'wide'"),
+    ("posX:posY", "must read FACTOR:FACTOR:SIGMA"),
+    ("posX:posY:0.1,posY:posX:0.2", r"the pair \(posY, posX\) is given twice"),
+])
+def test_bad_correlations_are_one_line(text, message):
+    with pytest.raises(DisentangleError, match=message) as error:
+        get_dataset("dsprites", correlations=text)
+    assert "\n" not in str(error.value)
+
+
+def test_bad_correlations_are_refused_before_any_file_is_read(tmp_path):
+    from disentangle.datasets import dataset_class
+
+    with pytest.raises(DisentangleError, match="unknown factor 'posX'"):
+        dataset_class("shapes3d").check_option_values({"correlations": "posX:floor_hue:0.1"})
+    with pytest.raises(DisentangleError, match="pairs factor 'label' with itself"):
+        dataset_class("mnist").check_option_values({"correlations": "label:label:0.1"})
+
+
+# -- Hausdorff factorized support ---------------------------------------------------------------
+
+def test_a_batch_covering_its_product_support_gives_zero():
+    z = torch.tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    assert hausdorff_support_distance(z, torch.tensor([[0, 1]])).item() == 0.0
+
+
+@pytest.mark.parametrize("low, high", [(0.0, 1.0), (-1.0, 2.0)])
+def test_the_diagonal_misses_its_corners_by_their_squared_distance(low, high):
+    z = torch.tensor([[low, low], [high, high]])
+    # the corner (low, high) is nearest to either diagonal point at squared distance (high - low)^2
+    assert hausdorff_support_distance(z, torch.tensor([[0, 1]])).item() == pytest.approx((high - low) ** 2)
+
+
+def test_the_distance_matches_the_definition_on_random_codes_and_sums_over_pairs():
+    z = torch.randn(9, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    pairs = torch.tensor([[0, 1], [3, 2], [1, 3]])
+    total = 0.0
+    for i, j in pairs.tolist():
+        total += max(min(float((z[a, i] - z[k, i]) ** 2 + (z[b, j] - z[k, j]) ** 2) for k in range(9))
+                     for a in range(9) for b in range(9))
+    assert hausdorff_support_distance(z, pairs).item() == pytest.approx(total)
+
+
+def test_hfs_loss_is_recon_plus_beta_kl_plus_gamma_hfs_and_beta_zero_is_allowed():
+    torch.manual_seed(0)
+    x = torch.rand(8, 1, 64, 64).round()
+    for beta in (0.0, 3.0):
+        model = build_model("hfs_vae", beta=beta, gamma=2.0, latent_dim=3)  # 3 pairs < 25: all of them each step
+        torch.manual_seed(1)
+        out = model.loss(x)
+        torch.manual_seed(1)
+        mu, _ = model.encode(x)
+        expected_hfs = hausdorff_support_distance(mu, torch.tensor([[0, 1], [0, 2], [1, 2]]))
+        assert out["hfs"].item() == pytest.approx(expected_hfs.item(), rel=1e-5)
+        assert out["loss"].item() == pytest.approx((out["recon"] + beta * out["kl"] + 2.0 * out["hfs"]).item(), rel=1e-5)
+    out["loss"].backward()
+    assert model.encoder[0].weight.grad.abs().sum() > 0
+
+
+def test_hfs_samples_its_latent_pairs_from_torchs_generator():
+    model = build_model("hfs_vae", latent_dim=10, num_latent_pairs=3)
+    mu = torch.randn(16, 10, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(5)
+    first = model.support_penalty(mu)
+    torch.manual_seed(5)
+    assert model.support_penalty(mu).item() == first.item()
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"gamma": -1.0}, "gamma must be a finite number >= 0"),
+    ({"num_latent_pairs": 0}, "num_latent_pairs must be a positive integer, got 0"),
+])
+def test_bad_hfs_options(options, message):
+    with pytest.raises(DisentangleError, match=message):
+        build_model("hfs_vae", **options)
+
+
+# -- scoring on unaltered data -------------------------------------------------------------------
+
+def test_correlated_runs_are_scored_on_the_unaltered_grid_unless_asked():
+    config = RunConfig(model="beta_vae", dataset="dsprites", dataset_options={"correlations": "posX:posY:0.2"})
+    assert "correlations" not in evaluation_dataset_options(config)
+    assert evaluation_dataset_options(config, distribution="training")["correlations"] == "posX:posY:0.2"
+    with pytest.raises(DisentangleError, match="distribution"):
+        evaluation_dataset_options(config, distribution="test")
+
+
+@pytest.mark.slow
+def test_a_correlated_run_records_the_distribution_it_was_scored_on(tmp_path):
+    from click.testing import CliRunner
+
+    from disentangle.cli import main
+
+    spec = tmp_path / "study.toml"
+    spec.write_text('[[grid]]\nmodel = "beta_vae"\ndataset = "dsprites"\nsteps = 2\nseeds = [0]\nevaluate = ["mig"]\n'
+                    'profile = "tiny"\n[grid.fixed]\nlatent_dim = 2\n[grid.dataset_options]\ncorrelations = "posX:posY:0.2"\n')
+    runner = CliRunner()
+    result = runner.invoke(main, ["grid", "--spec", str(spec), "--runs-dir", str(tmp_path / "runs"), "--workers", "1", "--quiet"])
+    assert result.exit_code == 0, result.output
+    (run,) = (tmp_path / "runs").iterdir()
+    assert json.loads((run / "metrics.json").read_text())["settings"]["mig"]["distribution"] == "unaltered"
+    result = runner.invoke(main, ["evaluate", str(run), "--metrics", "mig", "--profile", "tiny", "--distribution", "training", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((run / "metrics.json").read_text())["settings"]["mig"]["distribution"] == "training"
