@@ -198,3 +198,48 @@ def test_a_correlated_run_records_the_distribution_it_was_scored_on(tmp_path):
     result = runner.invoke(main, ["evaluate", str(run), "--metrics", "mig", "--profile", "tiny", "--distribution", "training", "--quiet"])
     assert result.exit_code == 0, result.output
     assert json.loads((run / "metrics.json").read_text())["settings"]["mig"]["distribution"] == "training"
+
+
+# -- the metrics ---------------------------------------------------------------------------------
+
+from disentangle.metrics import factorized_support, latent_correlation  # noqa: E402
+
+GRID = np.array([(a, b, c) for a in range(5) for b in range(5) for c in range(3)] * 8)
+
+
+def test_latents_that_each_capture_one_factor_are_uncorrelated_on_the_independent_grid():
+    values = latent_correlation(GRID.astype(float), GRID)
+    assert values == {"pair_0_1": 0.0, "pair_0_2": 0.0, "pair_1_2": 0.0, "mean_abs_correlation": 0.0}
+
+
+def test_a_latent_mixing_two_factors_correlates_as_pearson_says():
+    # latent 1 = b + w * a captures b (most MI) and correlates with latent 0 = a by w / sqrt(1 + w^2) (equal variances)
+    for w in (0.3, 1.0):
+        codes = np.c_[GRID[:, 0], GRID[:, 1] + w * GRID[:, 0], GRID[:, 2]].astype(float)
+        values = latent_correlation(codes, GRID, pairs="0:1")
+        assert values["pair_0_1"] == pytest.approx(w / math.sqrt(1 + w * w), abs=1e-9)
+        assert set(values) == {"pair_0_1", "mean_abs_correlation"}
+
+
+def test_two_factors_in_one_latent_score_one():
+    codes = np.c_[GRID[:, 0] * 5 + GRID[:, 1], GRID[:, 2]].astype(float)  # latent 0 holds a and b
+    assert latent_correlation(codes, GRID, pairs="0:1")["pair_0_1"] == 1.0
+
+
+@pytest.mark.parametrize(("pairs", "message"), [("0-1", "FACTOR:FACTOR"), ("0:0", "two different factors"), ("0:7", r"in \[0, 2\]")])
+def test_bad_latent_correlation_pairs(pairs, message):
+    with pytest.raises(DisentangleError, match=message):
+        latent_correlation(GRID.astype(float), GRID, pairs=pairs)
+
+
+def test_fos_is_zero_on_a_factorized_support_and_the_corner_distance_on_a_diagonal():
+    assert factorized_support(np.array([(a, b) for a in (0.0, 2.0) for b in (0.0, 1.0)]))["fos"] == 0.0
+    # three latents on the diagonal {0, 2}: each of the 3 pairs misses corners at squared distance 2^2
+    assert factorized_support(np.array([[0.0, 0.0, 0.0], [2.0, 2.0, 2.0]]))["fos"] == pytest.approx(3 * 4.0)
+
+
+def test_fos_is_the_training_penalty_over_every_pair_averaged_over_batches():
+    codes = np.random.default_rng(0).normal(size=(20, 4))
+    pairs = torch.tensor(list(itertools.combinations(range(4), 2)))
+    batches = [hausdorff_support_distance(torch.from_numpy(codes[s:s + 8]), pairs).item() for s in (0, 8, 16)]
+    assert factorized_support(codes, batch_size=8)["fos"] == pytest.approx(np.mean(batches), rel=1e-5)

@@ -24,7 +24,8 @@ from disentangle.metrics.factor_vae_score import z_max_variance
 from disentangle.metrics.downstream import downstream_task, reduced_downstream_task
 from disentangle.metrics.interventions import fairness, inter_group_fairness, strong_downstream_task
 from disentangle.metrics.udr import relative_strength, udr
+from disentangle.metrics.correlated import factorized_support, latent_correlation
 
-__all__ = ["Metric", "active_units", "beta_vae_score", "dci", "dci_es_explicitness", "dcimig", "downstream_task", "elbo", "fairness", "inter_group_fairness", "factor_vae_score", "get_metric", "headline_columns",
-           "human_name", "infomec", "irs", "iwae_nll", "jemmig", "list_metrics", "mig", "mig_sup", "modularity_explicitness", "reduced_downstream_task", "relative_strength",
+__all__ = ["Metric", "active_units", "beta_vae_score", "dci", "dci_es_explicitness", "dcimig", "downstream_task", "elbo", "factorized_support", "fairness", "inter_group_fairness", "factor_vae_score", "get_metric", "headline_columns",
+           "human_name", "infomec", "irs", "iwae_nll", "jemmig", "latent_correlation", "list_metrics", "mig", "mig_sup", "modularity_explicitness", "reduced_downstream_task", "relative_strength",
            "register_metric", "sap", "strong_downstream_task", "udr", "unsupervised", "z_max_variance"]
