@@ -15,6 +15,7 @@ from disentangle.cli_common import (ExecutorOptionsOption, InputError, MetricsOp
                                     dataset_options_from, executor_options_from, parse_setting, profile_option, reports_errors)
 from disentangle.cli_grid import MANY_RUNS, grid_from_options  # noqa: E402
 from disentangle.errors import DisentangleError  # noqa: E402
+from disentangle.runs import RUN_DEFAULTS  # noqa: E402
 
 
 GRID_FAILED_EXIT = 3  # `grid` exit status when any run failed (2: bad usage or input, 0: all done or skipped)
@@ -67,9 +68,9 @@ def training_options(command):
         click.option("--model", required=True, cls=RegistryOption, registry="disentangle.models.registry:MODELS",
                      help="The pair models (ada_gvae, ada_ml_vae, group_vae, ml_vae) train on pairs of observations."),
         click.option("--dataset", default="dsprites", show_default=True, cls=RegistryOption, registry="disentangle.datasets:DATASETS"),
-        click.option("--steps", type=int, default=20000, show_default=True),
+        click.option("--steps", type=int, default=RUN_DEFAULTS["steps"], show_default=True),
         click.option("--seed", type=int, default=0, show_default=True),
-        click.option("--batch-size", type=int, default=64, show_default=True),
+        click.option("--batch-size", type=int, default=RUN_DEFAULTS["batch_size"], show_default=True),
         click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Any model option, e.g. --set gamma=35."),
         click.option("--checkpoint-every", type=int, default=None, help="Steps between checkpoints (default min(1000, steps))."),
         click.option("--log-every", type=int, default=50, show_default=True),
@@ -180,8 +181,8 @@ def evaluate(run_dirs, metric_names, seed, profile, old_fast_flag, force, split,
 @click.option("--beta", "betas", default=None, help="Comma-separated betas, e.g. 1,2,4,8,16.")
 @click.option("--seeds", default=None, help="Comma-separated seeds or ranges, e.g. 0-4 [default: 0].")
 @click.option("--dataset", default=None, help="[default: dsprites]", cls=RegistryOption, registry="disentangle.datasets:DATASETS")
-@click.option("--steps", type=int, default=None, help="[default: 20000]")
-@click.option("--batch-size", type=int, default=None, help="[default: 64]")
+@click.option("--steps", type=int, default=None, help=f"[default: {RUN_DEFAULTS['steps']}, as study files]")
+@click.option("--batch-size", type=int, default=None, help=f"[default: {RUN_DEFAULTS['batch_size']}]")
 @click.option("--set", "settings", multiple=True, metavar="KEY=V1,V2", help="Sweep (or fix) any model option.")
 @click.option("--evaluate", "metric_names", default=None, help="Metrics after training, comma-separated ('' for none) [default: evaluate's default set]; names as in 'evaluate --help'.")
 @click.option("--representation", "representations", multiple=True, type=click.Choice(["mean", "sampled"]),

@@ -7,6 +7,7 @@ import math
 
 from disentangle.cli_common import parse_setting
 from disentangle.errors import DisentangleError
+from disentangle.runs import RUN_DEFAULTS
 
 
 def parse_list(text: str, cast, what: str) -> list:
@@ -52,6 +53,6 @@ def grid_from_options(model, betas, seeds, dataset, steps, batch_size, settings,
     if total > MANY_RUNS and not yes:
         raise DisentangleError(f"this grid has {total:,} runs: pass --yes to train them all")
     configs = grid_lib.expand(model, dataset or "dsprites", beta_values, seed_values,
-                              steps or 20000, sweeps, batch_size=batch_size or 64,
+                              steps or RUN_DEFAULTS["steps"], sweeps, batch_size=batch_size or RUN_DEFAULTS["batch_size"],
                               dataset_options=dataset_options or None, precision=precision or "fp32")
     return GridSpec(configs, names, profile, {})

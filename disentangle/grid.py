@@ -22,8 +22,8 @@ from disentangle.errors import DisentangleError
 from disentangle.tasks import GridResult, RunTask, run_one  # noqa: F401 -- run_one: part of the grid's API
 
 
-def expand(model: str, dataset: str = "dsprites", betas=(None,), seeds=(0,), steps: int = 1000,
-           sweeps: dict | None = None, fixed: dict | None = None, batch_size: int = 64,
+def expand(model: str, dataset: str = "dsprites", betas=(None,), seeds=(0,), steps: int = runs.RUN_DEFAULTS["steps"],
+           sweeps: dict | None = None, fixed: dict | None = None, batch_size: int = runs.RUN_DEFAULTS["batch_size"],
            dataset_options: dict | None = None, checkpoint_every: int | None = None,
            precision: str = "fp32", device: str = "auto", compile_loss: bool = False) -> list[runs.RunConfig]:
     """The cartesian product of betas x every swept option x seeds, as run configs."""

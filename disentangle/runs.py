@@ -30,7 +30,7 @@ class RunConfig:
 
     model: str
     dataset: str = "dsprites"
-    steps: int = 1000
+    steps: int = 20000  # the one default: train, grid and study files without steps train this many
     seed: int = 0
     batch_size: int = 64
     model_options: dict = dataclasses.field(default_factory=dict)
@@ -82,6 +82,11 @@ class RunConfig:
         if "model" not in data:
             raise DisentangleError("no model")
         return cls(**{k: v for k, v in data.items() if k in fields})
+
+
+RUN_DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunConfig) if f.default is not dataclasses.MISSING}
+"""Every run setting's default, from :class:`RunConfig` alone: what the command line, ``grid.expand`` and
+study files fall back to when a value is not given (``RUN_DEFAULTS["steps"]``: 20,000)."""
 
 
 _FIELD_TYPES = {"model": str, "dataset": str, "steps": int, "seed": int, "batch_size": int, "model_options": dict,

@@ -97,8 +97,8 @@ def _grid_spec(table: dict, where: str) -> GridSpec:
 
     if dataset not in list_datasets():
         fail("'dataset'", f"is {dataset!r}, expected one of {', '.join(list_datasets())}")
-    steps = _positive_int(table, "steps", fail, 1000)
-    batch_size = _positive_int(table, "batch_size", fail, 64)
+    steps = _positive_int(table, "steps", fail, runs.RUN_DEFAULTS["steps"])
+    batch_size = _positive_int(table, "batch_size", fail, runs.RUN_DEFAULTS["batch_size"])
     checkpoint_every = _positive_int(table, "checkpoint_every", fail, runs.default_checkpoint_every(steps))
     seeds = table.get("seeds", [0])
     if isinstance(seeds, int) and not isinstance(seeds, bool) and seeds > 0:

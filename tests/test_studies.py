@@ -332,3 +332,22 @@ def test_a_huge_sweep_needs_yes_and_bad_executor_options_are_refused_before_expa
                                   "--runs-dir", str(tmp_path)])
     assert result.exit_code == 2 and "unknown option 'partition' for executor 'local'" in result.output
     assert not expanded and time.perf_counter() - start < 5 and not any(tmp_path.iterdir())
+
+
+def test_a_run_without_steps_trains_the_same_steps_from_every_entry_point(tmp_path):
+    """One default (RunConfig's): a study file, grid's options and grid.expand agree, and train's --steps shows it."""
+    from click.testing import CliRunner
+
+    from disentangle import grid
+    from disentangle.cli import main
+    from disentangle.cli_grid import grid_from_options
+    from disentangle.runs import RUN_DEFAULTS
+
+    spec = tmp_path / "study.toml"
+    spec.write_text('[[grid]]\nmodel = "beta_vae"\n')
+    (from_study,) = load_spec(spec)[0].configs
+    (from_options,) = grid_from_options("beta_vae", None, None, None, None, None, (), None, None, None, None).configs
+    (from_library,) = grid.expand("beta_vae")
+    assert from_study.steps == from_options.steps == from_library.steps == RunConfig(model="beta_vae").steps == RUN_DEFAULTS["steps"]
+    assert from_study.batch_size == from_options.batch_size == from_library.batch_size == RUN_DEFAULTS["batch_size"]
+    assert f"[default: {RUN_DEFAULTS['steps']}]" in CliRunner().invoke(main, ["train", "--help"]).output.replace("\n", " ")
