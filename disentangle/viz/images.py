@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+from PIL import Image
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
+from disentangle._io import atomic_path
 
-from disentangle._io import atomic_path  # noqa: E402
+
+def new_figure(*grid, figsize, **options):
+    """(figure, axes) drawn off-screen: a :class:`matplotlib.figure.Figure` of its own, never pyplot's,
+    so importing or drawing here neither picks nor changes the caller's backend (a notebook's stays)."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(*grid, **options)
 
 
 def mosaic(images: np.ndarray, rows: int, cols: int, pad: int = 2, fill: float = 1.0) -> np.ndarray:
@@ -25,11 +29,10 @@ def mosaic(images: np.ndarray, rows: int, cols: int, pad: int = 2, fill: float =
 
 
 def save_figure(fig, path: str | Path, dpi: int = 150) -> Path:
-    """Save a matplotlib figure to ``path`` (folders made) and close it."""
+    """Save a matplotlib figure to ``path`` (folders made, written atomically)."""
     path = Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
     return path
 
 
@@ -63,7 +66,7 @@ def save_gif(frames: list[np.ndarray], path: str | Path, duration_ms: int = 80, 
 
 def show_mosaic(image: np.ndarray, title: str, figsize, row_labels=None, col_labels=None, cell: int | None = None, pad: int = 2):
     """A figure holding one mosaic, with optional row and column labels."""
-    fig, ax = plt.subplots(figsize=figsize)
+    fig, ax = new_figure(figsize=figsize)
     ax.imshow(image, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     ax.set_title(title, fontsize=11)
     for spine in ax.spines.values():

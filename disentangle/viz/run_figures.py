@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
@@ -13,7 +12,7 @@ from disentangle.devices import model_device
 from disentangle.evaluation import make_posterior, mean_kl_per_latent
 from disentangle.metrics._utils import discretize, mutual_info_matrix
 from disentangle.training import load_trained
-from disentangle.viz.images import mosaic, save_figure, save_gif, show_mosaic
+from disentangle.viz.images import mosaic, new_figure, save_figure, save_gif, show_mosaic
 from disentangle.viz.snapshots import TRAVERSAL_VALUES  # the same latent values the trackers' snapshots use
 
 INACTIVE_KL = 0.01  # nats: a latent whose KL from the prior is below this carries (almost) nothing
@@ -43,7 +42,7 @@ def training_curves(log_path: Path, out: Path, title: str, fmt: str = "png") -> 
         return None
     if log.empty or "step" not in log:
         return None
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.0))
+    fig, axes = new_figure(1, 3, figsize=(11, 3.0))
     for column, ax in zip(("loss", "recon", "kl"), axes):
         if column in log:
             ax.plot(log["step"], log[column], lw=1.2)
@@ -126,7 +125,7 @@ def render_run_figures(run_dir: str | Path, out: str | Path | None = None, seed:
     samples = _decode(model, rng.standard_normal((16, model.latent_dim)))
     paths.append(save_figure(show_mosaic(mosaic(samples, 2, 8), f"{run_dir.name}\nsamples from the prior", (8, 2.8)), out / f"samples.{fmt}"))
 
-    fig, ax = plt.subplots(figsize=(6, 3.2))
+    fig, ax = new_figure(figsize=(6, 3.2))
     ax.bar([f"z{j}" for j in range(len(kl))], kl, color=["tab:gray" if v < INACTIVE_KL else "tab:blue" for v in kl])
     ax.set_xlabel("latent (grey: inactive)")
     ax.set_ylabel("KL (nats)")

@@ -10,17 +10,17 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import matplotlib.pyplot as plt
+import matplotlib
 import numpy as np
 import pandas as pd
 
 from disentangle.metrics import get_metric, human_name, list_metrics
-from disentangle.viz.images import save_figure
+from disentangle.viz.images import new_figure, save_figure
 
 TRAINING_COLUMNS = ("final_kl", "final_recon")
 FORMATS = ("png", "svg", "pdf")
-plt.rcParams.update({"font.size": 8, "axes.titlesize": 9, "axes.labelsize": 8, "legend.fontsize": 7,
-                     "axes.spines.top": False, "axes.spines.right": False})  # one style, readable at column width
+STYLE = {"font.size": 8, "axes.titlesize": 9, "axes.labelsize": 8, "legend.fontsize": 7,
+         "axes.spines.top": False, "axes.spines.right": False}  # one style, readable at column width, only while drawing here
 
 
 def disentanglement_columns() -> list[str]:
@@ -42,6 +42,7 @@ def efficiency_columns(table: pd.DataFrame, metric: str) -> tuple[str, str] | No
     return f"{metric}.100:mean_test_accuracy", f"{metric}.{budgets[-1]}:mean_test_accuracy"
 
 
+@matplotlib.rc_context(STYLE)
 def sample_efficiency(table: pd.DataFrame, out: str | Path, fmt: str = "png") -> Path | None:
     """Sample efficiency (test accuracy with 100 labels over that with the largest budget, e.g.
     10,000) against each disentanglement score, one point per finished run and predictor
@@ -88,7 +89,7 @@ def _note(table: pd.DataFrame) -> str:
 def _panels(n: int, width: float = 3.2, height: float = 2.5):
     cols = min(3, n)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    fig, axes = new_figure(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
     for ax in axes.flat[n:]:
         ax.set_visible(False)
     return fig, axes.flat
@@ -100,6 +101,7 @@ def _check_format(fmt: str) -> str:
     return fmt
 
 
+@matplotlib.rc_context(STYLE)
 def metric_vs_beta(table: pd.DataFrame, out: str | Path, x: str = "beta", fmt: str = "png") -> Path | None:
     """Every headline metric against ``x`` (log2 axis): seeds as points, median line, min-max band per model."""
     table = _finished(table)
@@ -125,6 +127,7 @@ def metric_vs_beta(table: pd.DataFrame, out: str | Path, x: str = "beta", fmt: s
     return save_figure(fig, Path(out) / f"metric_vs_{x}.{_check_format(fmt)}")
 
 
+@matplotlib.rc_context(STYLE)
 def tradeoff(table: pd.DataFrame, out: str | Path, fmt: str = "png") -> Path | None:
     """Reconstruction against each disentanglement score, one point per finished run."""
     table = _finished(table)
@@ -149,6 +152,7 @@ def tradeoff(table: pd.DataFrame, out: str | Path, fmt: str = "png") -> Path | N
     return save_figure(fig, Path(out) / f"tradeoff.{_check_format(fmt)}")
 
 
+@matplotlib.rc_context(STYLE)
 def rank_correlation(table: pd.DataFrame, out: str | Path, fmt: str = "png", minimum_runs: int = 5) -> Path | None:
     """Spearman rank correlation between the metrics across finished runs (Locatello et al. 2019, Fig. 2);
     None below ``minimum_runs`` runs or two metrics."""
@@ -157,7 +161,7 @@ def rank_correlation(table: pd.DataFrame, out: str | Path, fmt: str = "png", min
     if len(table) < minimum_runs or len(metrics) < 2:
         return None
     matrix = table[metrics].astype(float).corr(method="spearman").to_numpy()
-    fig, ax = plt.subplots(figsize=(1.0 + 0.55 * len(metrics), 0.8 + 0.5 * len(metrics)))
+    fig, ax = new_figure(figsize=(1.0 + 0.55 * len(metrics), 0.8 + 0.5 * len(metrics)))
     image = ax.imshow(matrix, vmin=-1, vmax=1, cmap="RdBu_r")
     names = [_label(m) for m in metrics]
     ax.set_xticks(range(len(metrics)), names, rotation=45, ha="right")
