@@ -291,15 +291,19 @@ def report(runs_dir, out, as_html, fmt, data_root, quiet):
     if as_html:
         from disentangle.html_report import write_html_report
 
-        click.echo(f"wrote {write_html_report(runs_dir, out, progress=not quiet, collected=(table, problems), data_root=data_root)}")
+        site = write_html_report(runs_dir, out, progress=not quiet, collected=(table, problems), data_root=data_root)
+        if not quiet:
+            click.echo(f"wrote {site}")
     for problem in problems:
         click.echo(f"unreadable: {problem}", err=True)
     if table.empty:
-        click.echo(f"no runs in {runs_dir}")
+        if not quiet:
+            click.echo(f"no runs in {runs_dir}")
         return
     figures = viz.sweep_figures(table, out, fmt)
-    click.echo(summary_text(summary))
-    click.echo(f"wrote {out / 'runs.csv'}, {out / 'summary.csv'}" + "".join(f", {f}" for f in figures))
+    if not quiet:
+        click.echo(summary_text(summary))
+        click.echo(f"wrote {out}: runs.csv, summary.csv, summary_long.csv" + (f" and {len(figures)} figures" if figures else ""))
 
 
 @main.command()

@@ -166,6 +166,7 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
     keys = [c for c in long.columns if c not in ("metric", "seeds", *STATS)]
     wide = long.pivot_table(index=keys, columns="metric", values=list(STATS), aggfunc="first", dropna=False)
     wide.columns = [f"{metric}:{stat}" for stat, metric in wide.columns]
+    wide = wide.dropna(how="all")  # dropna=False keeps all-NaN metrics, but also every combination of the keys: only real groups
     ordered = [f"{m}:{s}" for m in dict.fromkeys(long["metric"]) for s in STATS if f"{m}:{s}" in wide.columns]
     return wide[ordered].reset_index()
 
@@ -212,12 +213,44 @@ def write_report(runs_dir: str | Path = "runs", out: str | Path = "metrics") -> 
     return table, summary, problems
 
 
-def summary_text(summary: pd.DataFrame) -> str:
-    """The summary as the command line prints it: the hyperparameters that vary (and the model),
-    then each metric's median over seeds to three decimals; hyperparameters keep their precision."""
-    keys = [c for c in summary.columns if ":" not in c and (len(summary) == 1 or summary[c].astype(str).nunique() > 1 or c == "model")]
-    columns = keys + [c for c in summary.columns if c.endswith(":median")]
-    shown = summary[columns].copy()
+TERMINAL_WIDTH, TERMINAL_ROWS = 100, 36  # what report prints: the wide tables are the CSVs' job
+
+
+def _headline_rank(column: str) -> int | None:
+    """Where a summary column (``"<result key>.<key>:median"``) that is its metric's headline value comes
+    in the registry's order (None for any other column)."""
+    from disentangle.metrics.registry import get_metric, list_metrics, parse_result_key
+
+    stored, _, key = column.removesuffix(":median").partition(".")
+    try:
+        name = parse_result_key(stored)[0]
+        return list_metrics().index(name) if get_metric(name).headline == key else None
+    except DisentangleError:
+        return None
+
+
+def summary_text(summary: pd.DataFrame, width: int = TERMINAL_WIDTH, rows: int = TERMINAL_ROWS) -> str:
+    """The summary as the command line prints it, at most ``width`` characters wide and about ``rows``
+    lines: the hyperparameters that vary (and the model), then the median over seeds of each metric's
+    headline value, under its human name, as many as fit; a last line says what was left to summary.csv."""
+    from disentangle.metrics import human_name
+
+    if summary.empty:
+        return "no finished runs to summarise"
+    keys = [c for c in summary.columns if ":" not in c and (summary[c].astype(str).nunique() > 1 or c == "model")]
+    shown = summary[keys].copy()
     for column in keys:  # lr 0.0005 stays 0.0005
         shown[column] = shown[column].map(lambda v: f"{v:g}" if isinstance(v, float) else v)
-    return shown.to_string(index=False, float_format=lambda v: f"{v:.3f}")
+    ranks = {c: _headline_rank(c) for c in summary.columns if c.endswith(":median")}
+    headlines = sorted((c for c, rank in ranks.items() if rank is not None), key=ranks.get)
+    left_out = 0
+    for column in headlines:
+        trial = shown.assign(**{human_name(column.removesuffix(":median")): summary[column].map(lambda v: f"{v:.3f}")})
+        if max(len(line) for line in trial.head(rows).to_string(index=False).splitlines()) > width and len(shown.columns) > len(keys):
+            left_out += 1
+            continue
+        shown = trial
+    text = shown.head(rows).to_string(index=False)
+    more = [f"{len(shown) - rows} more groups"] if len(shown) > rows else []
+    more += [f"{left_out} more headline metrics"] if left_out else []
+    return text + (f"\n(+ {' and '.join(more)} in summary.csv)" if more else "")

@@ -125,3 +125,36 @@ def test_the_report_shows_udr_fairness_and_downstream_columns(tmp_path):
     index = write_html_report(runs_dir, tmp_path / "out", progress=False).read_text()
     for shown in (">UDR<", ">Unfairness<", ">Downstream accuracy, 100 labels (GBT)<", ">0.61<", ">0.07<"):
         assert shown in index, shown
+
+
+def _summary(groups: int, metrics: list[str]) -> pd.DataFrame:
+    frame = pd.DataFrame({"model": ["beta_vae"] * groups, "beta": [float(b) for b in range(1, groups + 1)], "lr": [0.0005] * groups})
+    for m, column in enumerate(metrics):
+        frame[f"{column}:median"] = np.linspace(0, 1, groups) + m
+        frame[f"{column}:iqr"] = 0.1
+    return frame
+
+
+def test_the_printed_summary_fits_a_terminal_and_says_what_it_left_to_the_csv():
+    from disentangle.metrics import list_metrics, get_metric
+
+    headlines = [get_metric(name).headline_column for name in list_metrics()]
+    text = report.summary_text(_summary(80, headlines + ["mig.other_key"]))
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= report.TERMINAL_WIDTH
+    assert len(lines) <= report.TERMINAL_ROWS + 2
+    assert lines[0].split()[:3] == ["model", "beta", "MIG"]  # varying keys, then headlines in registry order
+    assert "lr" not in lines[0] and "other_key" not in text and "iqr" not in text  # constants, non-headline keys, other stats
+    import re
+
+    left = re.fullmatch(rf"\(\+ {80 - report.TERMINAL_ROWS} more groups and (\d+) more headline metrics in summary.csv\)", lines[-1])
+    assert left and 0 < int(left.group(1)) < len(headlines)
+
+
+def test_a_summary_without_finished_runs_is_one_line():
+    assert report.summary_text(pd.DataFrame()) == "no finished runs to summarise"
+
+
+def test_summary_groups_are_the_runs_groups_not_every_combination_of_their_keys():
+    table = pd.DataFrame({"model": ["a", "b"], "k": ["x", "y"], "seed": [0, 0], "finished": [True, True], "mig.discrete_mig": [0.1, 0.2]})
+    assert report.summarize(table)[["model", "k"]].values.tolist() == [["a", "x"], ["b", "y"]]  # not also (a, y), (b, x)
