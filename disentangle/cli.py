@@ -7,6 +7,7 @@ from disentangle._signals import INTERRUPTED_EXIT, end_quietly_while_starting
 if __name__ == "__main__":  # python -m disentangle.cli (the `disentangle` command does this in disentangle.__main__)
     end_quietly_while_starting()  # first: Ctrl-C while torch and friends import ends with one line, not a traceback
 
+import dataclasses  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import click  # noqa: E402
@@ -112,11 +113,9 @@ def train(model, dataset, steps, seed, batch_size, settings, checkpoint_every, l
     from disentangle.training import TrainingFailed
     from disentangle.training import train as train_run
 
-    config = run_config_from_options(model, dataset, steps, seed, beta, settings, batch_size, checkpoint_every, log_every, data_root,
-                                     precision, dataset_settings)
-    config.device, config.compile = device, compile_loss
-    config.loggers, config.tracking_uri = list(loggers), tracking_uri
-    check_precision(config.precision)
+    config = dataclasses.replace(run_config_from_options(model, dataset, steps, seed, beta, settings, batch_size, checkpoint_every,
+                                                         log_every, data_root, precision, dataset_settings),
+                                 device=device, compile=compile_loss, loggers=list(loggers), tracking_uri=tracking_uri)
     warn_if_bf16_emulated([config])
     try:
         run_dir = train_run(config, runs_dir, progress=not quiet, threads=threads)
@@ -220,6 +219,7 @@ def grid(spec_file, model, betas, seeds, dataset, steps, batch_size, settings, m
     """Train (and evaluate) the cartesian product of betas, swept options and seeds, or a study file."""
     from disentangle import grid as grid_lib
     from disentangle.executors import EXECUTORS
+    from disentangle.run_setup import prepare_runs
 
     if precision is not None:
         check_precision(precision)
@@ -245,8 +245,7 @@ def grid(spec_file, model, betas, seeds, dataset, steps, batch_size, settings, m
         if defining:
             raise DisentangleError(f"--dataset-option {defining[0]} conflicts with --spec {spec_file}: set it in the spec's dataset_options")
         for group in groups:
-            for config in group.configs:
-                config.dataset_options.update(extra)
+            group.configs = [dataclasses.replace(config, dataset_options={**config.dataset_options, **extra}) for config in group.configs]
         total = sum(len(group.configs) for group in groups)
         if total > MANY_RUNS and not yes:  # a grid from options is counted before it is expanded (cli_grid)
             raise DisentangleError(f"this grid has {total:,} runs: pass --yes to train them all")
@@ -256,13 +255,15 @@ def grid(spec_file, model, betas, seeds, dataset, steps, batch_size, settings, m
         groups[0].representations = tuple(dict.fromkeys(representations)) or ("mean",)
     results = []
     for group in groups:
-        for config in group.configs:
-            config.device = device or config.device  # --device overrides the spec's: it is how, not what
-            config.compile = compile_loss or config.compile
-            config.loggers = list(dict.fromkeys([*config.loggers, *loggers]))  # the spec's and the command's
-            config.tracking_uri = tracking_uri or config.tracking_uri
+        group.configs = [dataclasses.replace(  # --device overrides the spec's: it is how, not what
+            config, device=device or config.device, compile=compile_loss or config.compile,
+            loggers=list(dict.fromkeys([*config.loggers, *loggers])),  # the spec's and the command's
+            tracking_uri=tracking_uri or config.tracking_uri) for config in group.configs]
         warn_if_bf16_emulated(group.configs)
-        results += grid_lib.run_grid(group.configs, runs_dir, group.metrics, executor=executor, workers=workers,
+    for group in groups:  # every table of a study checked before the first trains
+        group.configs = prepare_runs(group.configs, runs_dir)
+    for group in groups:
+        results += grid_lib.run_grid(group.configs, runs_dir, group.metrics, executor=executor, workers=workers, prepared=True,
                                      profile=group.profile, retry_failed=retry_failed,
                                      executor_options=executor_options,
                                      progress=not quiet, metric_options=group.metric_options, threads=threads,

@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from disentangle import runs
 from disentangle._signals import sigterm_as_interrupt
 from disentangle.errors import DisentangleError
+from disentangle.run_setup import prepare_runs
 from disentangle.tasks import GridResult, RunTask, run_one  # noqa: F401 -- run_one: part of the grid's API
 
 
@@ -79,10 +80,11 @@ def _needs_work(config: runs.RunConfig, runs_dir: Path, metric_names, retry_fail
 def run_grid(configs: list[runs.RunConfig], runs_dir: str | Path = "runs", metric_names=(), executor: str = "local",
              workers: int = 2, profile: str = "published", retry_failed: bool = False, progress: bool = True,
              metric_options: dict | None = None, threads: int | None = None, executor_options: dict | None = None,
-             representations: tuple[str, ...] = ("mean",)) -> list[GridResult]:
+             representations: tuple[str, ...] = ("mean",), prepared: bool = False) -> list[GridResult]:
     """Train and evaluate every config on ``executor`` (see :mod:`disentangle.executors`, with its own
     ``executor_options``), scoring codes of each of ``representations`` ("mean", "sampled");
-    return one result per config, in the order given.
+    return one result per config, in the order given. ``prepared``: the configs already went through
+    :func:`disentangle.run_setup.prepare_runs` (a study's tables are all checked before the first trains).
 
     Runs start seed by seed (every setting at the first seed before any at the
     second), so a study stopped half way already covers its whole sweep.
@@ -98,11 +100,8 @@ def run_grid(configs: list[runs.RunConfig], runs_dir: str | Path = "runs", metri
     except OSError as error:
         raise DisentangleError(f"runs folder {runs_dir} is not writable ({error.strerror})") from None
     runs.check_locks_work(runs_dir)  # the per-run lock is what keeps two workers off one run
-    given, configs = configs, [runs.resolve_config(config) for config in configs]  # "auto" precision, 4 -> 4.0: the ids are these
-    for original, config in zip(given, configs):
-        runs.check_config(config)
-        runs.migrate_legacy_run(runs_dir, original, config)
-    every, configs = configs, list({config.run_id(): config for config in configs}.values())  # beta = [4, 4.0] is one run
+    every = list(configs) if prepared else prepare_runs(configs, runs_dir)  # resolved ("auto" precision, 4 -> 4.0: the ids are these), checked
+    configs = list({config.run_id(): config for config in every}.values())  # beta = [4, 4.0] is one run
     threads = threads or max(1, (os.cpu_count() or 1) // workers)
     marker = _driver_marker(runs_dir) if runner.remote else None
     results: dict[str, GridResult] = {}

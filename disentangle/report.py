@@ -51,7 +51,7 @@ def _log_values(run_dir: Path, batch_size: int) -> dict:
 def resolved_model_options(config: runs.RunConfig, data: dict | None = None) -> dict:
     """The run's model options with every default it ran with: as its config.json recorded them
     (``data``), or, for runs written before that was recorded, resolved as the trainer does now."""
-    from disentangle.runs import resolved_model_options as resolve
+    from disentangle.run_setup import resolved_model_options as resolve
 
     recorded = (data or {}).get("resolved_model_options")
     if isinstance(recorded, dict):

@@ -24,7 +24,7 @@ from disentangle.errors import DisentangleError
 CONFIG, CHECKPOINT, LOG, METRICS, STATUS, LOCK = "config.json", "checkpoint.pt", "log.csv", "metrics.json", "status", ".lock"
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class RunConfig:
     """Everything needed to rebuild a run. ``model_options`` go to ``build_model``."""
 
@@ -78,7 +78,8 @@ class RunConfig:
         fields = {f.name for f in dataclasses.fields(cls)}
         for name, expected in _FIELD_TYPES.items():
             if name in data and (not isinstance(data[name], expected) or (isinstance(data[name], bool) and expected is not bool)):
-                raise DisentangleError(f"{name} is {data[name]!r}, expected {expected.__name__}")
+                expected_name = expected.__name__ if isinstance(expected, type) else "str or null"
+                raise DisentangleError(f"{name} is {data[name]!r}, expected {expected_name}")
         if "model" not in data:
             raise DisentangleError("no model")
         return cls(**{k: v for k, v in data.items() if k in fields})
@@ -89,9 +90,8 @@ RUN_DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunConfig) if f.de
 study files fall back to when a value is not given (``RUN_DEFAULTS["steps"]``: 20,000)."""
 
 
-_FIELD_TYPES = {"model": str, "dataset": str, "steps": int, "seed": int, "batch_size": int, "model_options": dict,
-                "dataset_options": dict, "precision": str, "checkpoint_every": int, "log_every": int, "device": str,
-                "compile": bool, "loggers": list}
+_KINDS = {"str": str, "int": int, "bool": bool, "dict": dict, "list": list, "str | None": (str, type(None))}
+_FIELD_TYPES = {f.name: _KINDS[f.type] for f in dataclasses.fields(RunConfig)}  # config.json's kinds, from the annotations
 
 
 def default_checkpoint_every(steps: int) -> int:
@@ -250,102 +250,3 @@ def run_lock(run_dir: Path):
         yield
     finally:
         os.close(fd)
-
-
-# What a config means on this machine, checked before anything is created (train, grid and study
-# files share these; the trainer only trains).
-
-MAX_STEPS = 10_000_000  # 33x disentanglement_lib's 300,000: beyond it a typo is likelier than a plan
-DEFAULT_ARCHITECTURE = {(64, 64): "conv64", (28, 28): "conv28"}
-
-
-def resolve_config(config: RunConfig) -> RunConfig:
-    """A copy of ``config`` as its run id is made: ``precision="auto"`` resolved (bf16 where the run's
-    device computes it natively, else fp32; :func:`disentangle.hardware.resolve_precision`) and option
-    values normalised (:func:`normalized_options`: ``beta = 4`` and ``beta = 4.0`` are one run)."""
-    from disentangle.datasets import DATASETS
-    from disentangle.models.registry import MODELS
-
-    resolved = dataclasses.replace(config, model_options=normalized_options(MODELS, config.model, config.model_options),
-                                   dataset_options=normalized_options(DATASETS, config.dataset, config.dataset_options))
-    if config.precision != "auto":
-        return resolved
-    from disentangle.devices import resolve_device
-    from disentangle.hardware import resolve_precision
-
-    return dataclasses.replace(resolved, precision=resolve_precision("auto", resolve_device(config.device)))
-
-
-def normalized_options(registry, name: str, options: dict) -> dict:
-    """``options`` with each integer given for a float option written as a float (the registry's
-    schema of ``name`` says which are floats); an entry the registry does not know is left as is."""
-    try:
-        kinds = {key: option.kind for key, option in registry.options(name).items()}
-    except DisentangleError:
-        return dict(options)
-    return {key: float(value) if kinds.get(key) is float and isinstance(value, int) and not isinstance(value, bool) else value
-            for key, value in options.items()}
-
-
-def migrate_legacy_run(runs_dir: Path, given: RunConfig, resolved: RunConfig) -> None:
-    """Rename a run made before option values were normalised (its id hashed ``beta = 4``, now
-    ``4.0``) to the id ``resolved`` has now, and normalise its config.json; nothing if there is
-    none, or if a folder already has the new id."""
-    legacy = dataclasses.replace(resolved, model_options=dict(given.model_options), dataset_options=dict(given.dataset_options))
-    old_dir, new_dir = Path(runs_dir) / legacy.run_id(), Path(runs_dir) / resolved.run_id()
-    if old_dir == new_dir or not old_dir.is_dir() or new_dir.exists():
-        return
-    with run_lock(old_dir):
-        data = read_config_data(old_dir)
-        data.update(model_options=resolved.model_options, dataset_options={**data.get("dataset_options", {}), **resolved.dataset_options})
-        atomic_write_json(old_dir / CONFIG, data)
-        os.rename(old_dir, new_dir)
-
-
-def check_config(config: RunConfig) -> None:
-    """One-line errors for a config's precision, device, step/batch/interval counts, seed, and a model
-    that cannot use its data set (e.g. a pair model on one factor); changes nothing."""
-    from disentangle.datasets import dataset_class
-    from disentangle.devices import resolve_device
-    from disentangle.hardware import PRECISIONS
-    from disentangle.models import model_class
-    from disentangle.models.registry import DATA_SET_OPTIONS
-    from disentangle.validation import check_choice, check_count
-
-    check_choice(config.precision, "precision", ("auto", *PRECISIONS))
-    reserved = sorted(set(config.model_options) & set(DATA_SET_OPTIONS))
-    if reserved:
-        raise DisentangleError(f"model option {reserved[0]!r} is set by the data set, not by the user")
-    device = resolve_device(config.device)  # a device this machine lacks fails here, before any folder exists
-    if config.precision == "bf16" and device.type not in ("cpu", "cuda"):
-        raise DisentangleError(f"precision 'bf16' runs on CPU or CUDA, not {device.type}")
-    for name in ("steps", "batch_size", "checkpoint_every", "log_every"):
-        check_count(getattr(config, name), name)
-    if config.steps > MAX_STEPS:
-        raise DisentangleError(f"steps must be at most {MAX_STEPS:,} (disentanglement_lib trains 300,000), got {config.steps:,}")
-    check_count(config.seed, "seed", minimum=0)
-    from disentangle.trackers import check_loggers
-
-    check_loggers(config.loggers, config.tracking_uri)  # a missing package or unreachable store: before training
-    dataset_class(config.dataset).check_option_values(config.dataset_options)  # e.g. binarize="bogus", before any file is read
-    cls = model_class(config.model)  # e.g. a pair model on a data set it cannot draw pairs from, before any data is read
-    cls.check_dataset({**cls.default_options(), **config.model_options}, dataset_class(config.dataset).factor_sizes,
-                      repr(config.dataset))
-
-
-def default_architecture(observation_shape) -> str:
-    """The architecture a data set's image size picks when none is given: conv64, conv28 or mlp."""
-    return DEFAULT_ARCHITECTURE.get(tuple(observation_shape[1:]), "mlp")
-
-
-def resolved_model_options(config: RunConfig, observation_shape=None) -> dict:
-    """Every model option the run trains with: the model's defaults, the architecture its data
-    set's image size picks, then the options given (these win)."""
-    from disentangle.datasets import dataset_class
-    from disentangle.models import model_class
-
-    if observation_shape is None:
-        observation_shape = dataset_class(config.dataset).observation_shape
-    defaults = model_class(config.model).default_options()
-    defaults["architecture"] = default_architecture(observation_shape)
-    return {**defaults, **config.model_options}

@@ -77,7 +77,6 @@ def _grid_spec(table: dict, where: str) -> GridSpec:
     from disentangle.scoring import REPRESENTATIONS, metric_settings
     from disentangle.models import model_class
     from disentangle.hardware import PRECISION_CHOICES
-    from disentangle.runs import check_config
 
     def fail(key: str, message: str):
         raise DisentangleError(f"{where}: {key} {message}")
@@ -142,8 +141,9 @@ def _grid_spec(table: dict, where: str) -> GridSpec:
     if both:
         fail(f"'{both[0]}'", "is both swept and fixed")
     dataset_options = _typed(table, "dataset_options", dict, fail, {})
-    try:  # names and kinds, from the data set's own schema (a bad value of the right kind is the loader's to refuse)
+    try:  # names and kinds, from the data set's own schema, and the values it refuses without reading a file
         DATASETS.check_options(dataset, dataset_options)
+        DATASETS.get(dataset).check_option_values(dataset_options)
     except DisentangleError as error:
         fail("'dataset_options'", f"is bad: {error}")
     device = _typed(table, "device", str, fail, "auto")
@@ -155,14 +155,8 @@ def _grid_spec(table: dict, where: str) -> GridSpec:
     configs = grid.expand(model, dataset, seeds=seeds, steps=steps, sweeps=sweep, fixed=fixed, batch_size=batch_size,
                           dataset_options=dataset_options, checkpoint_every=checkpoint_every, precision=precision, device=device,
                           compile_loss=compile_loss)
-    for config in configs:
-        config.loggers, config.tracking_uri = list(loggers), tracking_uri
-    try:
-        for config in configs:
-            check_config(config)  # "auto" precision stays: it resolves per run, on the device the run gets
-    except DisentangleError as error:
-        fail("a value", f"is bad: {error}")
-    _check_model_options(configs, fail)
+    configs = [dataclasses.replace(config, loggers=list(loggers), tracking_uri=tracking_uri) for config in configs]
+    _check_model_options(configs, fail)  # the rest of each config is checked once, by the grid (run_setup.prepare_runs)
     return GridSpec(configs, metrics, profile, metric_options, tuple(dict.fromkeys(representations)))
 
 
@@ -185,7 +179,7 @@ def _check_model_options(configs: list[runs.RunConfig], fail) -> None:
     """Build each distinct model once (cheap, no data) so a bad option value fails here."""
     from disentangle.datasets import dataset_class
     from disentangle.models import build_model
-    from disentangle.runs import default_architecture
+    from disentangle.models.architectures import default_architecture
 
     seen = set()
     for config in configs:

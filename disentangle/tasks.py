@@ -32,7 +32,7 @@ def run_one(config: runs.RunConfig, runs_dir: str, metric_names, profile: str, t
 
     run_id = config.run_id()
     try:
-        run_dir, trained = train_if_needed(config, runs_dir, progress=progress, threads=threads)
+        run_dir, trained = train_if_needed(config, runs_dir, progress=progress, threads=threads, prepared=True)
         for representation in representations if metric_names else ():
             evaluate(run_dir, metric_names, profile=profile, options=metric_options, representation=representation, progress=progress,
                      device=config.device)

@@ -1,6 +1,7 @@
 """Faults a user meets: Ctrl-C, failing runs, bad values. Each ends in a clean recovery or a
 one-line error, and nothing already written is lost."""
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -25,7 +26,7 @@ TINY = {"steps": 20, "batch_size": 8, "fixed": {"latent_dim": 3}, "checkpoint_ev
 @pytest.mark.parametrize("stop", [KeyboardInterrupt, SystemExit])  # Ctrl-C; a SLURM job exiting to be requeued
 def test_ctrl_c_leaves_a_resumable_run_that_ends_as_if_never_stopped(tmp_path, monkeypatch, stop):
     (config,) = grid.expand("beta_vae", **TINY)
-    config.log_every = 5
+    config = dataclasses.replace(config, log_every=5)
     straight = train(config, tmp_path / "straight", progress=False)
     appended = {"calls": 0}
     real_append = training_log.append_log

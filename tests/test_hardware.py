@@ -17,7 +17,7 @@ from disentangle.grid import expand
 from disentangle.quickstart import STEP_LADDER, choose_steps
 from disentangle.runs import RunConfig
 from disentangle.training import train
-from disentangle.runs import check_config, resolve_config
+from disentangle.run_setup import check_config, resolve_config
 
 TINY = ["--batch-size", "8", "--set", "latent_dim=3", "--steps", "2", "--quiet"]
 

@@ -2,6 +2,7 @@
 a real two-node cluster on this machine. One file, so the two Ray tests run one after the other on one
 xdist worker instead of one worker idling on ``ray_exclusive`` while the other's runs."""
 
+import dataclasses
 import signal
 
 import pytest
@@ -35,8 +36,7 @@ def test_ray_executor_on_a_two_node_cluster(tmp_path, ray_exclusive):
     cluster.add_node(num_cpus=1)
     try:
         configs = grid.expand("beta_vae", "dsprites", betas=(1.0, 4.0), seeds=(0,), **TINY)
-        for config in configs:
-            config.loggers, config.log_every = ["tensorboard"], 2  # trackers run where the run runs
+        configs = [dataclasses.replace(c, loggers=["tensorboard"], log_every=2) for c in configs]  # trackers run where the run runs
         results = grid.run_grid(configs, tmp_path, ("mig",), executor="ray", workers=2, profile="tiny", progress=False, threads=1,
                                 executor_options={"address": cluster.address})
         assert [r.outcome for r in results] == ["done"] * 2, [r.detail for r in results]

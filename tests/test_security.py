@@ -70,7 +70,6 @@ def test_the_opt_in_loads_a_trusted_file(crafted_run, monkeypatch):
 
 def test_every_checkpoint_the_project_writes_loads_without_unpickling(tmp_path):
     (config,) = expand("factor_vae", steps=3, batch_size=8, fixed={"latent_dim": 3}, checkpoint_every=2)
-    config.steps = 3
     run_dir = train(config, tmp_path, progress=False)
     state = torch.load(run_dir / runs.CHECKPOINT, weights_only=True)
     assert {"model", "optimizers", "torch_rng", "numpy_rng", "log_rows", "step"} <= set(state)

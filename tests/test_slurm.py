@@ -7,6 +7,7 @@ CI installs the packages and sets DISENTANGLE_REQUIRE_SLURM=1 (missing ones fail
 elsewhere the tests are skipped without them.
 """
 
+import dataclasses
 import os
 import shutil
 import socket
@@ -110,7 +111,7 @@ def test_trackers_log_from_a_slurm_job(slurm_cluster, tmp_path):
     from conftest import assert_tensorboard_holds_the_log
 
     (config,) = grid.expand("beta_vae", "dsprites", betas=(1.0,), seeds=(0,), steps=20, checkpoint_every=10, **TINY)
-    config.loggers, config.log_every = ["tensorboard"], 5
+    config = dataclasses.replace(config, loggers=["tensorboard"], log_every=5)
     (result,) = grid.run_grid([config], tmp_path / "runs", (), executor="slurm", progress=False, threads=1,
                               executor_options={"partition": "debug", "time": 10})
     assert result.outcome == "done", result

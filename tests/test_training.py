@@ -1,3 +1,4 @@
+import dataclasses
 import csv
 import os
 import signal
@@ -92,8 +93,7 @@ def test_locked_run_is_refused(tmp_path):
 
 @pytest.mark.parametrize(("field", "value"), [("steps", 0), ("batch_size", -1), ("seed", -2)])
 def test_bad_run_settings(tmp_path, field, value):
-    config = _config()
-    setattr(config, field, value)
+    config = dataclasses.replace(_config(), **{field: value})
     with pytest.raises(DisentangleError, match=f"{field} must be"):
         train(config, tmp_path, progress=False)
     assert list(tmp_path.iterdir()) == []

@@ -16,6 +16,14 @@ from disentangle.errors import DisentangleError
 from disentangle.models.layers import SubpixelConvTranspose2d
 
 
+DEFAULT_ARCHITECTURE = {(64, 64): "conv64", (28, 28): "conv28"}  # image size -> architecture; any other size: mlp
+
+
+def default_architecture(observation_shape) -> str:
+    """The architecture a data set's image size picks when none is given: conv64, conv28 or mlp."""
+    return DEFAULT_ARCHITECTURE.get(tuple(observation_shape[1:]), "mlp")
+
+
 def glorot_init(module: nn.Module) -> nn.Module:
     """Glorot-uniform weights and zero biases on every linear and (transposed) conv layer.
 

@@ -11,6 +11,7 @@ from disentangle.datasets.registry import DATASETS
 from disentangle.devices import resolve_device
 from disentangle.errors import DisentangleError
 from disentangle.models import build_model
+from disentangle.models.architectures import default_architecture
 from disentangle.training.checkpoint import load_checkpoint
 from disentangle.validation import check_choice
 
@@ -20,7 +21,7 @@ def build(config: runs.RunConfig, dataset=None):
     if dataset is None:
         dataset = get_dataset(config.dataset, **config.dataset_options)
     options = dict(config.model_options)
-    options.setdefault("architecture", runs.default_architecture(dataset.observation_shape))
+    options.setdefault("architecture", default_architecture(dataset.observation_shape))
     model = build_model(config.model, observation_shape=dataset.observation_shape, dataset_size=len(dataset), **options)
     return dataset, model
 

@@ -25,6 +25,7 @@ from disentangle._signals import handled_between_steps
 from disentangle.trackers import Trackers, run_params
 from disentangle.devices import low_precision, resolve_device
 from disentangle.errors import DisentangleError
+from disentangle.run_setup import prepare_run, resolved_model_options
 from disentangle.training import log as training_log
 from disentangle.training.checkpoint import load_checkpoint, restore, save_checkpoint
 from disentangle.training.loading import build, check_checkpoint_loads
@@ -50,20 +51,20 @@ def train(config: runs.RunConfig, runs_dir: str | Path = "runs", progress: bool 
 
 
 def train_if_needed(config: runs.RunConfig, runs_dir: str | Path = "runs", progress: bool = True,
-                    threads: int | None = None) -> tuple[Path, bool]:
+                    threads: int | None = None, prepared: bool = False) -> tuple[Path, bool]:
     """Like :func:`train`; also says whether this call trained (False: it was already done).
+    ``prepared``: ``config`` already went through :func:`disentangle.run_setup.prepare_runs` (a grid's task).
 
     Ctrl-C, SIGTERM and a cluster's requeue signal are acted on between steps (and once the model
     is built), never inside torch's C++ or one of the imports building a model sets off: see
     :func:`disentangle._signals.handled_between_steps`."""
     with handled_between_steps() as stop_if_asked:
+        if not prepared:  # a grid's tasks come prepared (run_setup.prepare_runs), every one checked before any trained
+            config = prepare_run(config, runs_dir)
         return _train_if_needed(config, runs_dir, progress, threads, stop_if_asked)
 
 
 def _train_if_needed(config: runs.RunConfig, runs_dir, progress: bool, threads: int | None, stop_if_asked) -> tuple[Path, bool]:
-    given, config = config, runs.resolve_config(config)  # "auto" precision, 4 -> 4.0: the resolved values are in the run id
-    runs.check_config(config)
-    runs.migrate_legacy_run(Path(runs_dir), given, config)
     if threads:
         torch.set_num_threads(threads)
     torch.manual_seed(config.seed)
@@ -78,7 +79,7 @@ def _train_if_needed(config: runs.RunConfig, runs_dir, progress: bool, threads: 
         if runs.read_status(run_dir) == "done" and (run_dir / runs.CHECKPOINT).exists():
             check_checkpoint_loads(run_dir)
             return run_dir, False
-        runs.write_config(run_dir, config, runs.resolved_model_options(config, dataset.observation_shape))
+        runs.write_config(run_dir, config, resolved_model_options(config, dataset.observation_shape))
         try:
             _train_locked(config, dataset, model, run_dir, progress, stop_if_asked)
         except TrainingFailed as error:
@@ -157,7 +158,7 @@ def _train_locked(config: runs.RunConfig, dataset, model, run_dir: Path, progres
         log_rows, window = state["log_rows"], state.get("log_window", [])
     training_log.write_log(run_dir / runs.LOG, log_rows)
     runs.write_status(run_dir, runs.RUNNING)
-    params = run_params(config, runs.resolved_model_options(config, dataset.observation_shape))
+    params = run_params(config, resolved_model_options(config, dataset.observation_shape))
     with Trackers(run_dir, config.loggers, params, config.tracking_uri) as trackers:
         for row in log_rows:  # a resumed run: what its trackers do not hold yet (nothing, usually)
             trackers.row(row)
