@@ -119,7 +119,7 @@ def naive_evaluation(run_dir: str, profile: str) -> dict:
     in batches of 512, fresh samples per metric, sampling scores at 256-512 images a call."""
     import torch
 
-    from disentangle.evaluation import default_metrics
+    from disentangle.metrics.registry import default_metrics
     from disentangle.scoring import compute_metric, metric_rng
     from disentangle.metrics import get_metric
     from disentangle.training import load_trained

@@ -153,10 +153,10 @@ def evaluate(run_dirs, metric_names, seed, profile, old_fast_flag, force, split,
 
         torch.set_num_threads(threads)
     from disentangle.evaluation import evaluate as evaluate_run
-    from disentangle.evaluation import parse_metrics
+    from disentangle.metrics.registry import parse_metric_names
     from disentangle.scoring import parse_metric_options, result_key
 
-    names = parse_metrics(metric_names)
+    names = parse_metric_names(metric_names)
     options = parse_metric_options(metric_settings)
     profile = chosen_profile(profile, old_fast_flag) or "published"
     keys = [result_key(n, split, representation) for n in names]

@@ -33,7 +33,7 @@ def grid_from_options(model, betas, seeds, dataset, steps, batch_size, settings,
                        yes: bool = False):
     """The one grid the command-line options describe (its size checked before it is expanded)."""
     from disentangle import grid as grid_lib
-    from disentangle.evaluation import parse_metrics
+    from disentangle.metrics.registry import parse_metric_names
     from disentangle.models import model_class
     from disentangle.spec import GridSpec
 
@@ -47,7 +47,7 @@ def grid_from_options(model, betas, seeds, dataset, steps, batch_size, settings,
     for text in settings:
         key, _ = parse_setting(text)
         sweeps[key] = [parse_setting(f"{key}={v}")[1] for v in text.partition("=")[2].split(",")]
-    names = parse_metrics(metric_names) if metric_names != "" else ()  # None: the default set
+    names = parse_metric_names(metric_names) if metric_names != "" else ()  # None: the default set
     seed_values = parse_list(seeds or "0", int, "--seeds")
     total = len(beta_values) * len(seed_values) * math.prod(len(values) for values in sweeps.values())
     if total > MANY_RUNS and not yes:

@@ -20,21 +20,12 @@ from disentangle._io import atomic_write_json
 from disentangle.devices import low_precision, model_device
 from disentangle.errors import DisentangleError
 from disentangle.hardware import encode_batch_size
-from disentangle.metrics.registry import PROFILE_NAMES, get_metric, list_metrics, parse_metric_names
+from disentangle.metrics.registry import default_metrics, get_metric
 from disentangle.scoring import CodeSamples, metric_settings, record, result_key, same_settings, score
-from disentangle.training import load_trained
-
-PROFILES = PROFILE_NAMES  # published: disentanglement_lib's settings; fast: quick looks; tiny: the test suite
+from disentangle.training.loading import load_trained
 
 
-def default_metrics() -> tuple[str, ...]:
-    """The metrics ``evaluate`` runs when none are named (the registry's default set)."""
-    return tuple(list_metrics(default_only=True))
 
-
-def parse_metrics(text: str | None) -> tuple[str, ...]:
-    """Comma-separated metric names -> a tuple (empty text: the default set); unknown names are an error."""
-    return parse_metric_names(text)
 
 
 def make_posterior(model, batch_size: int | None = None, precision: str = "fp32"):

@@ -20,9 +20,8 @@ from typing import Callable
 import numpy as np
 
 from disentangle.errors import DisentangleError
-from disentangle.evaluation import default_metrics
 from disentangle.metrics._utils import check_pair, is_continuous
-from disentangle.metrics.registry import ARRAY_NEEDS, get_metric, list_metrics
+from disentangle.metrics.registry import ARRAY_NEEDS, default_metrics, get_metric, list_metrics
 from disentangle.scoring import CodeSamples, GivenCodes, collect, score
 from disentangle.validation import check_count
 

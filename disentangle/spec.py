@@ -73,7 +73,8 @@ def load_spec(path: str | Path) -> list[GridSpec]:
 
 
 def _grid_spec(table: dict, where: str) -> GridSpec:
-    from disentangle.evaluation import PROFILES, default_metrics, parse_metrics
+    from disentangle.metrics.registry import default_metrics, parse_metric_names
+    from disentangle.profiles import PROFILE_NAMES
     from disentangle.scoring import REPRESENTATIONS, metric_settings
     from disentangle.models import model_class
     from disentangle.hardware import PRECISION_CHOICES
@@ -108,8 +109,8 @@ def _grid_spec(table: dict, where: str) -> GridSpec:
     if precision not in PRECISION_CHOICES:
         fail("'precision'", f"is {precision!r}, expected one of {', '.join(PRECISION_CHOICES)}")
     profile = _typed(table, "profile", str, fail, "published")
-    if profile not in PROFILES:
-        fail("'profile'", f"is {profile!r}, expected one of {', '.join(PROFILES)}")
+    if profile not in PROFILE_NAMES:
+        fail("'profile'", f"is {profile!r}, expected one of {', '.join(PROFILE_NAMES)}")
     representations = table.get("representation", ["mean"])
     representations = [representations] if isinstance(representations, str) else representations
     if not isinstance(representations, list) or not representations or not all(r in REPRESENTATIONS for r in representations):
@@ -118,7 +119,7 @@ def _grid_spec(table: dict, where: str) -> GridSpec:
     if names is not None and (not isinstance(names, list) or not all(isinstance(n, str) for n in names)):
         fail("'evaluate'", f"must be a list of metric names, got {names!r}")
     try:
-        metrics = parse_metrics(",".join(names)) if names else (default_metrics() if names is None else ())
+        metrics = parse_metric_names(",".join(names)) if names else (default_metrics() if names is None else ())
     except DisentangleError as error:
         fail("'evaluate'", f"is bad: {error}")
     metric_options = _typed(table, "evaluate_options", dict, fail, {})

@@ -46,7 +46,7 @@ def group_codes(run_dirs, num_points: int, seed: int, data_root=None, device: st
     """(codes [num_points, d] per run, mean KL per latent [d] per run) on the same observations,
     drawn from the first run's data set with the ``udr`` metric's stream of ``seed``."""
     from disentangle.evaluation import make_posterior, mean_kl_per_latent
-    from disentangle.training import load_trained
+    from disentangle.training.loading import load_trained
 
     codes, kl, observations = [], [], None
     for run_dir in run_dirs:

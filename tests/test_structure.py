@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import disentangle
 
 PACKAGE = Path(disentangle.__file__).parent
@@ -24,7 +26,8 @@ def _modules() -> dict[str, Path]:
 
 def import_graph() -> dict[str, set[str]]:
     """Module -> the package modules it imports, at the top or inside a function (a lazy import is
-    still a dependency). ``from a.b import c`` points at ``a.b.c`` when that is a module, else ``a.b``."""
+    still a dependency). ``from a.b import c`` points at ``a.b.c`` when that is a module, else ``a.b``;
+    importing ``a.b.c`` also runs ``a/__init__`` and ``a/b/__init__``, so those are edges too."""
     modules = _modules()
 
     def resolve(name: str) -> str:
@@ -40,7 +43,9 @@ def import_graph() -> dict[str, set[str]]:
                 targets.update(alias.name for alias in node.names)
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 targets.update(f"{node.module}.{alias.name}" for alias in node.names)
-        graph[name] = {resolve(t) for t in targets if t.startswith("disentangle")} - {"", name}
+        resolved = {resolve(t) for t in targets if t.startswith("disentangle")}
+        parents = {".".join(t.split(".")[:i]) for t in resolved for i in range(2, t.count(".") + 1)}  # the packages run on the way
+        graph[name] = (resolved | parents) - {"", "disentangle", name} - {p for p in parents if name.startswith(p + ".")}
     return graph
 
 
@@ -125,3 +130,25 @@ def test_importing_and_drawing_leave_matplotlibs_backend_and_style_alone():
             "print(matplotlib.get_backend(), matplotlib.rcParams['font.size'] == size)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["pdf", "True"]
+
+
+def test_the_layers_import_only_downward():
+    """The declared layer order (pyproject.toml, [tool.importlinter]), lazy imports included, checked by import-linter."""
+    result = subprocess.run(["lint-imports", "--no-cache"], capture_output=True, text=True, cwd=PACKAGE.parent)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "1 kept, 0 broken" in result.stdout
+
+
+def test_scoring_codes_loads_no_torch_and_train_with_a_tracker_no_metric_library(tmp_path):
+    code = ("import numpy as np, disentangle\n"
+            "f = np.array([(a, b) for a in range(4) for b in range(4)] * 20); c = f + np.random.default_rng(0).normal(size=f.shape)\n"
+            "disentangle.evaluate_codes(c, f, c, f, ['mig'], profile='tiny')")
+    assert "torch" not in _heavy_modules_after(code)
+    pytest.importorskip("tensorboard")
+    code = ("from disentangle.cli import main\n"
+            f"main(['train', '--model', 'beta_vae', '--steps', '2', '--checkpoint-every', '1', '--batch-size', '4', '--set', 'latent_dim=2',"
+            f" '--quiet', '--logger', 'tensorboard', '--runs-dir', {str(tmp_path)!r}], standalone_mode=False)\n"
+            "print([m for m in sys.modules if m.startswith('disentangle.metrics') or m.startswith('disentangle.viz')])")
+    out = subprocess.run([sys.executable, "-c", f"import sys\n{code}"], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines()[-1] == "[]"
+    assert not set(_heavy_modules_after(code.rsplit("\n", 1)[0])) & {"sklearn", "scipy.stats", "pandas"}

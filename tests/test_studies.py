@@ -13,7 +13,8 @@ from disentangle.cli import main
 from disentangle.datasets import get_dataset
 from disentangle.metrics import iwae_nll, likelihood
 from disentangle.models import build_model
-from disentangle.evaluation import default_metrics, evaluate
+from disentangle.evaluation import evaluate
+from disentangle.metrics.registry import default_metrics
 from disentangle.runs import RunConfig
 from disentangle.spec import load_spec
 from disentangle.training import train

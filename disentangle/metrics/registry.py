@@ -96,10 +96,16 @@ def get_metric(name: str) -> Metric:
     return METRICS.get(name)
 
 
+def default_metrics() -> tuple[str, ...]:
+    """The metrics an evaluation runs when none are named (the registry's default set)."""
+    return tuple(list_metrics(default_only=True))
+
+
 def parse_metric_names(text: str | None, default: tuple[str, ...] | None = None) -> tuple[str, ...]:
-    """Comma-separated metric names -> a checked tuple (empty or None: ``default``, else the default set)."""
+    """Comma-separated metric names -> a checked tuple (empty or None: ``default``, else the default set);
+    the one parser of metric names (``--metrics``, ``grid --evaluate``, study files)."""
     if not text:
-        return tuple(default) if default is not None else tuple(list_metrics(default_only=True))
+        return tuple(default) if default is not None else default_metrics()
     names = tuple(n.strip() for n in text.split(",") if n.strip())
     if not names:
         raise DisentangleError(f"no metric named in {text!r}, expected some of {', '.join(METRICS.names())}")

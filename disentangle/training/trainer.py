@@ -199,7 +199,7 @@ def _loop(config, dataset, model, optimizers, device, checkpoint_path: Path, ste
         if step % config.checkpoint_every == 0 or step == config.steps:
             save_checkpoint(checkpoint_path, model, optimizers, step, rng, log_rows, window)
             if trackers.open:
-                from disentangle.viz.snapshots import snapshot_images
+                from disentangle.training.snapshots import snapshot_images
 
                 trackers.images(snapshot_images(model, dataset, config.seed), step)
         bar.update(1)

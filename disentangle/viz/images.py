@@ -11,21 +11,12 @@ from PIL import Image
 from disentangle._io import atomic_path
 
 
+
 def new_figure(*grid, figsize, **options):
     """(figure, axes) drawn off-screen: a :class:`matplotlib.figure.Figure` of its own, never pyplot's,
     so importing or drawing here neither picks nor changes the caller's backend (a notebook's stays)."""
     fig = Figure(figsize=figsize)
     return fig, fig.subplots(*grid, **options)
-
-
-def mosaic(images: np.ndarray, rows: int, cols: int, pad: int = 2, fill: float = 1.0) -> np.ndarray:
-    """[rows * cols, C, H, W] in [0, 1] -> one [H', W'] (grey) or [H', W', 3] image."""
-    n, c, h, w = images.shape
-    canvas = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, c), fill, dtype=np.float32)
-    for i in range(min(n, rows * cols)):
-        r, k = divmod(i, cols)
-        canvas[pad + r * (h + pad): pad + r * (h + pad) + h, pad + k * (w + pad): pad + k * (w + pad) + w] = images[i].transpose(1, 2, 0)
-    return canvas[..., 0] if c == 1 else canvas
 
 
 def save_figure(fig, path: str | Path, dpi: int = 150) -> Path:

@@ -11,9 +11,10 @@ import torch
 from disentangle.devices import model_device
 from disentangle.evaluation import make_posterior, mean_kl_per_latent
 from disentangle.metrics._utils import discretize, mutual_info_matrix
-from disentangle.training import load_trained
-from disentangle.viz.images import mosaic, new_figure, save_figure, save_gif, show_mosaic
-from disentangle.viz.snapshots import TRAVERSAL_VALUES  # the same latent values the trackers' snapshots use
+from disentangle.training.loading import load_trained
+from disentangle.mosaic import mosaic
+from disentangle.viz.images import new_figure, save_figure, save_gif, show_mosaic
+from disentangle.training.snapshots import TRAVERSAL_VALUES  # the same latent values the trackers' snapshots use
 
 INACTIVE_KL = 0.01  # nats: a latent whose KL from the prior is below this carries (almost) nothing
 
