@@ -13,6 +13,7 @@ import json
 import math
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -59,37 +60,60 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def sole_writer(path: str | os.PathLike, what: str):
-    """Hold an exclusive lock on ``.<name>.lock`` beside ``path`` while writing it, or raise a one-line
-    error when another process holds it (``what`` names the command). The kernel drops the lock when
-    its holder dies, so a killed writer never blocks the next one; under it, stale temporaries are safe
-    to remove (:func:`remove_stale_temporaries`)."""
+def exclusive_lock(lock_file: str | os.PathLike, busy: Exception, attempts: int = 1, wait_s: float = 0.05):
+    """Hold an exclusive ``flock`` on ``lock_file`` (created, with its folder) for the duration, or raise
+    ``busy`` when another process still holds it after ``attempts`` tries ``wait_s`` apart. The kernel
+    drops the lock when its holder dies (even by SIGKILL), so a killed holder never blocks the next.
+    The one lock of the package: a run's (:func:`disentangle.runs.run_lock`) and a sole writer's."""
     import fcntl
 
-    from disentangle.errors import DisentangleError
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path.parent / f".{path.name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    lock_file = Path(lock_file)
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise DisentangleError(f"another {what} is writing {path}: wait for it to finish") from None
+        for attempt in range(attempts):
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if attempt == attempts - 1:
+                    raise busy from None
+                time.sleep(wait_s)
         yield
     finally:
         os.close(fd)
 
 
-def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
-    """Delete the temporaries an interrupted :func:`atomic_path` left beside ``path`` (a kill
-    between writing and renaming). Only for writers that are alone on ``path``, such as
-    ``datasets prepare``: another live writer's temporary would be removed too."""
+@contextlib.contextmanager
+def sole_writer(path: str | os.PathLike, what: str):
+    """Hold an exclusive lock on ``.<name>.lock`` beside ``path`` while writing it, or raise a one-line
+    error when another process holds it (``what`` names the command); under it, stale temporaries are
+    safe to remove (:func:`remove_stale_temporaries`)."""
+    from disentangle.errors import DisentangleError
+
     path = Path(path)
-    stale = list(path.parent.glob(f".{path.name}.*.tmp")) if path.parent.is_dir() else []
-    for tmp in stale:
-        tmp.unlink(missing_ok=True)
-    return stale
+    with exclusive_lock(path.parent / f".{path.name}.lock", DisentangleError(f"another {what} is writing {path}: wait for it to finish")):
+        yield
+
+
+def remove_stale_temporaries(path: str | os.PathLike, older_than: float = 0.0) -> list[Path]:
+    """Delete the temporaries (``.<name>.*.tmp``) an interrupted :func:`atomic_path` left (a kill between
+    writing and renaming): those beside the file ``path``, or every one under the folder ``path``. Only
+    those older than ``older_than`` seconds go: 0 for a writer that is alone on ``path`` (``datasets
+    prepare`` under its lock), more where live writers may share the place (two reports on one site)."""
+    path, now, removed = Path(path), time.time(), []
+    if path.is_dir():
+        candidates = path.rglob(".*.tmp")
+    else:
+        candidates = path.parent.glob(f".{path.name}.*.tmp") if path.parent.is_dir() else ()
+    for tmp in candidates:
+        try:
+            if now - tmp.stat().st_mtime >= older_than:
+                tmp.unlink()
+                removed.append(tmp)
+        except FileNotFoundError:  # its writer renamed or removed it meanwhile
+            pass
+    return removed
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

@@ -12,11 +12,12 @@ from pathlib import Path  # noqa: E402
 
 import click  # noqa: E402
 
-from disentangle.cli_common import (ExecutorOptionsOption, InputError, MetricsOption, RegistryOption, chosen_profile,  # noqa: F401, E402
-                                    dataset_options_from, executor_options_from, parse_setting, profile_option, reports_errors)
+from disentangle.cli_common import (ExecutorOptionsOption, MetricsOption, RegistryOption, chosen_profile,  # noqa: F401, E402
+                                    dataset_options_from, executor_options_from, profile_option, reports_errors)
 from disentangle.cli_grid import MANY_RUNS, grid_from_options  # noqa: E402
 from disentangle.errors import DisentangleError  # noqa: E402
 from disentangle.runs import RUN_DEFAULTS  # noqa: E402
+from disentangle.validation import parse_setting  # noqa: E402
 
 
 GRID_FAILED_EXIT = 3  # `grid` exit status when any run failed (2: bad usage or input, 0: all done or skipped)

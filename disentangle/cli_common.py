@@ -11,6 +11,7 @@ import click
 from disentangle._signals import INTERRUPTED_EXIT, command_started, sigterm_as_interrupt
 from disentangle.errors import DisentangleError, describe_os_error
 from disentangle.profiles import PROFILE_NAMES
+from disentangle.validation import parse_setting
 
 
 class InputError(click.ClickException):
@@ -85,16 +86,6 @@ class RegistryOption(click.Option):
         names = getattr(importlib.import_module(module), attribute).names()
         self.help = f"One of: {', '.join(names)}." + (f" {self.help}" if self.help and not self.help.startswith("One of") else "")
         return super().get_help_record(ctx)
-
-
-def parse_setting(text: str, flag: str = "--set") -> tuple[str, object]:
-    """``key=value`` with value read as JSON when it parses (numbers, true/false), else a string."""
-    from disentangle.validation import parse_value
-
-    key, sep, raw = text.partition("=")
-    if not sep or not key:
-        raise DisentangleError(f"{flag} expects key=value, got {text!r}")
-    return key.strip(), parse_value(raw)
 
 
 PROFILE_HELP = "Metric settings: published (disentanglement_lib's), fast (quick looks), tiny (smoke tests) [default: published]."

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import math
 
-from disentangle.cli_common import parse_setting
 from disentangle.errors import DisentangleError
 from disentangle.runs import RUN_DEFAULTS
+from disentangle.validation import parse_setting
 
 
 def parse_list(text: str, cast, what: str) -> list:

@@ -20,7 +20,7 @@ from disentangle import runs
 from disentangle._signals import sigterm_as_interrupt
 from disentangle.errors import DisentangleError
 from disentangle.run_setup import prepare_runs
-from disentangle.tasks import GridResult, RunTask, run_one  # noqa: F401 -- run_one: part of the grid's API
+from disentangle.tasks import GridResult, RunTask
 
 
 def expand(model: str, dataset: str = "dsprites", betas=(None,), seeds=(0,), steps: int = runs.RUN_DEFAULTS["steps"],

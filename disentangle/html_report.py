@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from disentangle import runs
-from disentangle._io import atomic_write_text
+from disentangle._io import atomic_write_text, remove_stale_temporaries
 from disentangle.metrics import headline_columns, human_name
 from disentangle.report import TRAINING_COLUMNS, identity_columns, metric_columns, summarize_long, write_report
 from disentangle.viz.run_figures import render_run_figures, training_curves
@@ -71,7 +71,7 @@ def _url(segment) -> str:
     return _e(quote(str(segment), safe=""))
 
 
-def _page(title: str, body: str, depth: int = 0) -> str:
+def _page(title: str, body: str) -> str:
     return ("<!doctype html><html lang=en><head><meta charset=utf-8>"
             '<meta name=viewport content="width=device-width,initial-scale=1"><link rel=icon href="data:,">'
             f"<title>{_e(title)}</title><style>{STYLE}</style></head><body>{body}<script>{SCRIPT}</script></body></html>")
@@ -190,20 +190,6 @@ def _interval(row: dict, column: str) -> str:
 STALE_SECONDS = 600  # a figure or page is written in seconds: a temporary this old belongs to a killed report
 
 
-def remove_stale_temporaries(site: Path, older_than: float = STALE_SECONDS) -> list[Path]:
-    """Delete the temporaries (``.<name>.*.tmp``) a killed report left under ``site``; a live
-    report's (younger than ``older_than`` seconds) are kept, so two reports can share a folder."""
-    now, removed = time.time(), []
-    for tmp in site.rglob(".*.tmp") if site.is_dir() else ():
-        try:
-            if now - tmp.stat().st_mtime > older_than:
-                tmp.unlink()
-                removed.append(tmp)
-        except FileNotFoundError:  # its writer renamed or removed it meanwhile
-            pass
-    return removed
-
-
 def write_html_report(runs_dir: str | Path = "runs", out: str | Path = "metrics", progress: bool = False,
                       collected: tuple | None = None, data_root: str | Path | None = None) -> Path:
     """Write the CSVs (see :func:`disentangle.report.write_report`; ``collected`` = its
@@ -214,7 +200,7 @@ def write_html_report(runs_dir: str | Path = "runs", out: str | Path = "metrics"
     start = time.perf_counter()
     table, problems = collected if collected is not None else write_report(runs_dir, out)[::2]
     site = Path(out) / "report"
-    remove_stale_temporaries(site)
+    remove_stale_temporaries(site, older_than=STALE_SECONDS)  # a killed report's; a live one's are younger
     figures = sweep_figures(table, site / "img") if not table.empty else []
     (site / "runs").mkdir(parents=True, exist_ok=True)
     for row in table.to_dict("records"):

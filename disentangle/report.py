@@ -121,11 +121,6 @@ def identity_columns(table: pd.DataFrame) -> list[str]:
     return [c for c in IDENTITY_COLUMNS if c in table.columns] + extra
 
 
-def hyperparameter_columns(table: pd.DataFrame) -> list[str]:
-    """Identity columns that vary from run to run (what a sweep sweeps)."""
-    return [c for c in identity_columns(table) if c not in IDENTITY_COLUMNS]
-
-
 def _groups(table: pd.DataFrame):
     done = table[table["finished"] == True] if "finished" in table else table.iloc[0:0]  # noqa: E712 (object column)
     keys = identity_columns(done)

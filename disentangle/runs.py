@@ -13,12 +13,11 @@ import fcntl
 import hashlib
 import json
 import os
-import time
 from pathlib import Path
 from typing import Any
 
 from disentangle import __version__
-from disentangle._io import atomic_write_json, atomic_write_text, finite_json_value
+from disentangle._io import atomic_write_json, atomic_write_text, exclusive_lock, finite_json_value
 from disentangle.errors import DisentangleError
 
 CONFIG, CHECKPOINT, LOG, METRICS, STATUS, LOCK = "config.json", "checkpoint.pt", "log.csv", "metrics.json", "status", ".lock"
@@ -236,17 +235,6 @@ def run_lock(run_dir: Path):
     The kernel drops the lock when the holder dies (even by SIGKILL), so a killed
     run never stays locked.
     """
-    run_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(run_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        for attempt in range(_LOCK_ATTEMPTS):
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if attempt == _LOCK_ATTEMPTS - 1:
-                    raise RunLocked(f"run {run_dir} is in use by another process (training or evaluating it)") from None
-                time.sleep(0.05)  # a reader's is_held probe holds it for microseconds
+    busy = RunLocked(f"run {run_dir} is in use by another process (training or evaluating it)")
+    with exclusive_lock(run_dir / LOCK, busy, attempts=_LOCK_ATTEMPTS):  # a reader's is_held probe holds it for microseconds
         yield
-    finally:
-        os.close(fd)

@@ -21,7 +21,7 @@ from disentangle.metrics._utils import SingleFactorError
 from disentangle.metrics.registry import ARRAY_NEEDS, REPRESENTATIONS, get_metric, list_metrics, parse_result_key, result_key, result_names  # noqa: F401
 from disentangle.metrics.sampling import represent_sample
 from disentangle.registry import function_schema
-from disentangle.validation import check_choice, check_count, parse_value
+from disentangle.validation import check_choice, check_count, parse_setting
 
 RUNNER_KEYS = ("seed", "split", "profile", "encode_precision", "representation", "distribution")  # recorded, not passed to a metric
 
@@ -164,12 +164,16 @@ def same_settings(stored: dict | None, settings: dict) -> bool:
 def parse_metric_options(items) -> dict[str, dict]:
     """``["iwae.k=5000", "iwae.num_points=all"]`` -> ``{"iwae": {"k": 5000, "num_points": "all"}}``."""
     options: dict[str, dict] = {}
+    expected = f"METRIC.KEY=VALUE with METRIC one of {', '.join(list_metrics())}"
     for item in items or ():
-        key, sep, raw = item.partition("=")
-        name, dot, setting = key.strip().partition(".")
-        if not sep or not dot or name not in list_metrics() or not setting:
-            raise DisentangleError(f"metric option must be METRIC.KEY=VALUE with METRIC one of {', '.join(list_metrics())}, got {item!r}")
-        options.setdefault(name, {})[setting] = parse_value(raw)
+        try:
+            key, value = parse_setting(item)
+        except DisentangleError:
+            raise DisentangleError(f"metric option must be {expected}, got {item!r}") from None
+        name, dot, setting = key.partition(".")
+        if not dot or name not in list_metrics() or not setting:
+            raise DisentangleError(f"metric option must be {expected}, got {item!r}")
+        options.setdefault(name, {})[setting] = value
     return options
 
 

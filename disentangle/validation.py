@@ -56,3 +56,18 @@ def parse_value(raw: str):
         return json.loads(raw)
     except json.JSONDecodeError:
         return raw
+
+
+def parse_setting(text: str, flag: str = "--set") -> tuple[str, object]:
+    """``KEY=VALUE`` -> ``(key, value)``, the value read by :func:`parse_value`; a one-line error naming
+    ``flag`` otherwise. The one KEY=VALUE parser (``--set``, ``--dataset-option``, ``--executor-option``).
+
+    Examples
+    --------
+    >>> parse_setting("beta=4"), parse_setting("correlations=posX:posY:0.2")
+    (('beta', 4), ('correlations', 'posX:posY:0.2'))
+    """
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise DisentangleError(f"{flag} expects KEY=VALUE, got {text!r}")
+    return key.strip(), parse_value(raw)

@@ -19,8 +19,7 @@ def _log(run_dir):
 @pytest.mark.slow
 def test_a_compiled_run_matches_the_eager_run_and_keeps_its_id(tmp_path):
     (eager,) = grid.expand("beta_vae", **TINY)
-    (compiled,) = grid.expand("beta_vae", **TINY)
-    compiled.compile = True
+    (compiled,) = grid.expand("beta_vae", compile_loss=True, **TINY)
     assert compiled.run_id() == eager.run_id()  # how it runs, not what it is
     eager_dir, compiled_dir = train(eager, tmp_path / "eager", progress=False), train(compiled, tmp_path / "compiled", progress=False)
     assert runs.read_config(compiled_dir).compile is True
@@ -35,8 +34,7 @@ def test_a_loss_that_fails_to_compile_trains_eagerly_with_a_warning(tmp_path, mo
     monkeypatch.setattr(torch, "compile", lambda function, **kw: real_compile(function, backend=backend_without_a_compiler))
     torch._dynamo.reset()
     (eager,) = grid.expand("beta_vae", **TINY)
-    (compiled,) = grid.expand("beta_vae", **TINY)
-    compiled.compile = True
+    (compiled,) = grid.expand("beta_vae", compile_loss=True, **TINY)
     eager_dir = train(eager, tmp_path / "eager", progress=False)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

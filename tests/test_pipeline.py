@@ -74,7 +74,7 @@ def test_quickstart_figures_decode_and_are_not_blank(quickstart_out):
     (["--model", "beta_vae", "--beta", "1", "--evaluate", "mig,nope"], "unknown metric 'nope'"),
     (["--model", "beta_vae", "--executor", "slurm", "--executor-option", "bogus=1"], "unknown option 'bogus' for executor 'slurm'"),
     (["--model", "beta_vae", "--executor", "slurm", "--executor-option", "time=ten"], "(time='ten'): expected int"),
-    (["--model", "beta_vae", "--executor", "ray", "--executor-option", "address"], "--executor-option expects key=value, got 'address'"),
+    (["--model", "beta_vae", "--executor", "ray", "--executor-option", "address"], "--executor-option expects KEY=VALUE, got 'address'"),
     (["--model", "beta_vae", "--executor", "ray", "--executor-option", "workers=3"], "give --workers instead"),
 ])
 def test_grid_bad_input(tmp_path, args, message):

@@ -26,9 +26,6 @@ import numpy as np
 
 from disentangle.errors import DisentangleError
 
-KINDS = ("gaussian", "inverse")
-
-
 @dataclasses.dataclass(frozen=True)
 class CorrelatedPair:
     """One correlated pair: factor indices, ``kind`` (``gaussian``: c₁ ≈ c₂; ``inverse``: c₁ ≈ 1 − c₂)

@@ -20,9 +20,6 @@ from dataclasses import dataclass
 
 from disentangle.errors import DisentangleError
 
-KINDS = ("constant", "linear", "cyclical", "cosine")
-
-
 @dataclass(frozen=True)
 class Schedule:
     """A parsed schedule: ``kind``, its ``period`` in steps and (cyclical) the rising ``ratio``."""

@@ -40,9 +40,6 @@ from disentangle.models.base import BaseVAE, check_non_negative, kl_per_dim
 from disentangle.models.registry import register_model
 from disentangle.validation import check_choice, check_count
 
-AGGREGATIONS = ("mean", "product")
-
-
 def pairwise_kl(mu1: torch.Tensor, logvar1: torch.Tensor, mu2: torch.Tensor, logvar2: torch.Tensor) -> torch.Tensor:
     """KL(N(mu1, exp(logvar1)) || N(mu2, exp(logvar2))) per pair and dimension: [n, d], in nats."""
     return 0.5 * (torch.exp(logvar1 - logvar2) + (mu2 - mu1).pow(2) * torch.exp(-logvar2) - 1.0 + logvar2 - logvar1)
