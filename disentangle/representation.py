@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 
 from disentangle.errors import DisentangleError
-from disentangle.metrics._utils import check_pair, is_continuous
+from disentangle.metrics._utils import check_pair, check_train_test, is_continuous
 from disentangle.metrics.registry import ARRAY_NEEDS, default_metrics, get_metric, list_metrics
 from disentangle.scoring import CodeSamples, GivenCodes, collect, score
 from disentangle.validation import check_count
@@ -195,10 +195,8 @@ def evaluate_codes(codes_train, factors_train, codes_test=None, factors_test=Non
     if has_test:
         if codes_test is None or factors_test is None:
             raise DisentangleError("give both codes_test and factors_test, or neither")
-        codes_test, factors_test = check_pair(codes_test, factors_test, "_test", continuous)
-        if codes_test.shape[1] != codes_train.shape[1] or factors_test.shape[1] != factors_train.shape[1]:
-            raise DisentangleError(f"codes_test/factors_test must have {codes_train.shape[1]} code dims and {factors_train.shape[1]} factors "
-                                   f"like the training arrays, got {codes_test.shape[1]} and {factors_test.shape[1]}")
+        codes_train, factors_train, codes_test, factors_test = check_train_test(codes_train, factors_train, codes_test, factors_test,
+                                                                                continuous)
     usable = [n for n in default_metrics() if get_metric(n).needs in ARRAY_NEEDS and (has_test or get_metric(n).needs != "train_test")
               and (get_metric(n).continuous or not continuous)]
     names = _checked_names(metrics, usable)

@@ -254,3 +254,14 @@ def test_a_stored_continuous_sap_key_reads_under_its_current_name(tmp_path):
 
     (tmp_path / runs.METRICS).write_text('{"sap_test.sap_score_continuous": 0.5, "sap.sap_score": 0.25, "mig.discrete_mig": 0.1}')
     assert runs.read_metrics(tmp_path) == {"sap_test.sap_score_r2": 0.5, "sap.sap_score": 0.25, "mig.discrete_mig": 0.1}
+
+
+@pytest.mark.parametrize("name", ["sap", "modularity_explicitness", "dci"])
+def test_train_test_metrics_refuse_test_arrays_with_other_columns(name):
+    import disentangle.metrics as metrics
+
+    rng = np.random.default_rng(0)
+    factors = rng.integers(0, 3, size=(200, 2))
+    codes = factors + rng.normal(size=(200, 2))
+    with pytest.raises(DisentangleError, match="train and test must have the same columns"):
+        getattr(metrics, name)(codes, factors, np.c_[codes, codes[:, :1]], factors)

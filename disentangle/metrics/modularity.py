@@ -20,7 +20,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import label_binarize
 
-from disentangle.metrics._utils import (check_bins, check_pair, discretize, informative_factors, mutual_info_matrix, require_factors,
+from disentangle.metrics._utils import (check_bins, check_train_test, discretize, informative_factors, mutual_info_matrix, require_factors,
                                         standardize)
 from disentangle.metrics.registry import register_metric
 
@@ -92,8 +92,7 @@ def modularity_explicitness(codes_train, factors_train, codes_test, factors_test
     >>> modularity_explicitness(codes, factors, codes, factors)
     {'modularity_score': 1.0, 'explicitness_score_train': 1.0, 'explicitness_score_test': 1.0}
     """
-    codes_train, factors_train = check_pair(codes_train, factors_train, "_train")
-    codes_test, factors_test = check_pair(codes_test, factors_test, "_test")
+    codes_train, factors_train, codes_test, factors_test = check_train_test(codes_train, factors_train, codes_test, factors_test)
     n_bins = check_bins(n_bins)
     keep = informative_factors(factors_train, "modularity")
     require_factors(len(keep), "modularity")

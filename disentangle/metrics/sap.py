@@ -18,7 +18,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.svm import LinearSVC
 
 from disentangle.errors import DisentangleError
-from disentangle.metrics._utils import check_pair, informative_factors, top_two_gap
+from disentangle.metrics._utils import check_train_test, informative_factors, top_two_gap
 from disentangle.metrics.registry import register_metric
 
 
@@ -82,8 +82,8 @@ def sap(codes_train, factors_train, codes_test, factors_test, *, continuous_fact
     >>> sap(np.c_[codes[:, 0], codes[:, 0]], factors, np.c_[codes[:, 0], codes[:, 0]], factors)
     {'sap_score': 0.0}
     """
-    codes_train, factors_train = check_pair(codes_train, factors_train, "_train", continuous_factors)
-    codes_test, factors_test = check_pair(codes_test, factors_test, "_test", continuous_factors)
+    codes_train, factors_train, codes_test, factors_test = check_train_test(codes_train, factors_train, codes_test, factors_test,
+                                                                            continuous_factors)
     if codes_train.shape[1] < 2:
         raise DisentangleError(f"SAP needs at least 2 code dimensions to take a gap, got {codes_train.shape[1]}")
     keep = informative_factors(factors_train, "SAP")
