@@ -198,10 +198,11 @@ def compute_metric(name: str, dataset, model, settings: dict, rng: np.random.Gen
             raise DisentangleError(f"{name} needs a trained model of this project (a likelihood), not just a representation")
         num_points = s.pop("num_points")
         observations = dataset.evaluation_observations(None if num_points == "all" else num_points, rng)
-        if name == "iwae":  # k = 5,000 on 10,000 images takes minutes: show it
+        if metric.reports_progress:  # e.g. IWAE with k = 5,000 on 10,000 images takes minutes: show it
             from tqdm.auto import tqdm
 
-            with tqdm(total=len(observations), desc=f"iwae k={s.get('k')}", unit="image", disable=not progress, leave=False) as bar:
+            label = " ".join([name, *(f"{k}={v}" for k, v in s.items())])
+            with tqdm(total=len(observations), desc=label, unit="image", disable=not progress, leave=False) as bar:
                 return metric.function(model, observations, progress=bar.update, **s)
         return metric.function(model, observations, **s)
     f_train, c_train = samples.get("train", s.pop("num_train"))

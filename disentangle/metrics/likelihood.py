@@ -110,9 +110,9 @@ def elbo(model, observations: np.ndarray) -> dict[str, float]:
 
 
 @register_metric("iwae", needs="model", published={"num_points": 1000, "k": 100}, fast={"num_points": 200, "k": 50},
-                 headline="iwae_nll", title="IWAE NLL", reference="Burda et al. 2016")
+                 headline="iwae_nll", title="IWAE NLL", reference="Burda et al. 2016", reports_progress=True)
 @_no_grad
-def iwae_nll(model, observations: np.ndarray, k: int = 100, progress=None) -> dict[str, float]:
+def iwae_nll(model, observations: np.ndarray, *, k: int = 100, progress=None) -> dict[str, float]:
     """Importance-weighted bound on the negative log-likelihood, nats per example.
 
     ``-log p(x) <= -log (1/k sum_i p(x, z_i) / q(z_i | x))``, z_i ~ q(z | x) (Burda et al. 2016,
@@ -163,7 +163,7 @@ def iwae_nll(model, observations: np.ndarray, k: int = 100, progress=None) -> di
 @register_metric("active_units", needs="model", published={"num_points": 5000}, fast={"num_points": 1000},
                  headline="active_units", title="active units", reference="Burda et al. 2016")
 @_no_grad
-def active_units(model, observations: np.ndarray, threshold: float = 0.01) -> dict[str, float]:
+def active_units(model, observations: np.ndarray, *, threshold: float = 0.01) -> dict[str, float]:
     """Number of latents the model uses: those whose posterior mean varies with x.
 
     A latent j is active when Cov_x(E_q[z_j | x]) > ``threshold`` over ``observations``.

@@ -49,6 +49,7 @@ class Metric:
     default: bool = False
     family: str = ""  # the name other keys are shown under ("DCI: completeness"); default: title
     continuous: bool = False  # takes continuous_factors=True (regression / binned-factor variant)
+    reports_progress: bool = False  # takes progress=callable(number of observations done): a bar for a minutes-long score
 
     @property
     def headline_column(self) -> str:
@@ -67,12 +68,13 @@ METRICS = Registry("metric")  # the same registry as models, data sets and execu
 
 def register_metric(name: str, *, needs: str, published: dict, headline: str, title: str, reference: str,
                     fast: dict | None = None, tiny: dict | None = None, default: bool = False, family: str = "",
-                    continuous: bool = False) -> Callable:
+                    continuous: bool = False, reports_progress: bool = False) -> Callable:
     """Function decorator: register a metric under ``name``.
 
     ``fast`` and ``tiny`` update the published settings (``tiny``: on top of ``fast``);
     ``default`` puts the metric in ``evaluate``'s default set; ``continuous`` says the function
-    takes ``continuous_factors=True`` for real-valued factors.
+    takes ``continuous_factors=True`` for real-valued factors; ``reports_progress`` that it takes
+    ``progress=callable(n)`` and calls it as it scores ``n`` more observations (the runner shows a bar).
     """
     if needs not in NEEDS:
         raise ValueError(f"metric {name!r}: needs must be one of {NEEDS}, got {needs!r}")
@@ -80,7 +82,8 @@ def register_metric(name: str, *, needs: str, published: dict, headline: str, ti
     profiles = {"published": dict(published), "fast": fast_settings, "tiny": {**fast_settings, **(tiny or {})}}
 
     def decorate(function: Callable) -> Callable:
-        METRICS.add(name, Metric(name, function, needs, profiles, headline, title, reference, default, family or title, continuous))
+        METRICS.add(name, Metric(name, function, needs, profiles, headline, title, reference, default, family or title, continuous,
+                                 reports_progress))
         return function
 
     return decorate
