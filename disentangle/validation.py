@@ -1,13 +1,12 @@
 """The argument checks every part shares, each failing with one line that names the value.
 
-Pure Python and numpy only: the array metrics use them without loading torch or a data set.
+Pure Python (no numpy): the command line checks its arguments at start-up without loading anything heavy.
 """
 
 from __future__ import annotations
 
 import json
-
-import numpy as np
+import numbers
 
 from disentangle.errors import DisentangleError
 
@@ -27,7 +26,7 @@ def check_count(value, name: str = "n", minimum: int = 1) -> int:
     ...
     disentangle.errors.DisentangleError: steps must be a positive integer, got 2.0
     """
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         kind = {1: "a positive integer", 0: "a non-negative integer"}.get(minimum, f"an integer >= {minimum}")
         raise DisentangleError(f"{name} must be {kind}, got {value!r}")
     return int(value)
