@@ -76,7 +76,7 @@ def datasets_verify(name, root):
 @click.option("--profile", type=click.Choice(PROFILE_NAMES), default="published", help=PROFILE_HELP)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--set", "metric_settings", multiple=True, metavar="METRIC.KEY=VALUE", help="A metric setting.")
-@click.option("--device", default="cpu", show_default=True, help="Where a TorchScript encoder runs: auto, cpu, cuda, cuda:N, mps.")
+@click.option("--device", default="auto", show_default=True, help="Where a TorchScript encoder runs: auto, cpu, cuda, cuda:N, mps.")
 @click.option("--batch-size", type=int, default=256, show_default=True, help="Observations per encoder call (bounds memory).")
 @click.option("--data-root", type=click.Path(path_type=Path), default=None, help="The data set's folder.")
 @click.option("--dataset-option", "dataset_settings", multiple=True, metavar="KEY=VALUE", help="A data set option.")
@@ -125,7 +125,7 @@ def score(codes_file, encoder, dataset, metric_names, profile, seed, metric_sett
 @click.option("--seed", type=int, default=0, show_default=True, help="Draws the observations every run of a group codes.")
 @click.option("--force", is_flag=True, help="Recompute groups already scored with these settings.")
 @click.option("--data-root", type=click.Path(path_type=Path), default=None, help="Where the runs' data set files are on this machine.")
-@click.option("--device", default="cpu", show_default=True)
+@click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu, cuda, cuda:N or mps.")
 @click.option("--quiet", is_flag=True)
 @reports_errors
 def udr(runs_dir, profile, correlation, seed, force, data_root, device, quiet):

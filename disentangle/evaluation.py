@@ -70,7 +70,7 @@ def mean_kl_per_latent(posterior, observations: np.ndarray) -> np.ndarray:
     return (0.5 * (mean ** 2 + np.exp(log_variance) - log_variance - 1)).mean(0)
 
 
-def encode_precision(run_precision: str, device="cpu") -> str:
+def encode_precision(run_precision: str, device="auto") -> str:
     """The precision a run's encoder runs in when scored on ``device``: the run's own, except that a
     bf16 run is encoded in fp32 where ``device`` only emulates bf16 (~10x slower there; the
     difference this makes to the scores is in the README)."""
@@ -82,7 +82,7 @@ def encode_precision(run_precision: str, device="cpu") -> str:
     return run_precision
 
 
-def encode_note(run_precision: str, device="cpu") -> str | None:
+def encode_note(run_precision: str, device="auto") -> str | None:
     """The ``encode_precision`` a metric's settings record for a run of ``run_precision`` scored on
     ``device``: None when the encoder runs as the run trained (as scores stored before it assume)."""
     encoded_in = encode_precision(run_precision, device)
@@ -91,7 +91,7 @@ def encode_note(run_precision: str, device="cpu") -> str | None:
 
 def evaluate(run_dir: str | Path, metrics=None, *, profile: str = "published", seed: int = 0, options: dict | None = None,
              bootstrap: int = 0, split: str = "train", representation: str = "mean", force: bool = False, progress: bool = True,
-             data_root: str | Path | None = None, device: str = "cpu", distribution: str = "unaltered") -> dict:
+             data_root: str | Path | None = None, device: str = "auto", distribution: str = "unaltered") -> dict:
     """Compute the requested metrics of one trained run and persist them in its metrics.json.
 
     Parameters

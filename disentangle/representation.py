@@ -245,7 +245,7 @@ def load_codes_file(path: Path) -> dict:
             "codes_test": arrays.get("codes_test"), "factors_test": arrays.get("factors_test")}
 
 
-def load_encoder(spec: str, device: str = "cpu") -> Callable:
+def load_encoder(spec: str, device: str = "auto") -> Callable:
     """A ``represent`` function from a TorchScript file, a ``torch.export`` file (``.pt2``),
     or ``module:function`` importable here.
 

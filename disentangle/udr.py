@@ -42,7 +42,7 @@ def seed_groups(runs_dir: str | Path) -> list[list[Path]]:
     return [[d for _, d in sorted(members)] for members in groups.values() if len(members) >= 2]
 
 
-def group_codes(run_dirs, num_points: int, seed: int, data_root=None, device: str = "cpu"):
+def group_codes(run_dirs, num_points: int, seed: int, data_root=None, device: str = "auto"):
     """(codes [num_points, d] per run, mean KL per latent [d] per run) on the same observations,
     drawn from the first run's data set with the ``udr`` metric's stream of ``seed``."""
     from disentangle.evaluation import make_posterior, mean_kl_per_latent
@@ -60,7 +60,7 @@ def group_codes(run_dirs, num_points: int, seed: int, data_root=None, device: st
 
 
 def udr_runs(runs_dir: str | Path, *, profile: str = "published", seed: int = 0, options: dict | None = None, force: bool = False,
-             data_root=None, device: str = "cpu", progress: bool = False) -> dict:
+             data_root=None, device: str = "auto", progress: bool = False) -> dict:
     """Score every seed group under ``runs_dir`` with UDR and write each run's score.
 
     Parameters

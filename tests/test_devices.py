@@ -47,3 +47,22 @@ def test_device_is_recorded_but_not_part_of_the_run_id(tmp_path):
     assert runs.read_metrics(run)["settings"]["mig"]["device"] == "cpu"
     rescored = runner.invoke(main, ["evaluate", str(run), "--metrics", "mig", "--device", "auto", "--quiet"])
     assert rescored.exit_code == 0  # device does not make the stored result stale
+
+
+def test_the_library_and_the_command_line_share_one_device_default():
+    import inspect
+
+    from disentangle.cli import main
+    from disentangle.evaluation import evaluate
+    from disentangle.representation import load_encoder
+    from disentangle.runs import RUN_DEFAULTS
+    from disentangle.training.loading import load_trained
+    from disentangle.udr import udr_runs
+    from disentangle.viz.run_figures import render_run_figures
+
+    for function in (evaluate, load_encoder, load_trained, udr_runs, render_run_figures):
+        assert inspect.signature(function).parameters["device"].default == RUN_DEFAULTS["device"], function.__name__
+    for name, command in main.commands.items():
+        for param in command.params:
+            if "--device" in param.opts and param.default is not None:
+                assert param.default == RUN_DEFAULTS["device"], name

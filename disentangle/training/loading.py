@@ -53,7 +53,7 @@ def evaluation_dataset_options(config: runs.RunConfig, split: str = "train", dat
     return options
 
 
-def load_trained(run_dir: str | Path, split: str = "train", data_root: str | Path | None = None, device: str = "cpu",
+def load_trained(run_dir: str | Path, split: str = "train", data_root: str | Path | None = None, device: str = "auto",
                  in_memory: bool = False, distribution: str = "unaltered"):
     """(config, dataset, model in eval mode on ``device``) of a run with a checkpoint; ``in_memory``:
     ask the data set for its in-memory cache, if it has one (how it is read, not which data);

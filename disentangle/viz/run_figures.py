@@ -88,7 +88,7 @@ def traversal_grid(model, seed_code: np.ndarray, order: np.ndarray, values=TRAVE
 
 
 def render_run_figures(run_dir: str | Path, out: str | Path | None = None, seed: int = 0,
-                       data_root: str | Path | None = None, fmt: str = "png", device: str = "cpu") -> list[Path]:
+                       data_root: str | Path | None = None, fmt: str = "png", device: str = "auto") -> list[Path]:
     """Write traversals.<fmt>, traversals.gif, reconstructions.<fmt>, samples.<fmt>, kl_per_latent.<fmt>
     and training_curves.<fmt>; every figure names its run."""
     run_dir = Path(run_dir)
