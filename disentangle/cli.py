@@ -16,7 +16,7 @@ from disentangle.cli_common import (ExecutorOptionsOption, MetricsOption, Regist
                                     dataset_options_from, executor_options_from, profile_option, reports_errors)
 from disentangle.cli_grid import MANY_RUNS, grid_from_options  # noqa: E402
 from disentangle.errors import DisentangleError  # noqa: E402
-from disentangle.runs import RUN_DEFAULTS  # noqa: E402
+from disentangle.runs import RUN_DEFAULTS, check_precision  # noqa: E402
 from disentangle.validation import parse_setting  # noqa: E402
 
 
@@ -44,13 +44,6 @@ def run_config_from_options(model, dataset, steps, seed, beta, settings, batch_s
                      model_options=model_options, dataset_options=dataset_options, precision=precision,
                      checkpoint_every=default_checkpoint_every(steps) if checkpoint_every is None else checkpoint_every,
                      log_every=log_every)
-
-
-def check_precision(precision: str) -> None:
-    """A one-line error (exit 2) for a precision that is not auto, fp32 or bf16."""
-    from disentangle.hardware import resolve_precision
-
-    resolve_precision(precision)  # validates; "auto" is resolved per run, on the run's device
 
 
 def warn_if_bf16_emulated(configs) -> None:

@@ -25,10 +25,8 @@ import platform
 
 import torch
 
-from disentangle.errors import DisentangleError
+from disentangle.runs import check_precision
 
-PRECISIONS = ("fp32", "bf16")
-PRECISION_CHOICES = ("auto", *PRECISIONS)
 # how much slower bf16 autocast trains than fp32 where the CPU has no native bf16: measured on a 2-core
 # AMD EPYC Zen 3 (AVX2), conv64 beta-VAE, batch 64, 2026-11-30 (benchmarks/train_throughput.py)
 EMULATED_BF16_SLOWDOWN = "~10x"
@@ -73,9 +71,7 @@ def native_bf16(device: str | torch.device = "cpu") -> bool:
 def resolve_precision(precision: str, device: str | torch.device = "cpu") -> str:
     """``"auto"`` -> ``"bf16"`` where ``device`` computes bf16 natively, else ``"fp32"``; ``"fp32"`` and
     ``"bf16"`` unchanged; anything else a one-line error listing the choices."""
-    if precision not in PRECISION_CHOICES:
-        raise DisentangleError(f"precision must be one of {', '.join(PRECISION_CHOICES)}, got {precision!r}")
-    if precision != "auto":
+    if check_precision(precision) != "auto":
         return precision
     return "bf16" if native_bf16(device) else "fp32"
 

@@ -86,13 +86,12 @@ def check_config(config: runs.RunConfig) -> None:
     place these are checked, before anything is created; changes nothing."""
     from disentangle.datasets import dataset_class
     from disentangle.devices import resolve_device
-    from disentangle.hardware import PRECISIONS
     from disentangle.models import model_class
     from disentangle.models.registry import DATA_SET_OPTIONS
     from disentangle.trackers import check_loggers
-    from disentangle.validation import check_choice, check_count
+    from disentangle.validation import check_count
 
-    check_choice(config.precision, "precision", ("auto", *PRECISIONS))
+    runs.check_precision(config.precision)
     reserved = sorted(set(config.model_options) & set(DATA_SET_OPTIONS))
     if reserved:
         raise DisentangleError(f"model option {reserved[0]!r} is set by the data set, not by the user")

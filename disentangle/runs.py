@@ -21,6 +21,16 @@ from disentangle._io import atomic_write_json, atomic_write_text, exclusive_lock
 from disentangle.errors import DisentangleError
 
 CONFIG, CHECKPOINT, LOG, METRICS, STATUS, LOCK = "config.json", "checkpoint.pt", "log.csv", "metrics.json", "status", ".lock"
+PRECISIONS = ("fp32", "bf16")  # what a run is (in its id)
+PRECISION_CHOICES = ("auto", *PRECISIONS)  # what may be asked: auto resolves on the run's device before the id
+
+
+def check_precision(precision) -> str:
+    """``precision`` if it is one of auto, fp32, bf16, else a one-line error listing them: the one check
+    of a precision, wherever it is given (options, study files, configs)."""
+    if precision not in PRECISION_CHOICES:
+        raise DisentangleError(f"precision must be one of {', '.join(PRECISION_CHOICES)}, got {precision!r}")
+    return precision
 
 
 @dataclasses.dataclass(frozen=True)

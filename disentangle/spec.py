@@ -77,7 +77,6 @@ def _grid_spec(table: dict, where: str) -> GridSpec:
     from disentangle.profiles import PROFILE_NAMES
     from disentangle.scoring import REPRESENTATIONS, metric_settings
     from disentangle.models import model_class
-    from disentangle.hardware import PRECISION_CHOICES
 
     def fail(key: str, message: str):
         raise DisentangleError(f"{where}: {key} {message}")
@@ -106,8 +105,8 @@ def _grid_spec(table: dict, where: str) -> GridSpec:
     if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
         fail("'seeds'", f"must be a non-empty list of non-negative integers or a positive count, got {seeds!r}")
     precision = _typed(table, "precision", str, fail, "fp32")
-    if precision not in PRECISION_CHOICES:
-        fail("'precision'", f"is {precision!r}, expected one of {', '.join(PRECISION_CHOICES)}")
+    if precision not in runs.PRECISION_CHOICES:
+        fail("'precision'", f"is {precision!r}, expected one of {', '.join(runs.PRECISION_CHOICES)}")
     profile = _typed(table, "profile", str, fail, "published")
     if profile not in PROFILE_NAMES:
         fail("'profile'", f"is {profile!r}, expected one of {', '.join(PROFILE_NAMES)}")
