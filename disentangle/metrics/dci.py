@@ -91,6 +91,9 @@ def dci(codes_train, factors_train, codes_test, factors_test, *, estimator: str 
     (base d) of each factor's column, averaged. Informativeness: the classifiers' accuracy.
     Factors with a single value are left out (a constant is predicted by any code).
 
+
+    .. math:: D = \\sum_j \\rho_j \\left(1 - H_K(P_{j\\cdot})\\right), \\quad C = \\sum_k \\rho_k \\left(1 - H_d(P_{\\cdot k})\\right)
+
     Parameters
     ----------
     codes_train : array-like of float, shape (n_train, d)
@@ -112,6 +115,11 @@ def dci(codes_train, factors_train, codes_test, factors_test, *, estimator: str 
     dict
         ``{"disentanglement", "completeness", "informativeness_train", "informativeness_test"}``,
         each in [0, 1] (``informativeness_*_r2`` with ``continuous_factors``).
+
+    See Also
+    --------
+    dci_es_explicitness : the E of DCI-ES, explicitness over probe capacities.
+    dcimig : a mutual-information take on disentanglement and completeness.
 
     References
     ----------

@@ -75,6 +75,9 @@ def dci_es_explicitness(codes_train, factors_train, codes_test, factors_test, *,
     not clipped below. ``explicitness`` is the mean over factors with more than one value.
     (The size, S, of DCI-ES is not implemented.)
 
+
+    .. math:: E = 1 - \\frac{\\mathrm{AULCC}}{\\mathrm{AULCC}_{\\mathrm{baseline}}}
+
     Parameters
     ----------
     codes_train : array-like of float, shape (n_train, d)
@@ -94,6 +97,10 @@ def dci_es_explicitness(codes_train, factors_train, codes_test, factors_test, *,
     dict
         ``{"explicitness", "explicitness_factor<j>" for each factor j, "informativeness_test"}``,
         each in [0, 1].
+
+    See Also
+    --------
+    dci : disentanglement, completeness and informativeness (DCI).
 
     References
     ----------

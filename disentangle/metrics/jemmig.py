@@ -26,6 +26,9 @@ def jemmig(codes, factors, *, n_bins: int = 20) -> dict[str, float]:
     factor v and z° the runner-up, normalised by H(v) + log(n_bins) and averaged; reported as
     1 minus that, so that higher is better as for the other metrics.
 
+
+    .. math:: 1 - \\frac{1}{K} \\sum_k \\frac{H(z^*_k, v_k) - I(z^*_k; v_k) + I(z^\\circ_k; v_k)}{H(v_k) + \\log n_{\\mathrm{bins}}}
+
     Parameters
     ----------
     codes : array-like of float, shape (n, d)
@@ -36,6 +39,10 @@ def jemmig(codes, factors, *, n_bins: int = 20) -> dict[str, float]:
     -------
     dict
         ``{"discrete_jemmig": float}`` in [0, 1].
+
+    See Also
+    --------
+    mig, mig_sup, dcimig : the other MIG variants.
 
     References
     ----------

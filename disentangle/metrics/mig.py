@@ -28,6 +28,9 @@ def mig(codes, factors, *, n_bins: int = 20, continuous_factors: bool = False) -
     are discretised into ``n_bins`` equal-width bins per dimension; MI from
     ``sklearn.metrics.mutual_info_score`` (nats).
 
+
+    .. math:: \\mathrm{MIG} = \\frac{1}{K} \\sum_k \\frac{I(z_{j^{(1)}_k}; v_k) - I(z_{j^{(2)}_k}; v_k)}{H(v_k)}
+
     Parameters
     ----------
     codes : array-like of float, shape (n, d)
@@ -43,6 +46,12 @@ def mig(codes, factors, *, n_bins: int = 20, continuous_factors: bool = False) -
     -------
     dict
         ``{"discrete_mig": float}`` in [0, 1]: 1 when each factor is in one code alone.
+
+    See Also
+    --------
+    mig_sup : the gap per code instead of per factor.
+    dcimig : MIG's gap credited once per code.
+    jemmig : MIG with the joint entropy of the top code.
 
     References
     ----------

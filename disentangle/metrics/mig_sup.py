@@ -24,6 +24,9 @@ def mig_sup(codes, factors, *, n_bins: int = 20) -> dict[str, float]:
     equal-width bins): it rewards each code holding one factor only (modularity), where MIG
     rewards each factor sitting in one code only.
 
+
+    .. math:: \\mathrm{MIG\\text{-}sup} = \\frac{1}{d} \\sum_j \\left(\\frac{I(z_j; v_{k^{(1)}_j})}{H(v_{k^{(1)}_j})} - \\frac{I(z_j; v_{k^{(2)}_j})}{H(v_{k^{(2)}_j})}\\right)
+
     Parameters
     ----------
     codes : array-like of float, shape (n, d)
@@ -35,6 +38,11 @@ def mig_sup(codes, factors, *, n_bins: int = 20) -> dict[str, float]:
     -------
     dict
         ``{"discrete_mig_sup": float}`` in [0, 1].
+
+    See Also
+    --------
+    mig : the gap per factor.
+    dcimig, jemmig : the other MIG variants.
 
     References
     ----------
