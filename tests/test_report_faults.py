@@ -158,3 +158,15 @@ def test_a_summary_without_finished_runs_is_one_line():
 def test_summary_groups_are_the_runs_groups_not_every_combination_of_their_keys():
     table = pd.DataFrame({"model": ["a", "b"], "k": ["x", "y"], "seed": [0, 0], "finished": [True, True], "mig.discrete_mig": [0.1, 0.2]})
     assert report.summarize(table)[["model", "k"]].values.tolist() == [["a", "x"], ["b", "y"]]  # not also (a, y), (b, x)
+
+
+def test_a_metric_with_no_finite_value_draws_an_empty_panel_not_a_traceback(tmp_path):
+    """Every run's score infinite (or -inf beside nothing finite): matplotlib refused the log axis
+    ('Data cannot be log-scaled') and the report ended in a traceback, with and without --html."""
+    from disentangle.viz import sweep_figures
+
+    for values in ([np.inf, np.inf], [np.inf, -np.inf]):
+        table = pd.DataFrame({"model": ["beta_vae"] * 2, "beta": [1.0, 4.0], "seed": [0, 0], "finished": [True, True],
+                              "status": ["done"] * 2, "mig.discrete_mig": values, "final_kl": [1.0, 2.0], "final_recon": [3.0, 4.0]})
+        names = [path.name for path in sweep_figures(table, tmp_path / str(values[1]))]
+        assert "metric_vs_beta.png" in names

@@ -111,6 +111,11 @@ def metric_vs_beta(table: pd.DataFrame, out: str | Path, x: str = "beta", fmt: s
     fig, axes = _panels(len(metrics))
     for ax, metric in zip(axes, metrics):
         rows_all = table.assign(**{x: pd.to_numeric(table[x], errors="coerce")}).dropna(subset=[x, metric])
+        rows_all = rows_all[np.isfinite(rows_all[metric].astype(float))]  # an infinite score has no place on an axis
+        if rows_all.empty:
+            ax.text(0.5, 0.5, "no finite value", ha="center", va="center", transform=ax.transAxes)
+            ax.set_title(_label(metric))
+            continue
         for model, rows in rows_all.groupby("model"):
             values = rows[metric].astype(float)
             by_x = values.groupby(rows[x])
