@@ -170,3 +170,16 @@ def test_a_metric_with_no_finite_value_draws_an_empty_panel_not_a_traceback(tmp_
                               "status": ["done"] * 2, "mig.discrete_mig": values, "final_kl": [1.0, 2.0], "final_recon": [3.0, 4.0]})
         names = [path.name for path in sweep_figures(table, tmp_path / str(values[1]))]
         assert "metric_vs_beta.png" in names
+
+
+def test_report_on_a_folder_without_a_readable_run_says_so_in_one_line(tmp_path):
+    from click.testing import CliRunner
+
+    from disentangle.cli import main
+
+    (tmp_path / "runs" / "broken").mkdir(parents=True)
+    (tmp_path / "runs" / "broken" / runs.CONFIG).write_text("{bad")
+    result = CliRunner().invoke(main, ["report", "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "no finished runs to summarise" in result.output and "Empty DataFrame" not in result.output
+    assert CliRunner().invoke(main, ["report", "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "out"), "--quiet"]).output.startswith("unreadable")
