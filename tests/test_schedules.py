@@ -82,3 +82,13 @@ def test_annealed_capacity_in_the_same_vocabulary():
     assert [default.capacity(s) for s in (0, 50_000, 100_000, 200_000)] == [0.0, 12.5, 25.0, 25.0]
     cosine = build_model("annealed_vae", latent_dim=3, capacity_schedule="cosine:1000")
     assert cosine.capacity(500) == pytest.approx(12.5) and cosine.capacity(1000) == 25.0
+
+
+def test_a_bad_capacity_schedule_is_named_as_itself():
+    import pytest
+
+    from disentangle import DisentangleError
+    from disentangle.models import build_model
+
+    with pytest.raises(DisentangleError, match="^capacity_schedule 'cosine:-1' does not parse"):
+        build_model("annealed_vae", capacity_schedule="cosine:-1")

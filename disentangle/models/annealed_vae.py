@@ -27,7 +27,7 @@ class AnnealedVAE(BaseVAE):
         self.c_max = check_non_negative("c_max", c_max)
         self.iteration_threshold = max(1, int(check_non_negative("iteration_threshold", iteration_threshold)))
         # the capacity's rise in the schedules' vocabulary: "" is the reference's, linear:<iteration_threshold>
-        self.capacity_schedule = parse_schedule(capacity_schedule) if capacity_schedule else None
+        self.capacity_schedule = parse_schedule(capacity_schedule, "capacity_schedule") if capacity_schedule else None
 
     def capacity(self, step: int) -> float:
         """C at ``step``: ``c_max`` times the capacity schedule (linear over ``iteration_threshold`` by default)."""

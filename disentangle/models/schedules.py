@@ -55,8 +55,8 @@ class Schedule:
         return f"{self.kind}:{self.period}" + (f":{self.ratio:g}" if self.kind == "cyclical" else "")
 
 
-def parse_schedule(text) -> Schedule:
-    """``"linear:10000"`` -> :class:`Schedule`; a one-line error naming the text and the forms.
+def parse_schedule(text, option: str = "beta_schedule") -> Schedule:
+    """``"linear:10000"`` -> :class:`Schedule`; a one-line error naming ``option``, the text and the forms.
 
     Examples
     --------
@@ -67,7 +67,7 @@ def parse_schedule(text) -> Schedule:
     if isinstance(text, Schedule):
         return text
     if not isinstance(text, str):
-        raise DisentangleError(f"beta_schedule {text!r} is not text: expected {forms}")
+        raise DisentangleError(f"{option} {text!r} is not text: expected {forms}")
     kind, *numbers = text.strip().split(":")
     try:
         if kind == "constant" and not numbers:
@@ -80,4 +80,4 @@ def parse_schedule(text) -> Schedule:
                 return Schedule(kind, int(numbers[0]), ratio)
     except ValueError:
         pass
-    raise DisentangleError(f"beta_schedule {text!r} does not parse: expected {forms}")
+    raise DisentangleError(f"{option} {text!r} does not parse: expected {forms}")
