@@ -93,9 +93,10 @@ def test_export_never_overwrites_a_run(tmp_path):
     (a_config, b_config) = expand("beta_vae", betas=(1.0, 4.0), steps=2, batch_size=8, fixed={"latent_dim": 3})
     a, b = train(a_config, tmp_path / "runs", progress=False), train(b_config, tmp_path / "runs", progress=False)
     full = (a / runs.CHECKPOINT).read_bytes()
-    for target in (a, b):
+    for target in (a, b, a / "sub"):  # onto itself, onto another run, inside itself
         result = CliRunner().invoke(main, ["export", str(a), str(target)])
         assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1, result.output
+    assert not (a / "sub").exists()
     assert (a / runs.CHECKPOINT).read_bytes() == full
     assert "optimizers" in load_checkpoint(b / runs.CHECKPOINT)  # b keeps its own full checkpoint
     out = tmp_path / "exported"

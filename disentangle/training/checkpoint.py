@@ -88,6 +88,8 @@ def export_run(run_dir: Path, out_dir: Path) -> Path:
     if out_dir.resolve() == run_dir.resolve():
         raise DisentangleError(f"export {run_dir} onto itself would replace its full checkpoint with the weights only: "
                                "give another folder")
+    if out_dir.resolve().is_relative_to(run_dir.resolve()):
+        raise DisentangleError(f"export {run_dir} into {out_dir} would nest the export inside the run it copies: give a folder outside it")
     if out_dir.exists() and any(out_dir.iterdir()) and not _same_run(run_dir, out_dir):
         raise DisentangleError(f"{out_dir} is not empty and is not an export of {run_dir}: give a new or empty folder")
     if runs.read_status(run_dir) != "done":
