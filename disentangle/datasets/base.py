@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from disentangle.datasets.correlations import CorrelatedFactors, parse_correlations
+from disentangle.datasets.correlations import CorrelatedFactors, independent_factors, parse_correlations
 from disentangle.datasets.files import DataFile, check_md5, missing_message
 from disentangle.errors import DisentangleError
 from disentangle.validation import check_count
@@ -52,6 +52,7 @@ class GroundTruthDataset(abc.ABC):
     files: tuple[DataFile, ...] = ()  # the official files a user brings (none: procedural)
     url: str = ""  # where the files are published
     folder: str | None = None  # sub-folder of the data root holding the files (None: the name)
+    correlations: str | None = None  # the training factors' correlated pairs (None: independent); see __init__
 
     @classmethod
     def describe(cls) -> str:
@@ -96,12 +97,11 @@ class GroundTruthDataset(abc.ABC):
     @functools.cached_property
     def correlated_factors(self) -> CorrelatedFactors | None:
         """The training joint under ``correlations`` (built on first use, on this instance's factor sizes)."""
-        correlations = getattr(self, "correlations", None)
-        return CorrelatedFactors(correlations, self.factor_names, self.factor_sizes) if correlations else None
+        return CorrelatedFactors(self.correlations, self.factor_names, self.factor_sizes) if self.correlations else None
 
     def without_correlations_needed(self, what: str) -> None:
         """A one-line error when this set draws correlated factors but ``what`` (a partial file) cannot."""
-        if getattr(self, "correlations", None):
+        if self.correlations:
             raise DisentangleError(f"correlations need the complete factor grid, but {what}")
 
     @property
@@ -118,7 +118,7 @@ class GroundTruthDataset(abc.ABC):
         n = check_count(n)
         if self.correlated_factors is not None:
             return self.correlated_factors.sample(n, rng)
-        return np.stack([rng.integers(0, size, n) for size in self.factor_sizes], axis=1).astype(np.int64)
+        return independent_factors(n, self.factor_sizes, rng)
 
     @abc.abstractmethod
     def sample_observations_from_factors(self, factors: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -26,6 +26,12 @@ import numpy as np
 
 from disentangle.errors import DisentangleError
 
+
+def independent_factors(n: int, factor_sizes, rng: np.random.Generator) -> np.ndarray:
+    """``n`` factor rows int64 [n, k], each factor uniform over its classes and independent of the others:
+    the draw every data set makes without ``correlations``, and the one the correlated joint starts from."""
+    return np.stack([rng.integers(0, size, n) for size in factor_sizes], axis=1).astype(np.int64)
+
 @dataclasses.dataclass(frozen=True)
 class CorrelatedPair:
     """One correlated pair: factor indices, ``kind`` (``gaussian``: c₁ ≈ c₂; ``inverse``: c₁ ≈ 1 − c₂)
@@ -119,7 +125,7 @@ class CorrelatedFactors:
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """``n`` factor rows int64 [n, k]: the involved factors from the exact joint, the rest uniform."""
-        factors = np.stack([rng.integers(0, size, n) for size in self.factor_sizes], axis=1).astype(np.int64)
+        factors = independent_factors(n, self.factor_sizes, rng)
         cells = np.searchsorted(self._cdf, rng.random(n) * self._cdf[-1], side="right")
         cells = np.minimum(cells, len(self._cdf) - 1)
         factors[:, list(self.involved)] = np.stack(np.unravel_index(cells, self.probabilities.shape), axis=1)

@@ -24,10 +24,10 @@ import itertools
 
 import torch
 
-from disentangle.errors import DisentangleError
 from disentangle.models.base import BaseVAE, check_non_negative
 from disentangle.models.beta_tcvae import BetaTCVAE
 from disentangle.models.registry import register_model
+from disentangle.validation import check_count
 
 
 def hausdorff_support_distance(z: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
@@ -70,9 +70,7 @@ class _FactorizedSupport:
 
     def _init_support(self, gamma: float, num_latent_pairs: int):
         self.gamma = check_non_negative("gamma", gamma)
-        if isinstance(num_latent_pairs, bool) or int(num_latent_pairs) != num_latent_pairs or num_latent_pairs < 1:
-            raise DisentangleError(f"num_latent_pairs must be a positive integer, got {num_latent_pairs!r}")
-        self.num_latent_pairs = int(num_latent_pairs)
+        self.num_latent_pairs = check_count(num_latent_pairs, "num_latent_pairs")
         self._latent_pairs = _all_pairs(self.latent_dim)
 
     def support_penalty(self, mu: torch.Tensor) -> torch.Tensor:
