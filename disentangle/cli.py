@@ -16,6 +16,7 @@ from disentangle.cli_common import (ExecutorOptionsOption, MetricsOption, Regist
                                     dataset_options_from, executor_options_from, profile_option, reports_errors)
 from disentangle.cli_grid import MANY_RUNS, grid_from_options  # noqa: E402
 from disentangle.errors import DisentangleError  # noqa: E402
+from disentangle.profiles import DISTRIBUTIONS  # noqa: E402
 from disentangle.runs import RUN_DEFAULTS, check_precision  # noqa: E402
 from disentangle.validation import parse_setting  # noqa: E402
 
@@ -128,7 +129,7 @@ def train(model, dataset, steps, seed, batch_size, settings, checkpoint_every, l
               help="The data set split to score (test: MNIST's 10,000 test images; stored as <metric>_test).")
 @click.option("--representation", type=click.Choice(["mean", "sampled"]), default="mean", show_default=True,
               help="Code with the posterior mean, or one seeded draw from the posterior (stored as <metric>_sampled).")
-@click.option("--distribution", type=click.Choice(["unaltered", "training"]), default="unaltered", show_default=True,
+@click.option("--distribution", type=click.Choice(DISTRIBUTIONS), default=DISTRIBUTIONS[0], show_default=True,
               help="For runs trained with correlations: score on the independent factor grid, or on the correlated training joint.")
 @click.option("--set", "metric_settings", multiple=True, metavar="METRIC.KEY=VALUE", help="A metric setting, e.g. --set iwae.k=5000 --set iwae.num_points=all.")
 @click.option("--data-root", type=click.Path(path_type=Path), default=None, help="Where the run's data set files are on this machine.")

@@ -1,4 +1,4 @@
-"""The names of the evaluation profiles, apart from the metrics so that the command line can offer
+"""The names of the evaluation profiles (and of the distributions a run is scored on), apart from the metrics so that the command line can offer
 them without importing the metric suite (and scikit-learn, scipy with it: a second and more per command).
 
 - ``published``: disentanglement_lib's settings;
@@ -9,3 +9,4 @@ Each metric's settings per profile are in its registration (:mod:`disentangle.me
 """
 
 PROFILE_NAMES = ("published", "fast", "tiny")
+DISTRIBUTIONS = ("unaltered", "training")  # what a run trained under correlations is scored on: the independent grid, or its own joint

@@ -13,6 +13,7 @@ from disentangle.errors import DisentangleError
 from disentangle.models import build_model
 from disentangle.models.architectures import default_architecture
 from disentangle.training.checkpoint import load_checkpoint
+from disentangle.profiles import DISTRIBUTIONS
 from disentangle.validation import check_choice
 
 
@@ -24,9 +25,6 @@ def build(config: runs.RunConfig, dataset=None):
     options.setdefault("architecture", default_architecture(dataset.observation_shape))
     model = build_model(config.model, observation_shape=dataset.observation_shape, dataset_size=len(dataset), **options)
     return dataset, model
-
-
-DISTRIBUTIONS = ("unaltered", "training")
 
 
 def evaluation_dataset_options(config: runs.RunConfig, split: str = "train", data_root: str | Path | None = None,
