@@ -24,7 +24,7 @@ import numpy as np
 import scipy.stats
 
 from disentangle import metrics
-from disentangle.metrics.udr import relative_strength
+from disentangle.metrics._udr import relative_strength
 
 from metrics_speed import SIZES, OracleDSprites, case, timed  # noqa: E402 -- the same dSprites-sized case and oracle
 

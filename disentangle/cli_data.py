@@ -131,7 +131,7 @@ def score(codes_file, encoder, dataset, metric_names, profile, seed, metric_sett
 def udr(runs_dir, profile, correlation, seed, force, data_root, device, quiet):
     """UDR (Duan et al. 2020) of every group of runs that differ only in the seed; writes udr.model_score
     into each run's metrics.json and prints its rank correlation with MIG, DCI and the FactorVAE score."""
-    from disentangle.udr import udr_runs
+    from disentangle.model_selection import udr_runs
 
     result = udr_runs(runs_dir, profile=profile, seed=seed, options={"correlation": correlation} if correlation else None,
                       force=force, data_root=data_root, device=device, progress=not quiet)

@@ -5,7 +5,7 @@ import pytest
 
 from disentangle.errors import DisentangleError
 from disentangle.metrics import dci_es_explicitness
-from disentangle.metrics.dci_es import area_explicitness
+from disentangle.metrics._dci_es import area_explicitness
 
 FAST = {"depths": [1, 2, 4, 8, 16, 32], "n_estimators": 20}
 

@@ -57,7 +57,7 @@ def test_the_library_and_the_command_line_share_one_device_default():
     from disentangle.representation import load_encoder
     from disentangle.runs import RUN_DEFAULTS
     from disentangle.training.loading import load_trained
-    from disentangle.udr import udr_runs
+    from disentangle.model_selection import udr_runs
     from disentangle.viz.run_figures import render_run_figures
 
     for function in (evaluate, load_encoder, load_trained, udr_runs, render_run_figures):

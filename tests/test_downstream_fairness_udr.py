@@ -9,8 +9,8 @@ import pytest
 from disentangle.datasets.base import FactorsAsObservations
 from disentangle.errors import DisentangleError
 from disentangle.metrics import downstream_task, fairness, inter_group_fairness, reduced_downstream_task, relative_strength, udr
-from disentangle.metrics.interventions import fairness_summary, intervene, strong_downstream_task
-from disentangle.metrics.udr import lasso_matrix, spearman_matrix
+from disentangle.metrics._interventions import fairness_summary, intervene, strong_downstream_task
+from disentangle.metrics._udr import lasso_matrix, spearman_matrix
 
 
 def reads(observations):
@@ -28,7 +28,7 @@ def _separable(n, rng, classes=(3, 2)):
 def test_downstream_keys_are_the_references_and_perfect_codes_score_one():
     rng = np.random.default_rng(0)
     codes, factors = _separable(300, rng)
-    scores = downstream_task(codes[:200], factors[:200], codes[200:], factors[200:], num_train=(20, 200), predictor="gbt")
+    scores = downstream_task(codes[:200], factors[:200], codes[200:], factors[200:], label_budgets=(20, 200), predictor="gbt")
     expected = set()
     for n in (20, 200):
         expected |= {f"{n}:{s}_{t}_accuracy" for s in ("mean", "min") for t in ("train", "test")}
@@ -42,40 +42,40 @@ def test_noise_codes_score_chance_and_the_budget_is_the_first_rows():
     rng = np.random.default_rng(1)
     factors = rng.integers(0, 2, (2000, 1))
     noise = rng.standard_normal((2000, 3))
-    chance = downstream_task(noise[:1000], factors[:1000], noise[1000:], factors[1000:], num_train=1000, predictor="logistic_regression")
+    chance = downstream_task(noise[:1000], factors[:1000], noise[1000:], factors[1000:], label_budgets=1000, predictor="logistic_regression")
     assert abs(chance["1000:mean_test_accuracy"] - 0.5) < 0.06
     # the first 50 training rows are labelled right, the rest inverted: only a budget of 50 learns the truth
     codes = factors.astype(float) + 0.05 * rng.standard_normal((2000, 1))
     labels = factors.copy()
     labels[50:1000] = 1 - labels[50:1000]
-    scores = downstream_task(codes[:1000], labels[:1000], codes[1000:], factors[1000:], num_train=(50, 1000), predictor="gbt")
+    scores = downstream_task(codes[:1000], labels[:1000], codes[1000:], factors[1000:], label_budgets=(50, 1000), predictor="gbt")
     assert scores["50:mean_test_accuracy"] == 1.0 and scores["1000:mean_test_accuracy"] < 0.1
 
 
 def test_downstream_bad_input_is_one_line():
     rng = np.random.default_rng(2)
     codes, factors = _separable(100, rng)
-    with pytest.raises(DisentangleError, match="num_train 500 is larger than the 100 training rows"):
-        downstream_task(codes, factors, codes, factors, num_train=(10, 500))
+    with pytest.raises(DisentangleError, match="label_budgets 500 is larger than the 100 training rows"):
+        downstream_task(codes, factors, codes, factors, label_budgets=(10, 500))
     constant = factors.copy()
     constant[:, 1] = 0
     with pytest.raises(DisentangleError, match="factor 1 has a single class in the 100 training rows"):
-        downstream_task(codes, constant, codes, factors, num_train=100, predictor="gbt")
+        downstream_task(codes, constant, codes, factors, label_budgets=100, predictor="gbt")
     with pytest.raises(DisentangleError, match="predictor must be one of logistic_regression, gbt, got 'svm'"):
-        downstream_task(codes, factors, codes, factors, num_train=100, predictor="svm")
+        downstream_task(codes, factors, codes, factors, label_budgets=100, predictor="svm")
 
 
 def test_reduced_downstream_removes_the_factors_own_code():
     rng = np.random.default_rng(3)
     factors = rng.integers(0, 2, (400, 2))
     codes = np.hstack([factors + 0.05 * rng.standard_normal((400, 2)), rng.standard_normal((400, 1))])
-    scores = reduced_downstream_task(codes[:200], factors[:200], codes[200:], factors[200:], num_train=200)
+    scores = reduced_downstream_task(codes[:200], factors[:200], codes[200:], factors[200:], label_budgets=200)
     for f, other in ((0, 1), (1, 0)):
         assert abs(scores[f"200:test_accuracy_{f}_factor_of_interest_{f}"] - 0.5) < 0.12  # its code is gone: chance
         assert scores[f"200:test_accuracy_{other}_factor_of_interest_{f}"] == 1.0  # the other factor's code stays
     assert scores["200:mean_test_accuracy_other_factors"] == 1.0
     with pytest.raises(DisentangleError, match="num_factors_to_remove 3 leaves no code dimension of the 3"):
-        reduced_downstream_task(codes, factors, codes, factors, num_train=100, num_factors_to_remove=3)
+        reduced_downstream_task(codes, factors, codes, factors, label_budgets=100, num_factors_to_remove=3)
 
 
 # --- fairness and strong downstream ---------------------------------------------------------------
@@ -203,7 +203,7 @@ def test_udr_over_runs_scores_each_seed_group_and_writes_metrics_json(tmp_path):
     from disentangle.cli import main
     from disentangle.runs import RunConfig
     from disentangle.training import train
-    from disentangle.udr import seed_groups
+    from disentangle.model_selection import seed_groups
 
     def trained(seed, beta):
         return train(RunConfig(model="beta_vae", steps=4, batch_size=8, seed=seed, model_options={"latent_dim": 3, "beta": beta},

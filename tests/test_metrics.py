@@ -7,10 +7,10 @@ from disentangle import DisentangleError
 from disentangle.datasets import DSprites
 from disentangle.metrics import beta_vae_score, dci, factor_vae_score, mig, modularity_explicitness, sap, unsupervised, z_max_variance
 from disentangle.metrics._utils import discretize, entropies, mutual_info_matrix
-from disentangle.metrics.dci import disentanglement_scores
-from disentangle.metrics.modularity import modularity_of
+from disentangle.metrics._dci import disentanglement_scores
+from disentangle.metrics._modularity import modularity_of
 from disentangle.metrics._utils import top_two_gap
-from disentangle.metrics.unsupervised import gaussian_total_correlation
+from disentangle.metrics._unsupervised import gaussian_total_correlation
 
 SIZES = (3, 6, 8, 10)
 
@@ -229,7 +229,7 @@ def test_fast_dci_estimator_agrees_with_published_gbt(case):
 
 def test_dci_columns_follow_the_factors_whatever_order_they_are_fitted_in(case):
     # importance_matrix hands the costliest factor out first; its columns must still be the caller's order
-    from disentangle.metrics.dci import importance_matrix
+    from disentangle.metrics._dci import importance_matrix
 
     f_train, f_test = case["f"]
     rng = np.random.default_rng(5)

@@ -15,7 +15,7 @@ What a metric needs (``needs``) says how the runner calls it:
 - ``"sampling"``: ``function(dataset, represent, rng, **settings)`` (draws its own batches);
 - ``"model"``: ``function(model, observations, **settings)`` (likelihoods: a trained model);
 - ``"runs"``: ``function(codes list, kl list, **settings)`` on several runs trained alike with
-  different seeds (UDR): :func:`disentangle.udr.udr_runs` runs it, not a one-run evaluation.
+  different seeds (UDR): :func:`disentangle.model_selection.udr_runs` runs it, not a one-run evaluation.
 
 ``num_train`` / ``num_test`` / ``num_points`` are sample sizes the runner consumes;
 every other setting goes to the function.

@@ -96,18 +96,19 @@ def require_two_classes(factors: np.ndarray) -> None:
                                    "(a budget of n labels trains on the first n rows: shuffle sorted rows, or use more)")
 
 
-def label_budgets(num_train, available: int | None = None) -> tuple[int, ...]:
-    """``num_train`` (one count or several) as a checked tuple of budgets, each at most ``available`` rows."""
-    sizes = (num_train,) if np.isscalar(num_train) else tuple(num_train)
+def check_label_budgets(budgets, option: str = "label_budgets", available: int | None = None) -> tuple[int, ...]:
+    """``budgets`` (one count or several) as a checked tuple of label budgets, each at most ``available`` rows;
+    errors name ``option``."""
+    sizes = (budgets,) if np.isscalar(budgets) else tuple(budgets)
     if not sizes:
-        raise DisentangleError("num_train must name at least one label budget, got none")
-    sizes = tuple(check_count(n, "num_train") for n in sizes)
+        raise DisentangleError(f"{option} must name at least one label budget, got none")
+    sizes = tuple(check_count(n, option) for n in sizes)
     if available is not None and max(sizes) > available:
-        raise DisentangleError(f"num_train {max(sizes)} is larger than the {available} training rows given")
+        raise DisentangleError(f"{option} {max(sizes)} is larger than the {available} training rows given")
     return sizes
 
 
-def downstream_task(codes_train, factors_train, codes_test, factors_test, *, num_train=LABEL_BUDGETS,
+def downstream_task(codes_train, factors_train, codes_test, factors_test, *, label_budgets=LABEL_BUDGETS,
                     predictor: str = "logistic_regression", seed: int = 0, n_jobs: int = 2) -> dict[str, float]:
     """Per-factor accuracy of a classifier trained on n labelled codes, for each budget n.
 
@@ -119,8 +120,9 @@ def downstream_task(codes_train, factors_train, codes_test, factors_test, *, num
     codes_test : array-like of float, shape (n_test, d)
     factors_test : array-like of int, shape (n_test, k)
         Every row scores every budget.
-    num_train : int or sequence of int, default (10, 100, 1000, 10000)
-        Label budgets, each at most ``n_train``.
+    label_budgets : int or sequence of int, default (10, 100, 1000, 10000)
+        Label budgets, each at most ``n_train`` (the reference's ``num_train``; renamed because the
+        runner's ``num_train`` is the number of coded training rows).
     predictor : {"logistic_regression", "gbt"}, default "logistic_regression"
         ``LogisticRegressionCV(Cs=10, cv=KFold(n_splits=5))`` or
         ``GradientBoostingClassifier()`` (seeded with ``seed``), as disentanglement_lib's
@@ -148,14 +150,14 @@ def downstream_task(codes_train, factors_train, codes_test, factors_test, *, num
     >>> rng = np.random.default_rng(0)
     >>> factors = rng.integers(0, 3, (400, 2))
     >>> codes = factors + 0.1 * rng.standard_normal((400, 2))  # each factor in its own code
-    >>> scores = downstream_task(codes[:200], factors[:200], codes[200:], factors[200:], num_train=(50, 200), predictor="gbt")
+    >>> scores = downstream_task(codes[:200], factors[:200], codes[200:], factors[200:], label_budgets=(50, 200), predictor="gbt")
     >>> scores["50:mean_test_accuracy"], scores["200:min_test_accuracy"]
     (1.0, 1.0)
     """
     codes_train, factors_train, codes_test, factors_test = check_train_test(codes_train, factors_train, codes_test, factors_test)
     check_choice(predictor, "predictor", PREDICTORS)
     scores: dict[str, float] = {}
-    budgets = label_budgets(num_train, len(codes_train))
+    budgets = check_label_budgets(label_budgets, available=len(codes_train))
     accuracies = budget_accuracies(codes_train, factors_train, codes_test, factors_test, budgets, predictor, seed, n_jobs)
     for n in budgets:
         train, test = accuracies[n]
@@ -167,7 +169,11 @@ def downstream_task(codes_train, factors_train, codes_test, factors_test, *, num
     return scores
 
 
-def reduced_downstream_task(codes_train, factors_train, codes_test, factors_test, *, num_train=(100,),
+@register_metric("reduced_downstream_task", needs="train_test",
+                 published={"num_train": 100, "num_test": 100, "label_budgets": [100], "num_factors_to_remove": 1, "predictor": "gbt"},
+                 headline="100:mean_test_accuracy_factor_of_interest", title="Reduced downstream accuracy",
+                 reference="disentanglement_lib", family="Reduced downstream")
+def reduced_downstream_task(codes_train, factors_train, codes_test, factors_test, *, label_budgets=(100,),
                             num_factors_to_remove: int = 1, predictor: str = "gbt", seed: int = 0,
                             n_jobs: int = 2) -> dict[str, float]:
     """Downstream accuracy after removing each factor's most informative code dimensions.
@@ -182,8 +188,8 @@ def reduced_downstream_task(codes_train, factors_train, codes_test, factors_test
     ----------
     codes_train, factors_train, codes_test, factors_test
         As :func:`downstream_task`; ``d > num_factors_to_remove``.
-    num_train : int or sequence of int, default (100,)
-        Label budgets (the first n training rows).
+    label_budgets : int or sequence of int, default (100,)
+        Label budgets (the first n training rows; the reference's ``num_train``).
     num_factors_to_remove : int, default 1
     predictor : {"logistic_regression", "gbt"}, default "gbt"
     seed, n_jobs
@@ -208,11 +214,11 @@ def reduced_downstream_task(codes_train, factors_train, codes_test, factors_test
     >>> rng = np.random.default_rng(0)
     >>> factors = rng.integers(0, 2, (300, 2))
     >>> codes = np.hstack([factors, rng.standard_normal((300, 1))])  # factor j in code j, one noise code
-    >>> scores = reduced_downstream_task(codes[:200], factors[:200], codes[200:], factors[200:], num_train=200)
+    >>> scores = reduced_downstream_task(codes[:200], factors[:200], codes[200:], factors[200:], label_budgets=200)
     >>> scores["200:test_accuracy_1_factor_of_interest_0"], scores["200:mean_test_accuracy_factor_of_interest"] < 0.7
     (1.0, True)
     """
-    from disentangle.metrics.dci import importance_matrix
+    from disentangle.metrics._dci import importance_matrix
 
     codes_train, factors_train, codes_test, factors_test = check_train_test(codes_train, factors_train, codes_test, factors_test)
     check_choice(predictor, "predictor", PREDICTORS)
@@ -221,7 +227,7 @@ def reduced_downstream_task(codes_train, factors_train, codes_test, factors_test
         raise DisentangleError(f"num_factors_to_remove {remove} leaves no code dimension of the {codes_train.shape[1]}")
     k = factors_train.shape[1]
     scores: dict[str, float] = {}
-    for n in label_budgets(num_train, len(codes_train)):
+    for n in check_label_budgets(label_budgets, available=len(codes_train)):
         x_train, y_train = codes_train[:n], factors_train[:n]
         of_interest, others = [], []
         for f in range(k):
@@ -244,7 +250,7 @@ def reduced_downstream_task(codes_train, factors_train, codes_test, factors_test
 def _registered(predictor: str, name: str):
     def downstream(codes_train, factors_train, codes_test, factors_test, *, label_budgets: list = LABEL_BUDGETS, seed: int = 0,
                    n_jobs: int = 2) -> dict[str, float]:
-        return downstream_task(codes_train, factors_train, codes_test, factors_test, num_train=tuple(label_budgets),
+        return downstream_task(codes_train, factors_train, codes_test, factors_test, label_budgets=label_budgets,
                                predictor=predictor, seed=seed, n_jobs=n_jobs)
 
     downstream.__doc__ = f""":func:`downstream_task` with ``predictor="{predictor}"``, as the runner calls it.
@@ -253,9 +259,7 @@ def _registered(predictor: str, name: str):
     ----------
     codes_train, factors_train, codes_test, factors_test
         The runner's coded samples: ``num_train`` rows (at least the largest budget) and ``num_test``.
-    label_budgets : list of int, default [10, 100, 1000, 10000]
-        Passed as ``num_train`` to :func:`downstream_task`.
-    seed, n_jobs
+    label_budgets, seed, n_jobs
         As :func:`downstream_task`.
 
     Returns
@@ -289,43 +293,3 @@ downstream_task_boosted_trees = register_metric(
     "downstream_task_boosted_trees", needs="train_test", published=_PROFILES["published"], fast=_PROFILES["fast"],
     tiny=_PROFILES["tiny"], headline="100:mean_test_accuracy", title="Downstream accuracy, 100 labels (GBT)",
     reference="Locatello et al. 2019", family="Downstream (boosted trees)")(_registered("gbt", "downstream_task_boosted_trees"))
-
-
-@register_metric("reduced_downstream_task", needs="train_test",
-                 published={"num_train": 100, "num_test": 100, "label_budgets": [100], "num_factors_to_remove": 1, "predictor": "gbt"},
-                 headline="100:mean_test_accuracy_factor_of_interest", title="Reduced downstream accuracy",
-                 reference="disentanglement_lib", family="Reduced downstream")
-def reduced_downstream(codes_train, factors_train, codes_test, factors_test, *, label_budgets: list = (100,), num_factors_to_remove: int = 1,
-                       predictor: str = "gbt", seed: int = 0, n_jobs: int = 2) -> dict[str, float]:
-    """:func:`reduced_downstream_task` as the runner calls it (published settings: the reference's
-    only shipped configuration, 100 training and 100 test points, one dimension removed, GBT).
-
-    Parameters
-    ----------
-    codes_train, factors_train, codes_test, factors_test
-        The runner's coded samples.
-    label_budgets : list of int, default [100]
-        Passed as ``num_train``.
-    num_factors_to_remove, predictor, seed, n_jobs
-        As :func:`reduced_downstream_task`.
-
-    Returns
-    -------
-    dict
-        :func:`reduced_downstream_task`'s keys.
-
-    References
-    ----------
-    disentanglement_lib: ``evaluation/metrics/reduced_downstream_task.py``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> factors = np.repeat([[0, 1], [1, 0], [1, 1], [0, 0]], 25, axis=0)
-    >>> codes = np.hstack([factors, np.zeros((100, 1))])
-    >>> scores = reduced_downstream(codes, factors, codes, factors, label_budgets=[100])
-    >>> scores["100:mean_test_accuracy_other_factors"], scores["100:mean_test_accuracy_factor_of_interest"]
-    (1.0, 0.5)
-    """
-    return reduced_downstream_task(codes_train, factors_train, codes_test, factors_test, num_train=tuple(label_budgets),
-                                   num_factors_to_remove=num_factors_to_remove, predictor=predictor, seed=seed, n_jobs=n_jobs)

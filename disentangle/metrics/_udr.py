@@ -4,7 +4,7 @@ Variational Disentangled Representation Learning", ICLR 2020).
 Models trained with the same hyperparameters and different seeds are compared pairwise on
 the same observations: a disentangled model's latents should each match one latent of
 every other disentangled model (up to permutation and sign). Needs no factor labels.
-:func:`disentangle.udr.udr_runs` applies it to a runs folder.
+:func:`disentangle.model_selection.udr_runs` applies it to a runs folder.
 """
 
 from __future__ import annotations

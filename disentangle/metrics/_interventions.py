@@ -16,7 +16,7 @@ from joblib import Parallel, delayed
 
 from disentangle.errors import DisentangleError
 from disentangle.metrics._utils import require_factors
-from disentangle.metrics.downstream import PREDICTORS, factor_accuracies, label_budgets, make_predictor, quiet_fits, require_two_classes
+from disentangle.metrics._downstream import PREDICTORS, check_label_budgets, factor_accuracies, make_predictor, quiet_fits, require_two_classes
 from disentangle.metrics.registry import register_metric
 from disentangle.metrics.sampling import represent_factors, represent_sample
 from disentangle.validation import check_choice, check_count
@@ -227,7 +227,7 @@ def strong_downstream_task(dataset, represent, rng: np.random.Generator, *, num_
     check_choice(predictor, "predictor", PREDICTORS)
     num_test, n_experiment = check_count(num_test, "num_test"), check_count(n_experiment, "n_experiment")
     scores: dict[str, float] = {}
-    for n in label_budgets(num_train):
+    for n in check_label_budgets(num_train, "num_train"):
         f_train, f_test = dataset.sample_factors(n, rng), dataset.sample_factors(num_test, rng)
         c_train, c_test = represent_factors(dataset, represent, f_train, rng), represent_factors(dataset, represent, f_test, rng)
         train, test = factor_accuracies(c_train, f_train, c_test, f_test, predictor, 0, n_jobs)
