@@ -32,6 +32,8 @@ def test_numpydoc_sections(label, function):
     missing = [s.strip() for s in SECTIONS if s not in doc]
     assert not missing, f"{label} lacks {missing}"
     assert ">>> " in doc.partition("Examples\n")[2], f"{label} has no runnable example"
+    if label.startswith("metric "):
+        assert ".. math::" in doc, f"{label} does not state its formula"
 
 
 def _modules_with_examples():

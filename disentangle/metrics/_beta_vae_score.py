@@ -47,6 +47,8 @@ def beta_vae_score(dataset, represent, rng: np.random.Generator, *, batch_size: 
     regression learns the fixed factor from those averages on ``num_train`` points and is
     scored on ``num_eval`` others.
 
+    .. math:: z_{\\mathrm{diff}} = \\frac{1}{L} \\sum_{l=1}^{L} \\lvert \\bar z(x^{(1)}_l) - \\bar z(x^{(2)}_l) \\rvert, \\qquad \\mathrm{score} = \\Pr\\big[\\hat k(z_{\\mathrm{diff}}) = k\\big]
+
     Parameters
     ----------
     dataset : GroundTruthDataset

@@ -91,7 +91,6 @@ def dci(codes_train, factors_train, codes_test, factors_test, *, estimator: str 
     (base d) of each factor's column, averaged. Informativeness: the classifiers' accuracy.
     Factors with a single value are left out (a constant is predicted by any code).
 
-
     .. math:: D = \\sum_j \\rho_j \\left(1 - H_K(P_{j\\cdot})\\right), \\quad C = \\sum_k \\rho_k \\left(1 - H_d(P_{\\cdot k})\\right)
 
     Parameters

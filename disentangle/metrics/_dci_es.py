@@ -75,7 +75,6 @@ def dci_es_explicitness(codes_train, factors_train, codes_test, factors_test, *,
     not clipped below. ``explicitness`` is the mean over factors with more than one value.
     (The size, S, of DCI-ES is not implemented.)
 
-
     .. math:: E = 1 - \\frac{\\mathrm{AULCC}}{\\mathrm{AULCC}_{\\mathrm{baseline}}}
 
     Parameters

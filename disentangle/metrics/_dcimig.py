@@ -26,7 +26,6 @@ def dcimig(codes, factors, *, n_bins: int = 20) -> dict[str, float]:
     credited to that factor; each factor keeps its largest credit; the score is their sum
     divided by the sum of the factors' entropies (codes in ``n_bins`` equal-width bins).
 
-
     .. math:: \\mathrm{DCIMIG} = \\frac{\\sum_k \\max_{j:\\, k = k^{(1)}_j} \\left(I(z_j; v_{k^{(1)}_j}) - I(z_j; v_{k^{(2)}_j})\\right)}{\\sum_k H(v_k)}
 
     Parameters

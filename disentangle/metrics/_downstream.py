@@ -112,6 +112,8 @@ def downstream_task(codes_train, factors_train, codes_test, factors_test, *, lab
                     predictor: str = "logistic_regression", seed: int = 0, n_jobs: int = 2) -> dict[str, float]:
     """Per-factor accuracy of a classifier trained on n labelled codes, for each budget n.
 
+    .. math:: \\mathrm{acc}_n = \\frac{1}{K} \\sum_k \\Pr_{\\mathrm{test}}\\big[f^{(n)}_k(z) = v_k\\big], \\qquad f^{(n)}_k \\text{ fitted on the first } n \\text{ training codes}
+
     Parameters
     ----------
     codes_train : array-like of float, shape (n_train, d)
@@ -184,6 +186,8 @@ def reduced_downstream_task(codes_train, factors_train, codes_test, factors_test
     A disentangled code keeps f in few dimensions, so f's accuracy falls after the removal
     while the other factors' does not.
 
+    .. math:: \\mathrm{acc}^{\\setminus f}_{n,i} = \\Pr_{\\mathrm{test}}\\big[f^{(n)}_i(z_{\\setminus J_f}) = v_i\\big], \\qquad J_f = \\text{the } r \\text{ codes of largest DCI importance for } v_f
+
     Parameters
     ----------
     codes_train, factors_train, codes_test, factors_test
@@ -254,6 +258,8 @@ def _registered(predictor: str, name: str):
                                predictor=predictor, seed=seed, n_jobs=n_jobs)
 
     downstream.__doc__ = f""":func:`downstream_task` with ``predictor="{predictor}"``, as the runner calls it.
+
+    .. math:: \\mathrm{{acc}}_n = \\frac{{1}}{{K}} \\sum_k \\Pr_{{\\mathrm{{test}}}}\\big[f^{{(n)}}_k(z) = v_k\\big]
 
     Parameters
     ----------

@@ -65,6 +65,8 @@ def factor_vae_score(dataset, represent, rng: np.random.Generator, *, batch_size
     factor); the classifier maps each dimension to its majority factor, and the score is its
     accuracy on ``num_train`` and ``num_eval`` points.
 
+    .. math:: j^* = \\arg\\min_j \\operatorname{Var}_{l}\\big[\\bar z_j(x_l) / s_j\\big] \\text{ with } v_k \\text{ fixed}, \\qquad \\mathrm{score} = \\Pr\\big[\\arg\\max_{k'} V_{j^* k'} = k\\big]
+
     Parameters
     ----------
     dataset : GroundTruthDataset
@@ -138,6 +140,8 @@ def z_max_variance(dataset, represent, rng: np.random.Generator, *, batch_size: 
     fixed, and votes (active dimension of largest normalised variance -> the varied factor);
     the score is the majority-vote classifier's accuracy. (Z-min variance in Carbonneau et
     al.'s review is the FactorVAE score, ``factor_vae``; Z-diff is the β-VAE score.)
+
+    .. math:: j^* = \\arg\\max_j \\operatorname{Var}_{l}\\big[\\bar z_j(x_l) / s_j\\big] \\text{ with only } v_k \\text{ varied}, \\qquad \\mathrm{score} = \\Pr\\big[\\arg\\max_{k'} V_{j^* k'} = k\\big]
 
     Parameters
     ----------

@@ -86,6 +86,8 @@ def infomec(codes, factors, *, estimator: str = "knn", n_neighbors: int = 10, n_
     spread evenly; InfoE (explicitness) is the fraction of each factor's entropy a multinomial
     logistic regression on all codes removes (log-loss).
 
+    .. math:: \\mathrm{InfoM} = \\frac{\\frac{1}{d}\\sum_i \\frac{\\max_j N_{ij}}{\\sum_j N_{ij}} - \\frac{1}{K}}{1 - \\frac{1}{K}}, \\quad \\mathrm{InfoC} = \\frac{\\frac{1}{K}\\sum_j \\frac{\\max_i N_{ij}}{\\sum_i N_{ij}} - \\frac{1}{d}}{1 - \\frac{1}{d}}, \\quad \\mathrm{InfoE} = \\frac{1}{K}\\sum_j \\frac{H_0(v_j) - \\mathrm{CE}_j}{H_0(v_j)}, \\quad N_{ij} = \\frac{I(z_i; v_j)}{H(v_j)}
+
     Parameters
     ----------
     codes : array-like of float, shape (n, d)

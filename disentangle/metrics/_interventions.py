@@ -91,6 +91,8 @@ def fairness(dataset, represent, rng: np.random.Generator, *, num_train: int = 1
     distribution under each value of j and the overall one, averaged (``mean_fairness``) or
     maximised (``max_fairness``) over the values of j. 0 is perfectly fair.
 
+    .. math:: \\mathrm{unfairness}_{ij} = \\frac{1}{|V_j|}\\sum_{c \\in V_j} \\mathrm{TV}\\big(P(\\hat v_i \\mid \\mathrm{do}(v_j = c)),\\, P(\\hat v_i)\\big)
+
     Parameters
     ----------
     dataset : GroundTruthDataset
@@ -188,6 +190,8 @@ def strong_downstream_task(dataset, represent, rng: np.random.Generator, *, num_
     on another factor, train the classifier of i on the shifted training rows and score it on
     the shifted test rows (``mean_strong_*_accuracy``). The gap is
     ``1 - mean_strong_test_accuracy / mean_test_accuracy``: 0 when the shift costs nothing.
+
+    .. math:: \\mathrm{gap}_n = 1 - \\frac{\\overline{\\mathrm{acc}}^{\\,\\mathrm{shift}}_{n,\\mathrm{test}}}{\\overline{\\mathrm{acc}}_{n,\\mathrm{test}}}
 
     Parameters
     ----------

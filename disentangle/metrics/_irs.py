@@ -43,6 +43,8 @@ def irs(codes, factors, *, diff_quantile: float = 0.99, n_bins: int = 20) -> dic
     best factor; IRS averages active codes weighted by their largest deviation. Factors are
     binned into ``n_bins`` equal-width bins first, as in disentanglement_lib.
 
+    .. math:: \\mathrm{IRS}_{ij} = 1 - \\frac{\\frac{1}{|V_j|}\\sum_{c \\in V_j} Q_{q}\\big(\\lvert z_i - \\mathbb{E}[z_i \\mid v_j = c] \\rvert\\big)}{\\max \\lvert z_i - \\mathbb{E} z_i \\rvert}, \\qquad \\mathrm{IRS} = \\frac{\\sum_i m_i \\max_j \\mathrm{IRS}_{ij}}{\\sum_i m_i}
+
     Parameters
     ----------
     codes : array-like of float, shape (n, d)

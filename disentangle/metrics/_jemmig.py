@@ -26,7 +26,6 @@ def jemmig(codes, factors, *, n_bins: int = 20) -> dict[str, float]:
     factor v and z° the runner-up, normalised by H(v) + log(n_bins) and averaged; reported as
     1 minus that, so that higher is better as for the other metrics.
 
-
     .. math:: 1 - \\frac{1}{K} \\sum_k \\frac{H(z^*_k, v_k) - I(z^*_k; v_k) + I(z^\\circ_k; v_k)}{H(v_k) + \\log n_{\\mathrm{bins}}}
 
     Parameters

@@ -81,6 +81,8 @@ def elbo(model, observations: np.ndarray) -> dict[str, float]:
 
     log p(x, z) - log q(z | x) with one z ~ q(z | x) per example, averaged (float32, no gradients).
 
+    .. math:: \\mathrm{ELBO}(x) = \\mathbb{E}_{q(z \\mid x)}\\big[\\log p(x \\mid z)\\big] - \\mathrm{KL}\\big(q(z \\mid x) \\,\\|\\, p(z)\\big)
+
     Parameters
     ----------
     model : BaseVAE
@@ -117,6 +119,8 @@ def iwae_nll(model, observations: np.ndarray, *, k: int = 100, progress=None) ->
 
     ``-log p(x) <= -log (1/k sum_i p(x, z_i) / q(z_i | x))``, z_i ~ q(z | x) (Burda et al. 2016,
     eq. 8); tight as ``k`` grows (k = 5,000 is the paper's NLL estimate).
+
+    .. math:: \\mathrm{NLL}_K(x) = -\\log \\frac{1}{K} \\sum_{k=1}^{K} \\frac{p(x, z_k)}{q(z_k \\mid x)}, \\qquad z_k \\sim q(z \\mid x)
 
     Parameters
     ----------
@@ -167,6 +171,8 @@ def active_units(model, observations: np.ndarray, *, threshold: float = 0.01) ->
     """Number of latents the model uses: those whose posterior mean varies with x.
 
     A latent j is active when Cov_x(E_q[z_j | x]) > ``threshold`` over ``observations``.
+
+    .. math:: \\mathrm{AU} = \\#\\big\\{ j : \\operatorname{Var}_{x}\\big(\\mathbb{E}_{q(z \\mid x)}[z_j]\\big) > \\delta \\big\\}
 
     Parameters
     ----------

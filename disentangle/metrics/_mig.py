@@ -28,7 +28,6 @@ def mig(codes, factors, *, n_bins: int = 20, continuous_factors: bool = False) -
     are discretised into ``n_bins`` equal-width bins per dimension; MI from
     ``sklearn.metrics.mutual_info_score`` (nats).
 
-
     .. math:: \\mathrm{MIG} = \\frac{1}{K} \\sum_k \\frac{I(z_{j^{(1)}_k}; v_k) - I(z_{j^{(2)}_k}; v_k)}{H(v_k)}
 
     Parameters

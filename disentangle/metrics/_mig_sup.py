@@ -24,7 +24,6 @@ def mig_sup(codes, factors, *, n_bins: int = 20) -> dict[str, float]:
     equal-width bins): it rewards each code holding one factor only (modularity), where MIG
     rewards each factor sitting in one code only.
 
-
     .. math:: \\mathrm{MIG\\text{-}sup} = \\frac{1}{d} \\sum_j \\left(\\frac{I(z_j; v_{k^{(1)}_j})}{H(v_{k^{(1)}_j})} - \\frac{I(z_j; v_{k^{(2)}_j})}{H(v_{k^{(2)}_j})}\\right)
 
     Parameters

@@ -66,6 +66,8 @@ def modularity_explicitness(codes_train, factors_train, codes_test, factors_test
     Explicitness: the mean one-vs-rest ROC AUC of a logistic regression per factor from all
     codes, standardised with the training codes' mean and std.
 
+    .. math:: \\mathrm{modularity} = 1 - \\frac{1}{d}\\sum_i \\frac{\\sum_j (m_{ij} - t_{ij})^2}{\\theta_i^2 (K - 1)}, \\quad \\theta_i = \\max_j m_{ij}, \\; t_{ij} = \\theta_i [j = \\arg\\max_{j'} m_{ij'}]
+
     Parameters
     ----------
     codes_train : array-like of float, shape (n_train, d)

@@ -54,6 +54,8 @@ def sap(codes_train, factors_train, codes_test, factors_test, *, continuous_fact
     correlation of one code with the factor (``continuous_factors``); the score is the mean
     over factors of the gap between the two largest entries of its column.
 
+    .. math:: \\mathrm{SAP} = \\frac{1}{K} \\sum_k \\big(S_{j^{(1)}_k k} - S_{j^{(2)}_k k}\\big), \\qquad S_{jk} = \\text{accuracy (or } R^2\\text{) of code } j \\text{ for factor } k
+
     Parameters
     ----------
     codes_train : array-like of float, shape (n_train, d)

@@ -91,6 +91,8 @@ def udr(codes, kl, *, correlation: str = "lasso", kl_threshold: float = 0.01, fi
     both with KL > ``kl_threshold`` and scored by :func:`relative_strength`. A model's score is
     the median of its pairwise scores against the others.
 
+    .. math:: \\mathrm{UDR}_m = \\operatorname{median}_{m' \\neq m} \\frac{1}{2}\\Big(\\frac{1}{d_a}\\sum_{b} \\frac{\\max_a R_{ab}^2}{\\sum_a R_{ab}} + \\frac{1}{d_b}\\sum_{a} \\frac{\\max_b R_{ab}^2}{\\sum_b R_{ab}}\\Big), \\qquad R = \\lvert \\mathrm{corr}(z^{(m)}, z^{(m')}) \\rvert
+
     Parameters
     ----------
     codes : sequence of array-like, each shape (n, d)

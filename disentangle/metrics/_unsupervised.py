@@ -43,6 +43,8 @@ def unsupervised(codes, *, n_bins: int = 20) -> dict[str, float]:
     normalised by the sum of variances), and the mean pairwise discrete mutual information
     of codes in ``n_bins`` bins. All are 0 for independent codes.
 
+    .. math:: \\mathrm{TC}_{\\mathcal N} = \\mathrm{KL}\\big(\\mathcal N(0, \\Sigma) \\,\\|\\, \\mathcal N(0, \\operatorname{diag}\\Sigma)\\big) = \\tfrac{1}{2}\\Big(\\sum_j \\log \\Sigma_{jj} - \\log\\det\\Sigma\\Big)
+
     Parameters
     ----------
     codes : array-like of float, shape (n, d)
