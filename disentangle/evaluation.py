@@ -21,6 +21,7 @@ from disentangle.devices import low_precision, model_device
 from disentangle.errors import DisentangleError
 from disentangle.hardware import encode_batch_size
 from disentangle.metrics.registry import default_metrics, get_metric
+from disentangle.models.base import kl_per_dim
 from disentangle.scoring import CodeSamples, metric_settings, record, result_key, same_settings, score
 from disentangle.training.loading import load_trained
 
@@ -66,8 +67,8 @@ def make_represent(model, batch_size: int | None = None, precision: str = "fp32"
 def mean_kl_per_latent(posterior, observations: np.ndarray) -> np.ndarray:
     """The mean over ``observations`` of each latent's KL(q(z_j|x) || N(0, 1)), in nats: [d]
     (the per-latent KL UDR masks inactive latents with)."""
-    mean, log_variance = (np.asarray(a, dtype=np.float64) for a in posterior(observations))
-    return (0.5 * (mean ** 2 + np.exp(log_variance) - log_variance - 1)).mean(0)
+    mean, log_variance = (torch.as_tensor(np.asarray(a, dtype=np.float64)) for a in posterior(observations))
+    return kl_per_dim(mean, log_variance).numpy()
 
 
 def encode_precision(run_precision: str, device="auto") -> str:

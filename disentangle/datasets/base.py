@@ -16,6 +16,7 @@ import numpy as np
 from disentangle.datasets.correlations import CorrelatedFactors, independent_factors, parse_correlations
 from disentangle.datasets.files import DataFile, check_md5, missing_message
 from disentangle.errors import DisentangleError
+from disentangle.factor_classes import check_factor_classes
 from disentangle.validation import check_count
 
 
@@ -138,23 +139,7 @@ class GroundTruthDataset(abc.ABC):
 
     def check_factors(self, factors) -> np.ndarray:
         """Validate a factor array: int [n, k], each column inside its factor's range."""
-        factors = np.asarray(factors)
-        k = self.num_factors
-        if factors.ndim != 2 or factors.shape[1] != k:
-            raise DisentangleError(f"factors must have shape [n, {k}] for {self.name}, got {list(factors.shape)}")
-        if factors.shape[0] == 0:
-            raise DisentangleError("factors must hold at least one row, got 0")
-        if not np.issubdtype(factors.dtype, np.integer):
-            if not np.all(np.mod(factors, 1) == 0):
-                raise DisentangleError(f"factors must be integer class indices, got dtype {factors.dtype}")
-        factors = factors.astype(np.int64)
-        for j, (name, size) in enumerate(zip(self.factor_names, self.factor_sizes)):
-            column = factors[:, j]
-            bad = (column < 0) | (column >= size)
-            if bad.any():
-                value = int(column[bad][0])
-                raise DisentangleError(f"factor '{name}' must be in [0, {size - 1}], got {value}")
-        return factors
+        return check_factor_classes(factors, sizes=self.factor_sizes, factor_names=self.factor_names, owner=self.name)
 
     def __repr__(self) -> str:
         factors = ", ".join(f"{n}={s}" for n, s in zip(self.factor_names, self.factor_sizes))

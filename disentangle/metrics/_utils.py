@@ -6,6 +6,7 @@ import numpy as np
 from sklearn.metrics import mutual_info_score
 
 from disentangle.errors import DisentangleError
+from disentangle.factor_classes import check_factor_classes
 from disentangle.validation import check_count
 
 
@@ -35,25 +36,16 @@ def check_codes(codes, name: str = "codes") -> np.ndarray:
 def check_factors(factors, n: int, name: str = "factors", continuous: bool = False) -> np.ndarray:
     """``factors`` as int64 [n, k] with ``n`` rows of integer classes (``continuous``: finite
     float64 values), or a one-line error."""
+    if not continuous:
+        return check_factor_classes(factors, name, rows=n)
     factors = np.asarray(factors)
     if factors.ndim != 2:
         raise DisentangleError(f"{name} must be a 2-D array [n samples, k factors], got shape {list(factors.shape)}")
     if factors.shape[0] != n:
         raise DisentangleError(f"{name} has {factors.shape[0]} rows but codes have {n}: lengths must match")
-    if continuous:
-        if not np.issubdtype(factors.dtype, np.number) or not np.isfinite(factors).all():
-            raise DisentangleError(f"{name} must hold finite numbers, got dtype {factors.dtype} or NaN/inf")
-        return factors.astype(np.float64)
-    if not (np.issubdtype(factors.dtype, np.number) or factors.dtype == bool):
-        raise DisentangleError(f"{name} must hold integer classes, got dtype {factors.dtype}: "
-                               "encode labels as integers, e.g. np.unique(labels, return_inverse=True)[1]")
-    if not np.issubdtype(factors.dtype, np.integer):
-        if not np.isfinite(factors).all():
-            raise DisentangleError(f"{name} contains NaN or inf (first at row {int(np.argwhere(~np.isfinite(factors))[0, 0])}): "
-                                   "every sample needs its factor classes")
-        if not np.all(np.mod(factors, 1) == 0):
-            raise DisentangleError(f"{name} must hold integer classes, got dtype {factors.dtype}")
-    return factors.astype(np.int64)
+    if not np.issubdtype(factors.dtype, np.number) or not np.isfinite(factors).all():
+        raise DisentangleError(f"{name} must hold finite numbers, got dtype {factors.dtype} or NaN/inf")
+    return factors.astype(np.float64)
 
 
 def check_pair(codes, factors, suffix: str = "", continuous: bool = False) -> tuple[np.ndarray, np.ndarray]:
