@@ -14,7 +14,7 @@ from sklearn.linear_model import LogisticRegression
 from disentangle.validation import check_count
 from disentangle.metrics._utils import require_factors
 from disentangle.metrics.sampling import points_per_call as _points_per_call
-from disentangle.metrics.sampling import represent_factors
+from disentangle.metrics.sampling import one_factor, represent_factors, share_within_groups
 from disentangle.metrics.registry import register_metric
 
 
@@ -23,12 +23,9 @@ def _points(dataset, represent, rng, batch_size, n, chunk):
     for start in range(0, n, chunk):
         m = min(chunk, n - start)
         k = rng.integers(dataset.num_factors, size=m)
-        first = dataset.sample_factors(m * batch_size, rng)
-        second = dataset.sample_factors(m * batch_size, rng)
-        shared = np.repeat(k, batch_size)
-        rows = np.arange(m * batch_size)
-        second[rows, shared] = first[rows, shared]
-        codes = represent_factors(dataset, represent, np.concatenate([first, second]), rng)
+        pairs = np.stack([dataset.sample_factors(m * batch_size, rng), dataset.sample_factors(m * batch_size, rng)], axis=1)
+        pairs = share_within_groups(pairs, one_factor(np.repeat(k, batch_size), dataset.num_factors))
+        codes = represent_factors(dataset, represent, np.concatenate([pairs[:, 0], pairs[:, 1]]), rng)
         diff = np.abs(codes[:m * batch_size] - codes[m * batch_size:])
         features.append(diff.reshape(m, batch_size, -1).mean(1))
         labels.append(k)

@@ -20,7 +20,7 @@ import numpy as np
 from disentangle.validation import check_count
 from disentangle.metrics._utils import require_factors
 from disentangle.metrics.sampling import points_per_call as _points_per_call
-from disentangle.metrics.sampling import represent_factors, represent_sample
+from disentangle.metrics.sampling import one_factor, represent_factors, represent_sample, share_within_groups
 from disentangle.metrics.registry import register_metric
 
 PRUNE_THRESHOLD = 0.05
@@ -34,14 +34,9 @@ def _votes(dataset, represent, rng, batch_size, n, global_var, active, chunk, va
     for start in range(0, n, chunk):
         m = min(chunk, n - start)
         k = rng.integers(dataset.num_factors, size=m)
-        rows = np.arange(m)
+        chosen = one_factor(k, dataset.num_factors)
         factors = dataset.sample_factors(m * batch_size, rng).reshape(m, batch_size, -1)
-        if vary_one:
-            varied = factors[rows, :, k]  # [m, batch]
-            factors = np.repeat(factors[:, :1], batch_size, axis=1)
-            factors[rows, :, k] = varied
-        else:
-            factors[rows, :, k] = factors[rows, 0, k][:, None]
+        factors = share_within_groups(factors, ~chosen if vary_one else chosen)
         codes = represent_factors(dataset, represent, factors.reshape(m * batch_size, -1), rng)
         normalised = np.var(codes.reshape(m, batch_size, -1), axis=1, ddof=1)[:, active] / global_var[active]
         dims = active_index[np.argmax(normalised, axis=1) if vary_one else np.argmin(normalised, axis=1)]

@@ -18,6 +18,37 @@ def points_per_call(images_per_point: int, points_per_call: int | None = None) -
     return max(1, IMAGES_PER_CALL // images_per_point)
 
 
+def share_within_groups(factors: np.ndarray, shared: np.ndarray) -> np.ndarray:
+    """Groups of factor rows in which the ``shared`` factors take the group's first row's values:
+    the one move of the β-VAE score (a pair shares one factor), the FactorVAE score (a batch
+    fixes one factor) and Z-max variance (a batch varies only one).
+
+    Parameters
+    ----------
+    factors : int array, shape (g, m, k)
+        g groups of m factor rows.
+    shared : bool array, shape (g, k)
+        The factors each group holds at its first row's values.
+
+    Returns
+    -------
+    int array, shape (g, m, k)
+        A new array; rows keep their own value of every factor not shared.
+
+    Examples
+    --------
+    >>> groups = np.array([[[0, 1], [2, 3]], [[4, 5], [6, 7]]])
+    >>> share_within_groups(groups, np.array([[True, False], [False, True]])).tolist()
+    [[[0, 1], [0, 3]], [[4, 5], [6, 5]]]
+    """
+    return np.where(shared[:, None, :], factors[:, :1, :], factors)
+
+
+def one_factor(k: np.ndarray, num_factors: int) -> np.ndarray:
+    """bool [len(k), num_factors]: row i marks factor ``k[i]`` alone."""
+    return np.arange(num_factors) == np.asarray(k)[:, None]
+
+
 def represent_factors(dataset, represent, factors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Codes float64 [n, d] of observations drawn for ``factors`` [n, k]; a one-line error if ``represent`` returns a wrong shape or non-finite codes."""
     codes = np.asarray(represent(dataset.sample_observations_from_factors(factors, rng)), dtype=np.float64)
