@@ -8,13 +8,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from disentangle.devices import model_device
 from disentangle.evaluation import make_posterior, mean_kl_per_latent
 from disentangle.metrics._utils import discretize, mutual_info_matrix
 from disentangle.training.loading import load_trained
 from disentangle.mosaic import mosaic
 from disentangle.viz.images import new_figure, save_figure, save_gif, show_mosaic
-from disentangle.training.snapshots import TRAVERSAL_VALUES  # the same latent values the trackers' snapshots use
+from disentangle.training.snapshots import TRAVERSAL_VALUES, decode_images, traversal_grid  # the trackers' snapshots draw the same
 
 INACTIVE_KL = 0.01  # nats: a latent whose KL from the prior is below this carries (almost) nothing
 
@@ -57,11 +56,6 @@ def training_curves(log_path: Path, out: Path, title: str, fmt: str = "png") -> 
     return save_figure(fig, out / f"training_curves.{fmt}")
 
 
-@torch.no_grad()
-def _decode(model, z: np.ndarray) -> np.ndarray:
-    return torch.sigmoid(model.decode(torch.as_tensor(z, dtype=torch.float32).to(model_device(model)))).cpu().numpy()
-
-
 def _encode_means(model, observations: np.ndarray) -> np.ndarray:
     return make_posterior(model)(observations)[0]
 
@@ -77,14 +71,6 @@ def latent_summary(model, dataset, rng, n: int = 1000):
         mi = mutual_info_matrix(discretize(mu, 20), factors)
         names = [dataset.factor_names[j] for j in mi.argmax(1)]
     return kl, names
-
-
-def traversal_grid(model, seed_code: np.ndarray, order: np.ndarray, values=TRAVERSAL_VALUES) -> np.ndarray:
-    """Decoded traversals [len(order) * len(values), C, H, W]: row r varies latent order[r]."""
-    codes = np.repeat(seed_code[None], len(order) * len(values), axis=0)
-    for r, j in enumerate(order):
-        codes[r * len(values):(r + 1) * len(values), j] = values
-    return _decode(model, codes)
 
 
 def render_run_figures(run_dir: str | Path, out: str | Path | None = None, seed: int = 0,
@@ -114,16 +100,16 @@ def render_run_figures(run_dir: str | Path, out: str | Path | None = None, seed:
     for value in sweep:
         codes = np.repeat(seed_code[None], len(order), axis=0)
         codes[np.arange(len(order)), order] = value
-        frames.append(mosaic(_decode(model, codes), 1, len(order)))
+        frames.append(mosaic(decode_images(model, codes), 1, len(order)))
     paths.append(save_gif(frames, out / "traversals.gif", duration_ms=120, scale=1, column_labels=[label.split("  ")[0] + ("" if "inactive" not in label else " off")
                                                                        for label in labels], caption=run_dir.name))
 
     _, inputs = dataset.sample(8, rng)
-    recon = _decode(model, _encode_means(model, inputs))
+    recon = decode_images(model, _encode_means(model, inputs))
     figure = show_mosaic(mosaic(np.concatenate([inputs, recon]), 2, 8), f"{run_dir.name}\ninputs (top) and reconstructions (bottom)", (8, 2.8))
     paths.append(save_figure(figure, out / f"reconstructions.{fmt}"))
 
-    samples = _decode(model, rng.standard_normal((16, model.latent_dim)))
+    samples = decode_images(model, rng.standard_normal((16, model.latent_dim)))
     paths.append(save_figure(show_mosaic(mosaic(samples, 2, 8), f"{run_dir.name}\nsamples from the prior", (8, 2.8)), out / f"samples.{fmt}"))
 
     fig, ax = new_figure(figsize=(6, 3.2))
