@@ -149,7 +149,8 @@ def evaluate(run_dirs, metric_names, seed, profile, old_fast_flag, force, split,
         torch.set_num_threads(threads)
     from disentangle.evaluation import evaluate as evaluate_run
     from disentangle.metrics.registry import parse_metric_names
-    from disentangle.scoring import parse_metric_options, result_key
+    from disentangle.metrics.registry import result_key
+    from disentangle.scoring import parse_metric_options
 
     names = parse_metric_names(metric_names)
     options = parse_metric_options(metric_settings)

@@ -20,9 +20,9 @@ from disentangle._io import atomic_write_json
 from disentangle.devices import low_precision, model_device
 from disentangle.errors import DisentangleError
 from disentangle.hardware import encode_batch_size
-from disentangle.metrics.registry import default_metrics, get_metric
+from disentangle.metrics.registry import default_metrics, get_metric, result_key
 from disentangle.models.base import kl_per_dim
-from disentangle.scoring import CodeSamples, metric_settings, record, result_key, same_settings, score
+from disentangle.scoring import CodeSamples, metric_settings, record, same_settings, score
 from disentangle.training.loading import load_trained
 
 

@@ -54,7 +54,8 @@ def _needs_work(config: runs.RunConfig, runs_dir: Path, metric_names, retry_fail
                 metric_options: dict | None = None, representations: tuple[str, ...] = ("mean",)) -> str | None:
     """Why a run is skipped, or None if it has work left (training, or a metric missing or run with other settings)."""
     from disentangle.evaluation import encode_note
-    from disentangle.scoring import metric_settings, result_key, same_settings
+    from disentangle.metrics.registry import result_key
+    from disentangle.scoring import metric_settings, same_settings
 
     run_dir = runs_dir / config.run_id()
     status = runs.read_status(run_dir)

@@ -107,7 +107,7 @@ def collect(runs_dir: str | Path = "runs", problems: list[str] | None = None) ->
 
 def metric_columns(table: pd.DataFrame) -> list[str]:
     """Columns of a runs table that hold metric values (``metric.key``, not intervals) and final recon / KL."""
-    from disentangle.scoring import result_names
+    from disentangle.metrics.registry import result_names
 
     names = result_names()
     return [c for c in table.columns if (c.partition(".")[0] in names and not c.endswith((".ci_low", ".ci_high")))

@@ -18,7 +18,7 @@ import numpy as np
 from disentangle import __version__
 from disentangle.errors import DisentangleError
 from disentangle.metrics._utils import SingleFactorError
-from disentangle.metrics.registry import ARRAY_NEEDS, REPRESENTATIONS, get_metric, list_metrics, parse_result_key, result_key, result_names  # noqa: F401
+from disentangle.metrics.registry import ARRAY_NEEDS, REPRESENTATIONS, get_metric, list_metrics, result_key
 from disentangle.metrics.sampling import represent_sample
 from disentangle.registry import function_schema
 from disentangle.validation import check_choice, check_count, parse_setting

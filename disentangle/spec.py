@@ -75,7 +75,8 @@ def load_spec(path: str | Path) -> list[GridSpec]:
 def _grid_spec(table: dict, where: str) -> GridSpec:
     from disentangle.metrics.registry import default_metrics, parse_metric_names
     from disentangle.profiles import PROFILE_NAMES
-    from disentangle.scoring import REPRESENTATIONS, metric_settings
+    from disentangle.metrics.registry import REPRESENTATIONS
+    from disentangle.scoring import metric_settings
     from disentangle.models import model_class
 
     def fail(key: str, message: str):
