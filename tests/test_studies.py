@@ -11,7 +11,8 @@ from click.testing import CliRunner
 from disentangle import DisentangleError, grid, runs, tasks
 from disentangle.cli import main
 from disentangle.datasets import get_dataset
-from disentangle.metrics import iwae_nll, likelihood
+from disentangle.metrics import _likelihood as likelihood
+from disentangle.metrics import iwae_nll
 from disentangle.models import build_model
 from disentangle.evaluation import evaluate
 from disentangle.metrics.registry import default_metrics
