@@ -130,7 +130,7 @@ def train(model, dataset, steps, seed, batch_size, settings, checkpoint_every, l
 @click.option("--representation", type=click.Choice(["mean", "sampled"]), default="mean", show_default=True,
               help="Code with the posterior mean, or one seeded draw from the posterior (stored as <metric>_sampled).")
 @click.option("--distribution", type=click.Choice(DISTRIBUTIONS), default=DISTRIBUTIONS[0], show_default=True,
-              help="For runs trained with correlations: score on the independent factor grid, or on the correlated training joint.")
+              help="For runs trained with correlations or a holdout: score on the whole independent factor grid, or on the training joint.")
 @click.option("--set", "metric_settings", multiple=True, metavar="METRIC.KEY=VALUE", help="A metric setting, e.g. --set iwae.k=5000 --set iwae.num_points=all.")
 @click.option("--data-root", type=click.Path(path_type=Path), default=None, help="Where the run's data set files are on this machine.")
 @click.option("--bootstrap", type=int, default=0, show_default=True,

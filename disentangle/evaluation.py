@@ -119,8 +119,8 @@ def evaluate(run_dir: str | Path, metrics=None, *, profile: str = "published", s
     data_root, device
         Where the data lives; where the encoder runs.
     distribution : {"unaltered", "training"}
-        For a run trained on correlated factors: score it on the data set's independent factor grid
-        (the default, Roth et al. 2023) or on the correlated joint it trained on; the settings say
+        For a run trained on correlated factors or part of the grid (``holdout``): score it on the data
+        set's independent factor grid (the default, Roth et al. 2023) or on the joint it trained on; the settings say
         which (``distribution``), so a stored score is reused only for the same one.
 
     Returns
@@ -147,7 +147,7 @@ def evaluate(run_dir: str | Path, metrics=None, *, profile: str = "published", s
         trained_config = runs.read_config(run_dir)
         trained_in = trained_config.precision
         note = encode_note(trained_in, device)
-        scored_on = distribution if trained_config.dataset_options.get("correlations") else None
+        scored_on = distribution if any(trained_config.dataset_options.get(o) for o in ("correlations", "holdout")) else None
         try:
             result = runs.read_metrics(run_dir)
         except DisentangleError:

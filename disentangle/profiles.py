@@ -9,4 +9,4 @@ Each metric's settings per profile are in its registration (:mod:`disentangle.me
 """
 
 PROFILE_NAMES = ("published", "fast", "tiny")
-DISTRIBUTIONS = ("unaltered", "training")  # what a run trained under correlations is scored on: the independent grid, or its own joint
+DISTRIBUTIONS = ("unaltered", "training")  # what a run trained under correlations or a holdout is scored on: the whole independent grid, or its own joint

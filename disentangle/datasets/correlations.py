@@ -21,16 +21,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
+from disentangle.datasets.joint import FactorJoint, normalised_values
 from disentangle.errors import DisentangleError
 
-
-def independent_factors(n: int, factor_sizes, rng: np.random.Generator) -> np.ndarray:
-    """``n`` factor rows int64 [n, k], each factor uniform over its classes and independent of the others:
-    the draw every data set makes without ``correlations``, and the one the correlated joint starts from."""
-    return np.stack([rng.integers(0, size, n) for size in factor_sizes], axis=1).astype(np.int64)
 
 @dataclasses.dataclass(frozen=True)
 class CorrelatedPair:
@@ -44,15 +41,10 @@ class CorrelatedPair:
 
     def weights(self, size_first: int, size_second: int) -> np.ndarray:
         """The unnormalised weights float64 [size_first, size_second] over the pair's classes."""
-        c1 = _normalised(size_first)[:, None]
-        c2 = _normalised(size_second)[None, :]
+        c1 = normalised_values(size_first)[:, None]
+        c2 = normalised_values(size_second)[None, :]
         other = 1.0 - c2 if self.kind == "inverse" else c2
         return np.exp(-((c1 - other) ** 2) / (2.0 * self.sigma ** 2))
-
-
-def _normalised(size: int) -> np.ndarray:
-    """A factor's classes as values in [0, 1] (class / (size − 1); a one-class factor is 0)."""
-    return np.arange(size, dtype=np.float64) / max(size - 1, 1)
 
 
 def parse_correlations(text: str, factor_names) -> tuple[CorrelatedPair, ...]:
@@ -91,7 +83,12 @@ def parse_correlations(text: str, factor_names) -> tuple[CorrelatedPair, ...]:
     return tuple(pairs)
 
 
-class CorrelatedFactors:
+def correlation_tables(pairs: Sequence[CorrelatedPair], factor_sizes) -> list[tuple[tuple[int, int], np.ndarray]]:
+    """Each pair's weight table with its factor indices, as :class:`~disentangle.datasets.joint.FactorJoint` takes them."""
+    return [((p.first, p.second), p.weights(factor_sizes[p.first], factor_sizes[p.second])) for p in pairs]
+
+
+class CorrelatedFactors(FactorJoint):
     """The training joint of a data set's factors under ``correlations`` (see the module).
 
     Parameters
@@ -110,23 +107,4 @@ class CorrelatedFactors:
 
     def __init__(self, correlations: str, factor_names, factor_sizes):
         self.pairs = parse_correlations(correlations, factor_names)
-        self.factor_sizes = tuple(int(s) for s in factor_sizes)
-        self.involved = tuple(sorted({p.first for p in self.pairs} | {p.second for p in self.pairs}))
-        sizes = [self.factor_sizes[j] for j in self.involved]
-        weights = np.ones(sizes, dtype=np.float64)
-        for pair in self.pairs:  # broadcast each pair's table over the involved factors' grid
-            table = pair.weights(self.factor_sizes[pair.first], self.factor_sizes[pair.second])
-            axes = [self.involved.index(pair.first), self.involved.index(pair.second)]
-            shape = [1] * len(sizes)
-            shape[axes[0]], shape[axes[1]] = table.shape
-            weights = weights * (table if axes[0] < axes[1] else table.T).reshape(shape)
-        self.probabilities = weights / weights.sum()  # [sizes of the involved factors]
-        self._cdf = np.cumsum(self.probabilities.ravel())
-
-    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """``n`` factor rows int64 [n, k]: the involved factors from the exact joint, the rest uniform."""
-        factors = independent_factors(n, self.factor_sizes, rng)
-        cells = np.searchsorted(self._cdf, rng.random(n) * self._cdf[-1], side="right")
-        cells = np.minimum(cells, len(self._cdf) - 1)
-        factors[:, list(self.involved)] = np.stack(np.unravel_index(cells, self.probabilities.shape), axis=1)
-        return factors
+        super().__init__(factor_sizes, correlation_tables(self.pairs, tuple(int(s) for s in factor_sizes)))

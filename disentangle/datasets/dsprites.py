@@ -243,7 +243,7 @@ class DSprites(GroundTruthDataset):
     def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
         if self._row_of_index is None:
             return super().sample_factors(n, rng)
-        self.without_correlations_needed(f"this dSprites file holds {len(self._present)} of {NUM_IMAGES} images")
+        self.complete_grid_needed(f"this dSprites file holds {len(self._present)} of {NUM_IMAGES} images")
         return index_to_factors(rng.choice(self._present, size=check_count(n)))
 
     def sample_observations_from_factors(self, factors: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:

@@ -35,7 +35,7 @@ class DSpritesNoShape(DSprites):
     def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
         if self._row_of_index is None:
             return GroundTruthDataset.sample_factors(self, n, rng)
-        self.without_correlations_needed(f"this dSprites file holds {len(self._present)} of {NUM_IMAGES} images")
+        self.complete_grid_needed(f"this dSprites file holds {len(self._present)} of {NUM_IMAGES} images")
         return super().sample_factors(n, rng)[:, 1:]  # an official file's subset: the factor rows it holds
 
     def sample_observations_from_factors(self, factors: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:

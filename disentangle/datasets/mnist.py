@@ -116,7 +116,9 @@ class IdxClassification(GroundTruthDataset):
 
     @classmethod
     def check_option_values(cls, options: dict) -> None:
-        """The split, the binarisation and its seed; the correlations."""
+        """The split, the binarisation and its seed; the correlations; no holdout."""
+        if options.get("holdout"):
+            raise DisentangleError(f"{cls.name} draws its images' own label frequencies, not a factor grid: holdout is for the ground-truth grids")
         super().check_option_values(options)
         if options.get("split", "train") not in SPLIT_FILES:
             raise DisentangleError(f"split must be 'train' or 'test', got {options['split']!r}")

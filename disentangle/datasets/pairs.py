@@ -99,6 +99,8 @@ def sample_pairs(factor_sizes, factors: np.ndarray, rng: np.random.Generator, k=
 def sample_pair_batch(dataset, n: int, rng: np.random.Generator, k="random", sampler: str = "locatello2020"):
     """n pairs of observations from ``dataset``: (images float32 [2n, C, H, W] with the first
     observations in rows 0..n-1 and their partners in rows n..2n-1, changed bool [n, K])."""
+    if getattr(dataset, "holdout", None):
+        raise DisentangleError(f"pair models cannot train under holdout={dataset.holdout!r}: a pair's partner could fall in the held-out region")
     factors = dataset.sample_factors(n, rng)
     factors2, changed = sample_pairs(dataset.factor_sizes, factors, rng, k, sampler)
     first = dataset.sample_observations_from_factors(factors, rng)

@@ -162,7 +162,7 @@ class SmallNORB(GroundTruthDataset):
         """Uniform over the factor grid (over the combinations present, for a partial file)."""
         if self.complete:
             return super().sample_factors(n, rng)
-        self.without_correlations_needed(f"these smallNORB files hold {len(self._present)} of {int(np.prod(self.factor_sizes))} factor combinations")
+        self.complete_grid_needed(f"these smallNORB files hold {len(self._present)} of {int(np.prod(self.factor_sizes))} factor combinations")
         return self._present[rng.integers(0, len(self._present), check_count(n))]
 
     def sample_observations_from_factors(self, factors: np.ndarray, rng: np.random.Generator) -> np.ndarray:

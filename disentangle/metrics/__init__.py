@@ -25,7 +25,8 @@ from disentangle.metrics._downstream import downstream_task, reduced_downstream_
 from disentangle.metrics._interventions import fairness, inter_group_fairness, strong_downstream_task
 from disentangle.metrics._udr import relative_strength, udr
 from disentangle.metrics._correlated import factorized_support, latent_correlation
+from disentangle.metrics._held_out import ood_r2
 
 __all__ = ["Metric", "active_units", "beta_vae_score", "dci", "dci_es_explicitness", "dcimig", "downstream_task", "elbo", "factorized_support", "fairness", "inter_group_fairness", "factor_vae_score", "get_metric", "headline_columns",
-           "human_name", "infomec", "irs", "iwae_nll", "jemmig", "latent_correlation", "list_metrics", "mig", "mig_sup", "modularity_explicitness", "reduced_downstream_task", "relative_strength",
+           "human_name", "infomec", "irs", "iwae_nll", "jemmig", "latent_correlation", "list_metrics", "mig", "mig_sup", "modularity_explicitness", "ood_r2", "reduced_downstream_task", "relative_strength",
            "register_metric", "sap", "strong_downstream_task", "udr", "unsupervised", "z_max_variance"]

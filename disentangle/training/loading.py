@@ -31,9 +31,10 @@ def evaluation_dataset_options(config: runs.RunConfig, split: str = "train", dat
                                distribution: str = "unaltered") -> dict:
     """The data set options to score a run on ``split``, its files under ``data_root``.
 
-    A run trained on correlated factors (``correlations``) is scored on the set's full,
-    independent factor grid (``distribution="unaltered"``, as Roth et al. 2023 do), or on the
-    correlated joint it trained on (``"training"``).
+    A run trained on correlated factors (``correlations``) or on part of the grid (``holdout``) is
+    scored on the set's full, independent factor grid (``distribution="unaltered"``, as Roth et
+    al. 2023 do), or on the joint it trained on (``"training"``). A holdout run keeps its
+    ``holdout`` either way, so the out-of-distribution scores find the held-out region.
 
     A run trained on dynamically binarised images is scored on the held-out split's
     one fixed binarisation (``binarize="fixed"``, the run's ``binarize_seed``).
@@ -42,6 +43,8 @@ def evaluation_dataset_options(config: runs.RunConfig, split: str = "train", dat
     options = dict(config.dataset_options)
     if distribution == "unaltered":
         options.pop("correlations", None)
+        if options.get("holdout"):
+            options["holdout_part"] = "all"
     if data_root is not None:
         options["root"] = str(data_root)
     if split != "train":
