@@ -331,7 +331,7 @@ def traverse(run_dir, out, seed, data_root, device):
 @reports_errors
 def export(run_dir, out_dir):
     """Copy a finished run with its model weights only (small, for sharing or committing)."""
-    from disentangle.training.checkpoint import export_run
+    from disentangle.training.export import export_run
 
     click.echo(f"wrote {export_run(run_dir, out_dir)}")
 

@@ -124,7 +124,7 @@ def test_a_killed_export_leaves_no_half_export(tmp_path, monkeypatch):
     (run / runs.METRICS).write_text('{"mig.discrete_mig": 0.5}')  # the run changed since: a half export would show it
     monkeypatch.setattr(shutil, "copyfile", killed_midway)
     with pytest.raises(KeyboardInterrupt):
-        from disentangle.training.checkpoint import export_run
+        from disentangle.training.export import export_run
 
         export_run(run, out)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == exported  # the earlier export, whole
@@ -149,3 +149,20 @@ def test_score_codes_on_a_npy_or_empty_file_is_one_line(tmp_path, content, messa
     result = CliRunner().invoke(main, ["score", "--codes", str(path)])
     assert result.exit_code == 2, result.output
     assert message in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_a_checkpoint_that_does_not_fit_its_config_is_one_line_and_never_exported(tmp_path):
+    (config,) = expand("beta_vae", steps=2, batch_size=8, fixed={"latent_dim": 3})
+    run = train(config, tmp_path / "runs", progress=False)
+    state = load_checkpoint(run / runs.CHECKPOINT)
+    name = next(k for k, v in state["model"].items() if v.ndim == 2)
+    state["model"][name] = torch.zeros(*(s + 1 for s in state["model"][name].shape))  # one tensor of another shape
+    torch.save(state, run / runs.CHECKPOINT)
+    for command in (["evaluate", str(run), "--metrics", "mig", "--profile", "tiny"], ["export", str(run), str(tmp_path / "out")]):
+        result = CliRunner().invoke(main, command)
+        assert result.exit_code != 0 and "Traceback" not in result.output
+        assert f"does not fit the model its config describes: 1 tensor(s) of other shapes (e.g. {name}" in result.output
+    assert not (tmp_path / "out").exists()
+    del state["model"][name]
+    torch.save(state, run / runs.CHECKPOINT)
+    assert "1 missing" in CliRunner().invoke(main, ["export", str(run), str(tmp_path / "out")]).output

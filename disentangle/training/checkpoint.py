@@ -6,13 +6,12 @@ moves the model to its device before the optimizer state is loaded into it."""
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from disentangle._io import atomic_write_bytes, current_umask
+from disentangle._io import atomic_write_bytes
 from disentangle.errors import DisentangleError
 
 
@@ -63,9 +62,31 @@ def load_checkpoint(path: Path) -> dict:
         raise DisentangleError(f"{path} is not a readable checkpoint ({type(error).__name__}: {error})") from None
 
 
-def restore(state: dict, model, optimizers: dict, rng: np.random.Generator) -> int:
+def load_weights(model, state, path: Path | str = "the checkpoint") -> None:
+    """Load a checkpoint's model weights (``state["model"]``) into ``model``, or a one-line error naming
+    what does not fit: a checkpoint made for another model, options or data set (shared files are untrusted)."""
+    weights = state.get("model") if isinstance(state, dict) else None
+    if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor) for v in weights.values()):
+        raise DisentangleError(f"{path} holds no model weights (a mapping of names to tensors)")
+    expected = model.state_dict()
+    missing, unexpected = sorted(set(expected) - set(weights)), sorted(set(weights) - set(expected))
+    reshaped = [(k, list(weights[k].shape), list(v.shape)) for k, v in expected.items() if k in weights and weights[k].shape != v.shape]
+    if missing or unexpected or reshaped:
+        problems = []
+        if reshaped:
+            name, got, want = reshaped[0]
+            problems.append(f"{len(reshaped)} tensor(s) of other shapes (e.g. {name}: {got}, the model has {want})")
+        if missing:
+            problems.append(f"{len(missing)} missing (e.g. {missing[0]})")
+        if unexpected:
+            problems.append(f"{len(unexpected)} the model does not have (e.g. {unexpected[0]})")
+        raise DisentangleError(f"{path} does not fit the model its config describes: {'; '.join(problems)}")
+    model.load_state_dict(weights)
+
+
+def restore(state: dict, model, optimizers: dict, rng: np.random.Generator, path: Path | str = "the checkpoint") -> int:
     """Load ``state`` into model, optimizers and RNGs; return the step to continue from."""
-    model.load_state_dict(state["model"])
+    load_weights(model, state, path)
     for name, opt in optimizers.items():
         opt.load_state_dict(state["optimizers"][name])
     torch.set_rng_state(state["torch_rng"])
@@ -73,61 +94,3 @@ def restore(state: dict, model, optimizers: dict, rng: np.random.Generator) -> i
         torch.cuda.set_rng_state_all(state["cuda_rng"])
     rng.bit_generator.state = state["numpy_rng"]
     return int(state["step"])
-
-
-def export_run(run_dir: Path, out_dir: Path) -> Path:
-    """Copy a finished run to ``out_dir`` for sharing: config.json (without the data
-    location), status, metrics.json, log.csv, and a ``checkpoint.pt`` with the model weights only (``{"model": ..., "step": ...}``,
-    no optimizer state or RNG), which ``evaluate`` and ``traverse`` accept."""
-    import shutil
-    import tempfile
-
-    from disentangle import runs
-
-    run_dir, out_dir = Path(run_dir), Path(out_dir)
-    if out_dir.resolve() == run_dir.resolve():
-        raise DisentangleError(f"export {run_dir} onto itself would replace its full checkpoint with the weights only: "
-                               "give another folder")
-    if out_dir.resolve().is_relative_to(run_dir.resolve()):
-        raise DisentangleError(f"export {run_dir} into {out_dir} would nest the export inside the run it copies: give a folder outside it")
-    if out_dir.exists() and any(out_dir.iterdir()) and not _same_run(run_dir, out_dir):
-        raise DisentangleError(f"{out_dir} is not empty and is not an export of {run_dir}: give a new or empty folder")
-    if runs.read_status(run_dir) != "done":
-        raise DisentangleError(f"{run_dir} is not finished (status: {runs.read_status(run_dir)}): only finished runs are exported")
-    state = load_checkpoint(run_dir / runs.CHECKPOINT)
-    config = runs.read_config(run_dir)
-    config.dataset_options.pop("root", None)  # where the data lived on this machine: --data-root says it elsewhere
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    for stale in out_dir.parent.glob(f".{out_dir.name}.export-*"):  # what a killed export left
-        shutil.rmtree(stale, ignore_errors=True)
-    # the export is built in a hidden sibling and renamed into place whole: a kill leaves no half export
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.export-", dir=out_dir.parent))
-    os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp makes 0700; an export is meant to be shared
-    try:
-        torch.save({"model": state["model"], "step": state["step"]}, staging / runs.CHECKPOINT)
-        runs.write_config(staging, config)
-        for name in (runs.METRICS, runs.LOG, runs.STATUS):
-            if (run_dir / name).exists():
-                shutil.copyfile(run_dir / name, staging / name)
-        if out_dir.exists():  # empty, or an earlier export of this run: replaced whole
-            previous = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.export-previous-", dir=out_dir.parent))
-            os.replace(out_dir, previous / "run")
-            os.replace(staging, out_dir)
-            shutil.rmtree(previous, ignore_errors=True)
-        else:
-            os.replace(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return out_dir
-
-
-def _same_run(run_dir: Path, out_dir: Path) -> bool:
-    """Whether ``out_dir`` holds an earlier export of the same run (same config identity), which a
-    new export may refresh."""
-    from disentangle import runs
-
-    try:
-        return runs.read_config(out_dir).identity() == runs.read_config(run_dir).identity()
-    except DisentangleError:
-        return False

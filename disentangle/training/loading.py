@@ -3,6 +3,7 @@ the trained model back from its folder (:func:`load_trained`) for evaluation and
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from disentangle import runs
@@ -12,7 +13,7 @@ from disentangle.devices import resolve_device
 from disentangle.errors import DisentangleError
 from disentangle.models import build_model
 from disentangle.models.architectures import default_architecture
-from disentangle.training.checkpoint import load_checkpoint
+from disentangle.training.checkpoint import load_checkpoint, load_weights
 from disentangle.profiles import DISTRIBUTIONS
 from disentangle.validation import check_choice
 
@@ -25,6 +26,15 @@ def build(config: runs.RunConfig, dataset=None):
     options.setdefault("architecture", default_architecture(dataset.observation_shape))
     model = build_model(config.model, observation_shape=dataset.observation_shape, dataset_size=len(dataset), **options)
     return dataset, model
+
+
+def model_for_config(config: runs.RunConfig):
+    """The model a config describes, built without reading its data set's files (its class's image
+    shape): what a checkpoint's weights are checked against."""
+    cls = DATASETS.get(config.dataset)
+    options = dict(config.model_options)
+    options.setdefault("architecture", default_architecture(cls.observation_shape))
+    return build_model(config.model, observation_shape=cls.observation_shape, dataset_size=max(1, math.prod(cls.factor_sizes)), **options)
 
 
 def evaluation_dataset_options(config: runs.RunConfig, split: str = "train", data_root: str | Path | None = None,
@@ -77,7 +87,7 @@ def load_trained(run_dir: str | Path, split: str = "train", data_root: str | Pat
             raise DisentangleError(f"dataset {config.dataset!r} has no {split!r} split") from None
         raise
     _, model = build(config, dataset)
-    model.load_state_dict(load_checkpoint(run_dir / runs.CHECKPOINT)["model"])
+    load_weights(model, load_checkpoint(run_dir / runs.CHECKPOINT), run_dir / runs.CHECKPOINT)
     return config, dataset, model.to(resolve_device(device)).eval()
 
 

@@ -154,7 +154,7 @@ def _train_locked(config: runs.RunConfig, dataset, model, run_dir: Path, progres
     checkpoint_path = run_dir / runs.CHECKPOINT
     if checkpoint_path.exists():
         state = load_checkpoint(checkpoint_path)
-        step = restore(state, model, optimizers, rng)
+        step = restore(state, model, optimizers, rng, checkpoint_path)
         log_rows, window = state["log_rows"], state.get("log_window", [])
     training_log.write_log(run_dir / runs.LOG, log_rows)
     runs.write_status(run_dir, runs.RUNNING)
