@@ -23,6 +23,8 @@ from disentangle.metrics.sampling import represent_sample
 from disentangle.registry import function_schema
 from disentangle.validation import check_choice, check_count, parse_setting
 
+MAX_SAMPLE_POINTS = 1_000_000  # codes of a million points fill ~100 MB per 10 latents; the published settings draw 10,000
+MAX_BOOTSTRAP = 10_000  # replicates of a percentile interval (2,000 is the textbook's ample)
 RUNNER_KEYS = ("seed", "split", "profile", "encode_precision", "representation", "distribution")  # recorded, not passed to a metric
 
 
@@ -136,11 +138,16 @@ def metric_settings(name: str, profile: str = "published", seed: int = 0, split:
             kinds[key].check(value, f"metric {name!r}")
         elif not (key == "num_points" and value == "all"):  # a sample size the runner draws
             check_count(value, f"{name}.{key}")
+        if key.startswith("num_") and isinstance(value, int) and value > MAX_SAMPLE_POINTS:
+            raise DisentangleError(f"{name}.{key} must be at most {MAX_SAMPLE_POINTS:,} (points drawn and coded in memory; "
+                                   f"the published setting is {get_metric(name).settings('published').get(key, 'smaller')}), got {value:,}")
         settings[key] = value
     settings["seed"] = seed
     settings["profile"] = profile  # for readers (figures, report); caches compare the values, not the name
     if split != "train":
         settings["split"] = split
+    if bootstrap and bootstrap > MAX_BOOTSTRAP:
+        raise DisentangleError(f"bootstrap must be at most {MAX_BOOTSTRAP:,} replicates (each recomputes the metric), got {bootstrap:,}")
     if bootstrap and get_metric(name).needs in ARRAY_NEEDS:  # the sampling and likelihood scores draw their own points
         settings["bootstrap"] = bootstrap
     if encoded_in is not None:

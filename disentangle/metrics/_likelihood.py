@@ -37,11 +37,13 @@ def _no_grad(function):
     return wrapped
 
 
-def log_importance_weights(model, x: torch.Tensor, k: int) -> torch.Tensor:
-    """log p(x, z) - log q(z | x) for k posterior samples per example: [k, n].
+def log_importance_weights(model, x: torch.Tensor, k: int):
+    """log p(x, z) - log q(z | x) for k posterior samples per example, yielded in chunks [s, n] that
+    sum to k rows.
 
     Samples are drawn and decoded in chunks of about :data:`SAMPLES_PER_CALL`
-    (z of shape [chunk, n, d] at a time), so k = 5,000 costs no Python loop per sample.
+    (z of shape [chunk, n, d] at a time), so k = 5,000 costs no Python loop per sample, and
+    memory stays bounded whatever k is: callers reduce each chunk as it comes.
     """
     import torch
 
@@ -50,7 +52,6 @@ def log_importance_weights(model, x: torch.Tensor, k: int) -> torch.Tensor:
     mu, logvar = model.encode(x)
     n, d = mu.shape
     per_call = max(1, SAMPLES_PER_CALL // n)
-    out = []
     for start in range(0, k, per_call):
         s = min(per_call, k - start)
         z = mu + torch.randn(s, n, d, dtype=mu.dtype, device=mu.device) * torch.exp(0.5 * logvar)
@@ -59,8 +60,18 @@ def log_importance_weights(model, x: torch.Tensor, k: int) -> torch.Tensor:
         log_px = model.log_likelihood(x.repeat(s, *([1] * (x.dim() - 1))), logits).reshape(s, n)
         log_pz = gaussian_log_density(z, z.new_zeros(()), z.new_zeros(())).sum(2)  # N(0, I), broadcast
         log_qz = gaussian_log_density(z, mu, logvar).sum(2)
-        out.append(log_px + log_pz - log_qz)
-    return torch.cat(out)
+        yield log_px + log_pz - log_qz
+
+
+def log_mean_importance_weight(model, x: torch.Tensor, k: int) -> torch.Tensor:
+    """log (1/k) Σ_k p(x, z_k) / q(z_k | x) per example: [n], a running log-sum-exp over the chunks."""
+    import torch
+
+    total = None
+    for chunk in log_importance_weights(model, x, k):
+        part = torch.logsumexp(chunk, 0)
+        total = part if total is None else torch.logaddexp(total, part)
+    return total - math.log(k)
 
 
 def _batches(observations: np.ndarray, model, batch_size: int = 256):
@@ -107,7 +118,7 @@ def elbo(model, observations: np.ndarray) -> dict[str, float]:
     >>> list(elbo(model, images))
     ['elbo']
     """
-    total = sum(float(log_importance_weights(model, x, 1)[0].sum()) for x in _batches(observations, model))
+    total = sum(float(log_mean_importance_weight(model, x, 1).sum()) for x in _batches(observations, model))
     return {"elbo": total / len(observations)}
 
 
@@ -152,13 +163,11 @@ def iwae_nll(model, observations: np.ndarray, *, k: int = 100, progress=None) ->
     >>> scores["iwae_k"], scores["num_points"]
     (10, 8)
     """
-    import torch
 
     k = check_count(k, "k")
     total = 0.0
     for x in _batches(observations, model):
-        log_w = log_importance_weights(model, x, k)
-        total += float(-(torch.logsumexp(log_w, 0) - math.log(k)).sum())
+        total += float(-log_mean_importance_weight(model, x, k).sum())
         if progress is not None:
             progress(len(x))
     return {"iwae_nll": total / len(observations), "iwae_k": k, "num_points": len(observations)}

@@ -1,0 +1,54 @@
+"""Sizes a user types are bounded up front, or streamed in bounded memory (hardening III)."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from disentangle import DisentangleError
+from disentangle.cli import main
+from disentangle.grid import expand
+from disentangle.metrics import _likelihood as likelihood
+from disentangle.models import build_model
+from disentangle.scoring import MAX_BOOTSTRAP, MAX_SAMPLE_POINTS, metric_settings
+from disentangle.training import train
+
+
+@pytest.mark.parametrize(("name", "key"), [("mig", "num_train"), ("dci", "num_test"), ("beta_vae", "num_train"), ("iwae", "num_points")])
+def test_sample_sizes_above_the_bound_are_one_line_naming_it(name, key):
+    assert metric_settings(name, options={key: MAX_SAMPLE_POINTS})[key] == MAX_SAMPLE_POINTS  # the bound itself is allowed
+    with pytest.raises(DisentangleError, match=f"{name}.{key} must be at most 1,000,000 .*got 100,000,000"):
+        metric_settings(name, options={key: 100_000_000})
+
+
+def test_bootstrap_replicates_are_bounded():
+    assert metric_settings("mig", bootstrap=MAX_BOOTSTRAP)["bootstrap"] == MAX_BOOTSTRAP
+    with pytest.raises(DisentangleError, match="bootstrap must be at most 10,000 replicates"):
+        metric_settings("mig", bootstrap=1_000_000_000)
+
+
+def test_the_cli_refuses_them_before_scoring(tmp_path):
+    (config,) = expand("beta_vae", steps=2, batch_size=8, fixed={"latent_dim": 3})
+    run = train(config, tmp_path / "runs", progress=False)
+    for extra in (["--set", "mig.num_train=100000000"], ["--bootstrap", "1000000000"]):
+        result = CliRunner().invoke(main, ["evaluate", str(run), "--metrics", "mig", "--profile", "tiny", *extra])
+        assert result.exit_code != 0 and "must be at most" in result.output and "Traceback" not in result.output
+        assert len(result.output.strip().splitlines()) == 1
+
+
+def test_iwae_streams_its_samples_whatever_k_is(monkeypatch):
+    torch.manual_seed(0)
+    model = build_model("vae", observation_shape=(1, 28, 28), architecture="mlp", latent_dim=3).eval()
+    x = torch.as_tensor((np.random.default_rng(0).random((4, 1, 28, 28)) > 0.5).astype(np.float32))
+    monkeypatch.setattr(likelihood, "SAMPLES_PER_CALL", 12)  # 3 samples of the 4 images per chunk
+    with torch.no_grad():
+        chunks = likelihood.log_importance_weights(model, x, 10 ** 12)  # lazy: nothing of k = 10^12 is held
+        first = [next(chunks) for _ in range(2)]
+        assert [c.shape for c in first] == [torch.Size([3, 4])] * 2
+        torch.manual_seed(1)
+        everything = torch.cat(list(likelihood.log_importance_weights(model, x, 7)))  # chunks of 3, 3, 1
+        torch.manual_seed(1)
+        streamed = likelihood.log_mean_importance_weight(model, x, 7)
+    assert torch.allclose(streamed, torch.logsumexp(everything, 0) - math.log(7), atol=1e-5)
