@@ -30,14 +30,16 @@ def datasets_list():
 @click.argument("name")
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None, help="Data folder (default: the set's folder under datasets/).")
 @click.option("--url-base", default=None, help="A mirror: each file is fetched as URL_BASE/<file name>.")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=60.0, show_default=True, help="Seconds without data before a transfer counts as stalled.")
+@click.option("--retries", type=click.IntRange(min=0), default=3, show_default=True, help="Further attempts after a failed or stalled transfer, each resuming.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @reports_errors
-def datasets_download(name, root, url_base, quiet):
+def datasets_download(name, root, url_base, timeout, retries, quiet):
     """Fetch a data set's official files: resumable, retried, md5-checked, renamed into place only when whole."""
     from disentangle.datasets import dataset_class, default_root
     from disentangle.datasets.download import download_dataset
 
-    for path in download_dataset(dataset_class(name), root or default_root(name), url_base, progress=not quiet):
+    for path in download_dataset(dataset_class(name), root or default_root(name), url_base, progress=not quiet, timeout=timeout, retries=retries):
         click.echo(str(path))
 
 

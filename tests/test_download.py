@@ -25,7 +25,8 @@ MD5 = hashlib.md5(PAYLOAD).hexdigest()
 
 class Server(http.server.ThreadingHTTPServer):
     """Serves PAYLOAD at any path but /missing; ``faults`` is a list of what to do to the next requests:
-    "cut" (send a third, then close), "stall" (send nothing for 2 s)."""
+    "cut" (send a third, then close), "stall" (send nothing for 2 s), "redirect" (to file://),
+    "endless" (a body without Content-Length that never ends)."""
 
     def __init__(self):
         super().__init__(("127.0.0.1", 0), Handler)
@@ -47,6 +48,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if fault == "stall":
             time.sleep(2.0)
             return
+        if fault == "redirect":  # to a scheme urllib must not follow
+            self.send_response(302)
+            self.send_header("Location", "file:///etc/passwd")
+            self.end_headers()
+            return
+        if fault == "endless":  # no Content-Length, a body without end
+            self.send_response(200)
+            self.end_headers()
+            try:
+                while True:
+                    self.wfile.write(PAYLOAD)
+            except OSError:  # the client hung up
+                return
         start = int(self.headers["Range"].split("=")[1].rstrip("-")) if self.headers.get("Range") else 0
         body = PAYLOAD[start:]
         self.send_response(206 if start else 200)
@@ -115,3 +129,42 @@ def test_a_download_into_a_read_only_folder_is_one_line(server, read_only_folder
     monkeypatch.setattr(dataset_class("shapes3d"), "files", (DataFile("3dshapes.h5", MD5, "https://example.invalid/3dshapes.h5"),))
     result = CliRunner().invoke(main, ["datasets", "download", "shapes3d", "--root", str(read_only_folder), "--url-base", url])
     assert result.exit_code == 2 and "read-only file system" in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_a_mirror_sending_without_end_is_stopped_at_the_files_bound_and_nothing_is_kept(server, tmp_path):
+    served, url = server
+    served.faults = ["endless"]
+    with pytest.raises(DisentangleError, match=f"sends more than file.bin can hold \\(300,000 bytes\\): not the official file, nothing was kept"):
+        download_file(f"{url}/file.bin", tmp_path / "file.bin", MD5, progress=False, max_bytes=len(PAYLOAD))
+    assert len(served.ranges) == 1 and not [p for p in tmp_path.iterdir() if not p.name.endswith(".lock")]
+    with pytest.raises(DisentangleError, match="sends more than"):  # announced too large: refused before any byte
+        download_file(f"{url}/file.bin", tmp_path / "file.bin", MD5, progress=False, max_bytes=len(PAYLOAD) - 1)
+
+
+def test_a_partial_larger_than_the_file_is_discarded_and_the_download_completes(server, tmp_path):
+    served, url = server
+    (tmp_path / ".file.bin.part").write_bytes(os.urandom(len(PAYLOAD) + 10))  # what an endless mirror left before
+    path = download_file(f"{url}/file.bin", tmp_path / "file.bin", MD5, progress=False, max_bytes=len(PAYLOAD))
+    assert path.read_bytes() == PAYLOAD and served.ranges == [None]  # started over, no Range request
+
+
+def test_a_full_disk_and_a_refused_redirect_are_one_line_and_not_retried(server, tmp_path):
+    served, url = server
+    (tmp_path / ".file.bin.part").symlink_to("/dev/full")  # every write: ENOSPC
+    with pytest.raises(DisentangleError, match=r"could not write .*\.file\.bin\.part: No space left on device; free space and run"):
+        download_file(f"{url}/file.bin", tmp_path / "file.bin", MD5, progress=False, backoff=0)
+    assert len(served.ranges) == 1
+    served.faults, served.ranges = ["redirect"], []
+    with pytest.raises(DisentangleError, match="could not download .*HTTP 302"):
+        download_file(f"{url}/other.bin", tmp_path / "other.bin", MD5, progress=False, backoff=0)
+    assert len(served.ranges) == 1
+
+
+def test_the_stall_timeout_and_retries_are_options(server, tmp_path, monkeypatch):
+    served, url = server
+    monkeypatch.setattr(dataset_class("shapes3d"), "files", (DataFile("3dshapes.h5", MD5, "https://example.invalid/3dshapes.h5"),))
+    served.faults = ["stall"]
+    started = time.monotonic()
+    result = CliRunner().invoke(main, ["datasets", "download", "shapes3d", "--root", str(tmp_path), "--url-base", url,
+                                       "--timeout", "0.3", "--retries", "0", "--quiet"])
+    assert result.exit_code != 0 and "after 1 attempts" in result.output and time.monotonic() - started < 1.9

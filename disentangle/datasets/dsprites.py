@@ -26,7 +26,7 @@ from disentangle._io import atomic_path, md5_file, remove_stale_temporaries, sol
 from disentangle.datasets import sprites
 from disentangle.datasets.base import GroundTruthDataset, grid_factors, grid_index
 from disentangle.validation import check_count
-from disentangle.datasets.files import DataFile, check_md5
+from disentangle.datasets.files import DataFile, check_md5, content_bound
 from disentangle.datasets.registry import register_dataset
 from disentangle.errors import DisentangleError
 
@@ -178,7 +178,8 @@ class DSprites(GroundTruthDataset):
     factor_names = FACTOR_NAMES
     factor_sizes = FACTOR_SIZES
     observation_shape = (1, 64, 64)
-    files = (DataFile(NPZ_NAME, NPZ_MD5, f"https://github.com/deepmind/dsprites-dataset/raw/master/{NPZ_NAME}"),)  # optional
+    files = (DataFile(NPZ_NAME, NPZ_MD5, f"https://github.com/deepmind/dsprites-dataset/raw/master/{NPZ_NAME}",  # optional
+                      content_bound(NUM_IMAGES * 64 * 64, 2 * NUM_IMAGES * 6 * 8)),)  # imgs uint8, latents float64 + int64
     url = "https://github.com/deepmind/dsprites-dataset"
     folder = ""  # the data root itself; the colour variants share its prepared grid
 

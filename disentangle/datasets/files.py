@@ -20,11 +20,21 @@ from disentangle.errors import DisentangleError
 
 @dataclass(frozen=True)
 class DataFile:
-    """One official file: its name, its md5 (``None`` where none is published) and its source."""
+    """One official file: its name, its md5 (``None`` where none is published), its source, and
+    ``max_bytes``, the most it can hold (its exact size, or its content's uncompressed size plus
+    the archive's overhead): a download that grows past it is refused, whatever a mirror sends."""
 
     name: str
     md5: str | None
     url: str = ""
+    max_bytes: int | None = None
+
+
+def content_bound(*uncompressed: int) -> int:
+    """The most a gzip/zip/HDF5 file of contents of these uncompressed sizes can take: stored data
+    never grows by more than ~0.1 % plus headers (deflate's worst case is 5 bytes per 16 KB block)."""
+    total = sum(uncompressed)
+    return total + total // 1000 + (1 << 16)
 
 
 def missing_message(dataset: str, folder: Path, files, url: str) -> str:

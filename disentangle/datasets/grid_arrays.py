@@ -21,7 +21,7 @@ import h5py
 import numpy as np
 
 from disentangle.datasets.base import GroundTruthDataset, grid_index
-from disentangle.datasets.files import DataFile, check_md5, missing_message
+from disentangle.datasets.files import DataFile, check_md5, content_bound, missing_message
 from disentangle.datasets.registry import register_dataset
 from disentangle.errors import DisentangleError
 
@@ -115,7 +115,8 @@ class Shapes3D(ArrayGridDataset):
     factor_sizes = (10, 10, 10, 8, 4, 15)
     observation_shape = (3, 64, 64)
     url = "https://github.com/deepmind/3d-shapes"
-    files = (DataFile("3dshapes.h5", "099a2078d58cec4daad0702c55d06868", "https://storage.googleapis.com/3d-shapes/3dshapes.h5"),)
+    files = (DataFile("3dshapes.h5", "099a2078d58cec4daad0702c55d06868", "https://storage.googleapis.com/3d-shapes/3dshapes.h5",
+                      content_bound(480000 * 64 * 64 * 3, 480000 * 6 * 8)),)
 
     def open_images(self, path: Path, in_memory: bool):
         try:
@@ -175,7 +176,8 @@ class MPI3D(ArrayGridDataset):
 
 def _mpi3d(variant: str, md5: str) -> type:
     name = f"mpi3d_{variant}"
-    file = DataFile(f"{name}.npz", md5, f"https://storage.googleapis.com/disentanglement_dataset/Final_Dataset/{name}.npz")
+    file = DataFile(f"{name}.npz", md5, f"https://storage.googleapis.com/disentanglement_dataset/Final_Dataset/{name}.npz",
+                    content_bound(1036800 * 64 * 64 * 3))  # the 6x6 grid's images, uint8
     cls = type(f"MPI3D{variant.capitalize()}", (MPI3D,), {"files": (file,), "__doc__": f"MPI3D, the {variant} renders ({name}.npz)."})
     return register_dataset(name)(cls)
 

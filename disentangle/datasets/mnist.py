@@ -20,7 +20,7 @@ import numpy as np
 from disentangle._io import md5_file
 from disentangle.datasets.base import GroundTruthDataset
 from disentangle.validation import check_count
-from disentangle.datasets.files import DataFile, read_bytes
+from disentangle.datasets.files import DataFile, content_bound, read_bytes
 from disentangle.datasets.registry import register_dataset
 from disentangle.errors import DisentangleError
 
@@ -30,6 +30,8 @@ SPLIT_FILES = {
 }
 
 # file name -> (md5 of the decompressed file, md5 of the official .gz)
+IDX_BYTES = {"train-images-idx3-ubyte": 47_040_016, "train-labels-idx1-ubyte": 60_008,  # decompressed (both sets)
+             "t10k-images-idx3-ubyte": 7_840_016, "t10k-labels-idx1-ubyte": 10_008}
 CHECKSUMS = {
     "mnist": {
         "train-images-idx3-ubyte": ("6bbc9ace898e44ae57da46a324031adb", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
@@ -213,7 +215,8 @@ class IdxClassification(GroundTruthDataset):
 
 
 def _official_files(name: str) -> tuple[DataFile, ...]:
-    return tuple(DataFile(f"{stem}.gz", gz_md5, MIRRORS[name] + f"{stem}.gz") for stem, (_, gz_md5) in CHECKSUMS[name].items())
+    return tuple(DataFile(f"{stem}.gz", gz_md5, MIRRORS[name] + f"{stem}.gz", content_bound(IDX_BYTES[stem]))
+                 for stem, (_, gz_md5) in CHECKSUMS[name].items())
 
 
 @register_dataset("mnist")

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from disentangle._io import atomic_path, remove_stale_temporaries
 from disentangle.datasets.base import GroundTruthDataset
 from disentangle.validation import check_count
-from disentangle.datasets.files import DataFile, check_md5, missing_message, read_bytes
+from disentangle.datasets.files import DataFile, check_md5, content_bound, missing_message, read_bytes
 from disentangle.datasets.grid_arrays import to_observations
 from disentangle.datasets.registry import register_dataset
 from disentangle.errors import DisentangleError
@@ -37,6 +37,7 @@ GZ_MD5 = {  # md5 of the published .gz files
     "5x01235x9x18x6x2x96x96-testing-info": "a9454f3864d7fd4bb3ea7fc3eb84924e",
 }
 ALL_SIZES = (5, 10, 9, 18, 6)  # category, instance, elevation, azimuth, lighting
+_MAT_BYTES = {"dat": 24 + 24300 * 2 * 96 * 96, "cat": 20 + 24300 * 4, "info": 24 + 24300 * 4 * 4}  # each file, uncompressed
 INSTANCE = 1  # the column drawn as noise
 CACHE_NAME = "smallnorb_64x64.npz"
 _MATRIX_TYPES = {0x1E3D4C55: np.uint8, 0x1E3D4C54: np.int32, 0x1E3D4C56: np.int16,
@@ -108,7 +109,8 @@ class SmallNORB(GroundTruthDataset):
     factor_sizes = (5, 9, 18, 6)
     observation_shape = (1, 64, 64)
     url = URL
-    files = tuple(DataFile(f"smallnorb-{stem}.mat.gz", md5, f"{URL}smallnorb-{stem}.mat.gz") for stem, md5 in GZ_MD5.items())
+    files = tuple(DataFile(f"smallnorb-{stem}.mat.gz", md5, f"{URL}smallnorb-{stem}.mat.gz", content_bound(_MAT_BYTES[stem.rsplit("-", 1)[1]]))
+                  for stem, md5 in GZ_MD5.items())
 
     def __init__(self, root: str | Path | None = None, verify: bool = True, progress: bool = False, **options):
         super().__init__(**options)
