@@ -34,6 +34,9 @@ def prepare_runs(configs, runs_dir: str | Path) -> list[runs.RunConfig]:
         check_config(config)
     for given, config in zip(configs, resolved):
         migrate_legacy_run(Path(runs_dir), given, config)
+    from disentangle.trackers import prepare_trackers
+
+    prepare_trackers(resolved, Path(runs_dir))  # each store created once, before any worker starts
     return resolved
 
 

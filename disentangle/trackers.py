@@ -10,6 +10,12 @@ tracker gets, through :class:`Trackers`:
 - reconstructions and traversals as images at every checkpoint and at the end;
 - the metrics after ``evaluate``.
 
+Every tracker is probed before the first step: :meth:`Tracker.check` (package, URI, credentials)
+when a config is checked, :meth:`Tracker.prepare` (the store created once and writable) when a
+run or grid is prepared, before any worker starts. A tracker failing mid-run is a one-line
+warning and is off for the rest of that run: it never fails or stops the training (log.csv is
+the record).
+
 A resumed run continues the same tracker run: its id is kept in ``trackers.json`` in the run
 folder, with the last step each tracker holds, so no step is logged twice (the rows a killed
 run logged after its last checkpoint are recomputed bit for bit on resume and not sent again;
@@ -50,6 +56,11 @@ class Tracker:
         if cls.package and importlib.util.find_spec(cls.package) is None:
             raise DisentangleError(f"logger {cls.name!r} needs the {cls.package} package: pip install -e \".[{cls.extra}]\"")
 
+    @classmethod
+    def prepare(cls, uri: str | None, runs_dir: Path) -> None:
+        """Make the tracker's store ready for every run of ``runs_dir`` (once, before any worker), or a
+        one-line error when it cannot be created or written."""
+
     def scalars(self, values: dict, step: int) -> None:
         raise NotImplementedError
 
@@ -78,7 +89,9 @@ class TensorBoardTracker(Tracker):
         super().__init__(run_dir, name, params, state, uri)
         from torch.utils.tensorboard import SummaryWriter
 
-        self.writer = SummaryWriter(str(run_dir / "tensorboard"))
+        folder = run_dir / "tensorboard"
+        _writable_folder(folder, "TensorBoard folder")  # its writer thread would otherwise fail with a traceback
+        self.writer = SummaryWriter(str(folder))
         if not state.get("started"):
             self.writer.add_text("config", "\n".join(f"    {k}: {v}" for k, v in sorted(params.items())), 0)
 
@@ -118,6 +131,9 @@ class MlflowTracker(Tracker):
     @classmethod
     def check(cls, uri):
         super().check(uri)
+        if uri and "://" not in uri:
+            raise DisentangleError(f"MLflow tracking URI {uri!r} names no scheme: give sqlite:///PATH/mlflow.db, file:///PATH "
+                                   "or http(s)://HOST")
         if uri and uri.startswith(("http://", "https://")):
             import urllib.request
 
@@ -126,15 +142,35 @@ class MlflowTracker(Tracker):
             except OSError as error:
                 raise DisentangleError(f"MLflow tracking URI {uri} is unreachable ({getattr(error, 'reason', error)})") from None
 
+    @classmethod
+    def prepare(cls, uri, runs_dir):
+        """The store and the ``disentangle`` experiment created once, under a lock, before any worker:
+        workers creating a new SQLite store at once race on its tables."""
+        uri = uri or cls.default_uri(runs_dir)
+        local = uri[len("sqlite:///"):] if uri.startswith("sqlite:///") else uri[len("file://"):] if uri.startswith("file://") else None
+        if local is not None:
+            path = Path(local)
+            folder = path.parent if uri.startswith("sqlite:") else path
+            _writable_folder(folder, f"MLflow store {uri}: folder")
+            if path.is_file() and not os.access(path, os.W_OK):
+                raise DisentangleError(f"MLflow store {uri} is read-only: give --tracking-uri a store you can write")
+        from disentangle._io import exclusive_lock
+
+        busy = DisentangleError(f"another process has been creating the MLflow store {uri} for 60 s: try again when it is done")
+        try:
+            with exclusive_lock(Path(runs_dir) / ".mlflow-store.lock", busy, attempts=1200):
+                client = _mlflow_client(uri)
+                if client.get_experiment_by_name("disentangle") is None:
+                    client.create_experiment("disentangle", artifact_location=cls.artifact_location(uri))
+        except DisentangleError:
+            raise
+        except Exception as error:  # MLflow and SQLAlchemy raise many kinds
+            raise DisentangleError(f"MLflow store {uri} could not be created ({type(error).__name__}: {_first_line(error)})") from None
+
     def __init__(self, run_dir, name, params, state, uri=None):
         super().__init__(run_dir, name, params, state, uri)
-        import logging
-
-        from mlflow.tracking import MlflowClient
-
-        logging.getLogger("mlflow").setLevel(logging.WARNING)  # not its table-creation notices on every run
         uri = uri or self.default_uri(run_dir.parent)
-        self.client = MlflowClient(tracking_uri=uri)
+        self.client = _mlflow_client(uri)
         if "run_id" not in state:
             experiment = self.client.get_experiment_by_name("disentangle")
             experiment_id = experiment.experiment_id if experiment else self.client.create_experiment(
@@ -162,6 +198,15 @@ class MlflowTracker(Tracker):
         self.client.update_run(self.state["run_id"], status="FINISHED")
 
 
+def _mlflow_client(uri: str):
+    import logging
+
+    from mlflow.tracking import MlflowClient
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # not its table-creation notices on every run
+    return MlflowClient(tracking_uri=uri)
+
+
 def _mlflow_key(key: str) -> str:
     return "".join(c if c.isalnum() or c in "_-./ " else "_" for c in key)  # "dci.10:mean" -> "dci.10_mean"
 
@@ -172,6 +217,20 @@ class WandbTracker(Tracker):
     ``<run>/wandb``), resumed under the same id."""
 
     package, extra = "wandb", "wandb"
+
+    @classmethod
+    def check(cls, uri):
+        super().check(uri)
+        if os.environ.get("WANDB_MODE") in ("offline", "disabled", "dryrun") or os.environ.get("WANDB_API_KEY"):
+            return
+        import netrc
+
+        try:
+            if netrc.netrc().authenticators("api.wandb.ai"):
+                return  # `wandb login` keeps the key there
+        except (OSError, netrc.NetrcParseError):
+            pass
+        raise DisentangleError("logger 'wandb' has no API key: set WANDB_API_KEY (or run `wandb login`), or WANDB_MODE=offline to log locally")
 
     def __init__(self, run_dir, name, params, state, uri=None):
         super().__init__(run_dir, name, params, state, uri)
@@ -208,6 +267,36 @@ def _check_one(name: str, uri: str | None) -> None:  # once per process: a grid 
     TRACKERS.get(name).check(uri)
 
 
+def prepare_trackers(configs, runs_dir: Path) -> None:
+    """Each distinct (tracker, URI) of ``configs`` made ready once (:meth:`Tracker.prepare`), before any
+    run trains; a tracking URI given without the mlflow logger is a warning (nothing would use it)."""
+    import warnings
+
+    seen = set()
+    for config in configs:
+        if config.tracking_uri and "mlflow" not in config.loggers:
+            warnings.warn(f"--tracking-uri {config.tracking_uri} is used by the mlflow logger only, which is not on: "
+                          "add --logger mlflow", stacklevel=2)
+        for name in config.loggers:
+            if (name, config.tracking_uri) not in seen:
+                seen.add((name, config.tracking_uri))
+                TRACKERS.get(name).prepare(config.tracking_uri, Path(runs_dir))
+
+
+def _writable_folder(folder: Path, what: str) -> None:
+    """``folder`` created if missing, or a one-line error when it cannot be created or written."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DisentangleError(f"{what} {folder} cannot be created ({error.strerror or error})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise DisentangleError(f"{what} {folder} is not writable")
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+
+
 class Trackers:
     """The trackers of one run (none: every call does nothing), with the step each already holds."""
 
@@ -230,28 +319,40 @@ class Trackers:
         self._send(step, lambda tracker: tracker.scalars(values, step))
 
     def images(self, images: dict[str, np.ndarray], step: int) -> None:
-        for tracker in self.open.values():
-            for name, image in images.items():
-                tracker.image(name, image, step)
+        for name, tracker in list(self.open.items()):
+            self._guarded(name, step, lambda: [tracker.image(key, image, step) for key, image in images.items()])
 
     def metrics(self, values: dict, step: int) -> None:
         """Evaluation results (``metric.key`` -> number) at the run's last step (sent every time: a new evaluation)."""
         numbers = {k: float(v) for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
                    and np.isfinite(v)}
-        for tracker in self.open.values():
-            tracker.scalars(numbers, step)
+        for name, tracker in list(self.open.items()):
+            self._guarded(name, step, lambda: tracker.scalars(numbers, step))
 
     def _send(self, step: int, send) -> None:
-        for name, tracker in self.open.items():
+        for name, tracker in list(self.open.items()):
             if step <= self.saved[name].get("last_step", -1):
                 continue  # logged before a kill: the resumed run recomputed the same values
-            send(tracker)
-            self.saved[name]["last_step"] = step
+            if self._guarded(name, step, lambda: send(tracker)):
+                self.saved[name]["last_step"] = step
         self._save()
 
+    def _guarded(self, name: str, step: int, call) -> bool:
+        """Run ``call``; a failure is a one-line warning and turns this tracker off for the rest of the run."""
+        import warnings
+
+        try:
+            call()
+            return True
+        except Exception as error:  # a tracker's own failure (network, disk, its server) never stops the training
+            warnings.warn(f"logger {name!r} failed at step {step} ({type(error).__name__}: {_first_line(error)}); it is off for the "
+                          "rest of this run (log.csv has every row)", stacklevel=3)
+            self.open.pop(name, None)
+            return False
+
     def close(self) -> None:
-        for tracker in self.open.values():
-            tracker.close()
+        for name, tracker in list(self.open.items()):
+            self._guarded(name, -1, tracker.close)
         self.open = {}
 
     def _save(self) -> None:

@@ -155,3 +155,78 @@ def test_bad_tracker_input_is_one_line_before_any_run_folder(tmp_path, monkeypat
     result = runner.invoke(main, [*base, "--logger", "tensorboard"])
     assert result.exit_code == 2 and 'needs the tensorboard package: pip install -e ".[tensorboard]"' in result.output
     assert not (tmp_path / "runs").exists()
+
+
+# -- probed before the first step, harmless after it ------------------------------------------------
+
+def _train_args(tmp_path, *extra):
+    return ["train", "--model", "beta_vae", "--steps", "2", "--batch-size", "8", "--set", "latent_dim=3",
+            "--runs-dir", str(tmp_path / "runs"), "--quiet", *extra]
+
+
+def test_two_workers_share_a_new_mlflow_store_created_once_before_them(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    result = CliRunner().invoke(main, ["grid", "--model", "beta_vae", "--beta", "1,2", "--seeds", "0-1", "--steps", "2",
+                                       "--batch-size", "8", "--set", "latent_dim=3", "--workers", "2", "--threads", "1",
+                                       "--logger", "mlflow", "--evaluate", "", "--runs-dir", str(tmp_path / "runs"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert sorted(runs.read_status(r) for r in (tmp_path / "runs").iterdir() if r.is_dir() and r.name != "mlruns") == ["done"] * 4
+    client = MlflowClient(tracking_uri=f"sqlite:///{(tmp_path / 'runs' / 'mlflow.db').resolve()}")
+    assert len(client.search_runs([client.get_experiment_by_name("disentangle").experiment_id])) == 4
+
+
+def test_an_unwritable_or_schemeless_mlflow_store_is_one_line_before_training(tmp_path, read_only_folder):
+    for uri, message in ((f"sqlite:///{read_only_folder}/mlflow.db", "is not writable"), ("mlflow.db", "names no scheme")):
+        result = CliRunner().invoke(main, _train_args(tmp_path, "--logger", "mlflow", "--tracking-uri", uri))
+        assert result.exit_code != 0 and message in result.output and "Traceback" not in result.output, result.output
+        assert len(result.output.strip().splitlines()) == 1
+        assert not list((tmp_path / "runs").glob("beta_vae*"))  # nothing trained
+
+
+def test_wandb_without_a_key_or_offline_mode_is_one_line_before_training(tmp_path, monkeypatch):
+    from disentangle import trackers
+
+    trackers._check_one.cache_clear()
+    for variable in ("WANDB_API_KEY", "WANDB_MODE"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc from `wandb login`
+    result = CliRunner().invoke(main, _train_args(tmp_path, "--logger", "wandb"))
+    trackers._check_one.cache_clear()
+    assert result.exit_code == 2 and "logger 'wandb' has no API key" in result.output and not (tmp_path / "runs").exists()
+
+
+def test_a_read_only_tensorboard_folder_is_one_line(tmp_path, read_only_folder):
+    from disentangle.run_setup import prepare_run
+
+    config = prepare_run(_config(["tensorboard"]), tmp_path / "runs")
+    run_dir = tmp_path / "runs" / config.run_id()
+    run_dir.mkdir(parents=True)
+    (run_dir / "tensorboard").symlink_to(read_only_folder)
+    result = CliRunner().invoke(main, ["train", "--model", "beta_vae", "--steps", str(STEPS), "--batch-size", "8", "--set", "latent_dim=3",
+                                       "--log-every", str(LOG_EVERY), "--checkpoint-every", str(CHECKPOINT_EVERY),
+                                       "--logger", "tensorboard", "--runs-dir", str(tmp_path / "runs"), "--quiet"])
+    assert result.exit_code != 0 and "TensorBoard folder" in result.output and "is not writable" in result.output
+    assert "Traceback" not in result.output and "b'" not in result.output
+
+
+def test_a_tracker_failing_mid_run_is_a_warning_and_the_run_finishes(tmp_path, monkeypatch):
+    from disentangle.trackers import TensorBoardTracker
+
+    original, calls = TensorBoardTracker.scalars, []
+
+    def fails_at_step_10(self, values, step):
+        calls.append(step)
+        if step == 10:
+            raise ConnectionError("the disk went away")
+        return original(self, values, step)
+
+    monkeypatch.setattr(TensorBoardTracker, "scalars", fails_at_step_10)
+    with pytest.warns(UserWarning, match=r"logger 'tensorboard' failed at step 10 \(ConnectionError: the disk went away\); it is off"):
+        run_dir = train(_config(["tensorboard"]), tmp_path, progress=False)
+    assert runs.read_status(run_dir) == "done" and calls == [5, 10]  # off after the failure, the training went on
+
+
+def test_a_tracking_uri_without_the_mlflow_logger_is_warned(tmp_path):
+    with pytest.warns(UserWarning, match="is used by the mlflow logger only"):
+        train(_config([], tracking_uri="sqlite:///x.db"), tmp_path, progress=False)
