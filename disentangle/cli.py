@@ -14,7 +14,7 @@ import click  # noqa: E402
 
 from disentangle.cli_common import (ExecutorOptionsOption, MetricsOption, RegistryOption, chosen_profile,  # noqa: F401, E402
                                     dataset_options_from, executor_options_from, profile_option, reports_errors)
-from disentangle.cli_grid import MANY_RUNS, grid_from_options  # noqa: E402
+from disentangle.cli_grid import grid_from_options  # noqa: E402
 from disentangle.errors import DisentangleError  # noqa: E402
 from disentangle.profiles import DISTRIBUTIONS  # noqa: E402
 from disentangle.runs import RUN_DEFAULTS, check_precision  # noqa: E402
@@ -201,7 +201,8 @@ def evaluate(run_dirs, metric_names, seed, profile, old_fast_flag, force, split,
 @click.option("--device", default=None, help="auto (CUDA when available), cpu, cuda, cuda:N or mps; not part of the run id.")
 @click.option("--compile", "compile_loss", is_flag=True, help="torch.compile each run's loss (eager if compiling fails); not part of the run id.")
 @click.option("--retry-failed", is_flag=True, help="Train failed runs again.")
-@click.option("--yes", is_flag=True, help=f"Train a grid of more than {10_000:,} runs (refused without it).")
+@click.option("--max-runs", type=click.IntRange(min=1), default=None, help="Refuse a grid of more runs than this, counted before any is built [default: 10,000].")
+@click.option("--dry-run", is_flag=True, help="Print what the grid would do (new, resumable, finished, failed, running runs; the training budget) and stop.")
 @click.option("--data-root", type=click.Path(path_type=Path), default=None)
 @click.option("--dataset-option", "dataset_settings", multiple=True, metavar="KEY=VALUE", help="A data set option for every run.")
 @click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True)
@@ -210,7 +211,7 @@ def evaluate(run_dirs, metric_names, seed, profile, old_fast_flag, force, split,
 @reports_errors(interrupted=RUNS_RESUME, loads=("disentangle.grid", "disentangle.training"))
 def grid(spec_file, model, betas, seeds, dataset, steps, batch_size, settings, metric_names, profile, old_fast_flag, precision, executor, workers,
          threads, executor_settings, address, partition, time_min, cpus_per_task, gpus_per_task, mem, slurm_array_parallelism, slurm_folder, max_requeues,
-         no_wait, device, compile_loss, retry_failed, yes, data_root, dataset_settings, runs_dir, loggers, tracking_uri, quiet,
+         no_wait, device, compile_loss, retry_failed, max_runs, dry_run, data_root, dataset_settings, runs_dir, loggers, tracking_uri, quiet,
          representations=()):
     """Train (and evaluate) the cartesian product of betas, swept options and seeds, or a study file."""
     from disentangle import grid as grid_lib
@@ -235,19 +236,16 @@ def grid(spec_file, model, betas, seeds, dataset, steps, batch_size, settings, m
 
         from disentangle.runs import RunConfig
 
-        groups = load_spec(spec_file)
+        groups = load_spec(spec_file, max_runs)
         extra = dataset_options_from(data_root, dataset_settings)
         defining = sorted(set(extra) - set(RunConfig._NOT_IDENTITY_DATASET_OPTIONS))
         if defining:
             raise DisentangleError(f"--dataset-option {defining[0]} conflicts with --spec {spec_file}: set it in the spec's dataset_options")
         for group in groups:
             group.configs = [dataclasses.replace(config, dataset_options={**config.dataset_options, **extra}) for config in group.configs]
-        total = sum(len(group.configs) for group in groups)
-        if total > MANY_RUNS and not yes:  # a grid from options is counted before it is expanded (cli_grid)
-            raise DisentangleError(f"this grid has {total:,} runs: pass --yes to train them all")
     else:
         groups = [grid_from_options(model, betas, seeds, dataset, steps, batch_size, settings, metric_names, profile or "published",
-                                     precision, dataset_options_from(data_root, dataset_settings), yes)]
+                                     precision, dataset_options_from(data_root, dataset_settings), max_runs)]
         groups[0].representations = tuple(dict.fromkeys(representations)) or ("mean",)
     results = []
     for group in groups:
@@ -256,6 +254,15 @@ def grid(spec_file, model, betas, seeds, dataset, steps, batch_size, settings, m
             loggers=list(dict.fromkeys([*config.loggers, *loggers])),  # the spec's and the command's
             tracking_uri=tracking_uri or config.tracking_uri) for config in group.configs]
         warn_if_bf16_emulated(group.configs)
+    if dry_run:  # resolved and checked like a real grid, but nothing migrated, created or trained
+        from disentangle.run_setup import check_config, resolve_config
+
+        planned = [resolve_config(config) for group in groups for config in group.configs]
+        for config in planned:
+            check_config(config)
+        for line in grid_lib.plan_grid(planned, runs_dir).lines(threads or 1):
+            click.echo(line)
+        return
     for group in groups:  # every table of a study checked before the first trains
         group.configs = prepare_runs(group.configs, runs_dir)
     for group in groups:

@@ -26,11 +26,20 @@ def parse_list(text: str, cast, what: str) -> list:
     return values
 
 
-MANY_RUNS = 10_000  # a grid larger than this needs --yes: a typo in a sweep can ask for millions
+def count_list(text: str) -> int:
+    """How many values :func:`parse_list` would give for ``text`` (ranges counted, not built)."""
+    total = 0
+    for item in (t.strip() for t in text.split(",") if t.strip()):
+        first, dash, last = item.partition("-")
+        try:
+            total += int(last) - int(first) + 1 if dash and first else 1
+        except ValueError:
+            total += 1  # not a range: parse_list says what is wrong with it
+    return total
 
 
 def grid_from_options(model, betas, seeds, dataset, steps, batch_size, settings, metric_names, profile, precision, dataset_options,
-                       yes: bool = False):
+                      max_runs: int | None = None):
     """The one grid the command-line options describe (its size checked before it is expanded)."""
     from disentangle import grid as grid_lib
     from disentangle.metrics.registry import parse_metric_names
@@ -48,10 +57,9 @@ def grid_from_options(model, betas, seeds, dataset, steps, batch_size, settings,
         key, _ = parse_setting(text)
         sweeps[key] = [parse_setting(f"{key}={v}")[1] for v in text.partition("=")[2].split(",")]
     names = parse_metric_names(metric_names) if metric_names != "" else ()  # None: the default set
+    total = len(beta_values) * count_list(seeds or "0") * math.prod(len(values) for values in sweeps.values())
+    grid_lib.check_run_count(total, max_runs or grid_lib.DEFAULT_MAX_RUNS)  # counted, before a seed list is built
     seed_values = parse_list(seeds or "0", int, "--seeds")
-    total = len(beta_values) * len(seed_values) * math.prod(len(values) for values in sweeps.values())
-    if total > MANY_RUNS and not yes:
-        raise DisentangleError(f"this grid has {total:,} runs: pass --yes to train them all")
     configs = grid_lib.expand(model, dataset or "dsprites", beta_values, seed_values,
                               steps or RUN_DEFAULTS["steps"], sweeps, batch_size=batch_size or RUN_DEFAULTS["batch_size"],
                               dataset_options=dataset_options or None, precision=precision or "fp32")

@@ -9,6 +9,7 @@ the same run twice; a failing run is recorded and the grid goes on.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import tempfile
@@ -21,6 +22,19 @@ from disentangle._signals import sigterm_as_interrupt
 from disentangle.errors import DisentangleError
 from disentangle.run_setup import prepare_runs
 from disentangle.tasks import GridResult, RunTask
+
+
+DEFAULT_MAX_RUNS = 10_000  # a grid larger than this needs --max-runs: a typo in a sweep can ask for millions
+RUN_CEILING = 100_000  # the most one grid holds (its run configs are built at once): split a larger study into files
+
+
+def check_run_count(total: int, max_runs: int = DEFAULT_MAX_RUNS) -> None:
+    """A one-line refusal of a grid of ``total`` runs above ``max_runs`` (or above :data:`RUN_CEILING`),
+    made from the count alone, before any run is built."""
+    if total > RUN_CEILING:
+        raise DisentangleError(f"this grid has {total:,} runs, more than the {RUN_CEILING:,} one grid can hold: split it into several study files")
+    if total > max_runs:
+        raise DisentangleError(f"this grid has {total:,} runs, more than --max-runs {max_runs:,}: raise it to train them all")
 
 
 def expand(model: str, dataset: str = "dsprites", betas=(None,), seeds=(0,), steps: int = runs.RUN_DEFAULTS["steps"],
@@ -139,6 +153,67 @@ def _driver_marker(runs_dir: Path) -> str:
     marker.parent.mkdir(exist_ok=True)
     marker.touch()
     return str(marker)
+
+
+PLAN_KINDS = ("new", "resumable", "finished", "failed", "running", "unreadable")
+
+
+@dataclasses.dataclass
+class GridPlan:
+    """What a grid would do, read from each run's status alone (nothing trains, nothing is written)."""
+
+    runs: dict[str, list[str]]  # kind (PLAN_KINDS) -> run ids
+    steps_to_train: dict[str, int]  # precision -> training steps left over the runs to train
+    images_to_train: dict[str, int]  # precision -> images (steps x batch size)
+
+    def lines(self, threads: int, shown: int = 5) -> list[str]:
+        """The plan as the command prints it: counts, the first run ids to train, the budget and its estimate."""
+        total = sum(len(ids) for ids in self.runs.values())
+        counts = ", ".join(f"{len(self.runs[k]):,} {k}" for k in PLAN_KINDS if self.runs[k])
+        lines = [f"{total:,} runs: {counts}"]
+        todo = self.runs["new"] + self.runs["resumable"]
+        if todo:
+            more = f" (and {len(todo) - shown:,} more)" if len(todo) > shown else ""
+            lines.append("to train: " + ", ".join(todo[:shown]) + more)
+        from disentangle.hardware import cached_training_rate
+
+        for precision, steps in sorted(self.steps_to_train.items()):
+            if not steps:
+                continue
+            rate = cached_training_rate(precision, threads)
+            estimate = (f"~{self.images_to_train[precision] / rate / 3600:,.1f} h at {rate:,.0f} images/s, one run at a time on {threads} "
+                        "thread(s) here (the cached speed probe)") if rate else "no speed probe cached on this machine yet (the quickstart measures one)"
+            lines.append(f"budget ({precision}): {steps:,} steps, {self.images_to_train[precision]:,} images; {estimate}")
+        return lines
+
+
+def plan_grid(configs: list[runs.RunConfig], runs_dir: str | Path) -> GridPlan:
+    """Classify every run of ``configs`` (resolved, as :func:`disentangle.run_setup.resolve_config` makes them) by its
+    folder under ``runs_dir``: new, resumable (from the steps its log.csv holds), finished, failed, running, unreadable."""
+    plan = GridPlan({kind: [] for kind in PLAN_KINDS}, {}, {})
+    for config in {c.run_id(): c for c in configs}.values():
+        run_dir = Path(runs_dir) / config.run_id()
+        status = runs.read_status(run_dir)
+        kind = ("new" if status == "new" else "finished" if status == "done" else "failed" if status.startswith("failed")
+                else "running" if status == runs.RUNNING else "resumable" if status == runs.INTERRUPTED else "unreadable")
+        plan.runs[kind].append(config.run_id())
+        if kind in ("new", "resumable"):
+            left = config.steps - (_logged_steps(run_dir) if kind == "resumable" else 0)
+            plan.steps_to_train[config.precision] = plan.steps_to_train.get(config.precision, 0) + max(left, 0)
+            plan.images_to_train[config.precision] = plan.images_to_train.get(config.precision, 0) + max(left, 0) * config.batch_size
+    return plan
+
+
+def _logged_steps(run_dir: Path) -> int:
+    """The last step a run's log.csv holds (0 without one): what a resume starts near."""
+    try:
+        with open(run_dir / runs.LOG, "rb") as log:
+            log.seek(0, 2)
+            log.seek(max(0, log.tell() - 4096))
+            last = log.read().decode("utf-8", "replace").strip().splitlines()[-1]
+        return int(float(last.split(",")[0]))
+    except (OSError, IndexError, ValueError):
+        return 0
 
 
 def summary_line(results: list[GridResult]) -> str:

@@ -121,6 +121,17 @@ def machine_key(precision: str, threads: int) -> str:
     return f"{cpu_model()}|{cpu_capability()}|bf16={native_bf16('cpu')}|torch={torch.__version__}|{precision}|{threads}"
 
 
+def cached_training_rate(precision: str = "fp32", threads: int = 1) -> float | None:
+    """:func:`training_rate` if it was measured on this machine before, else None (nothing is measured)."""
+    import json
+
+    try:
+        value = json.loads(_cache_file().read_text()).get(f"training_rate|{machine_key(precision, threads)}")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else None
+
+
 def _cached(name: str, measure, use_cache: bool = True):
     """``measure()``, remembered under ``name`` in the per-machine cache file (a read-only or corrupt
     cache is measured again, never an error)."""

@@ -54,8 +54,9 @@ class GridSpec:
     representations: tuple[str, ...] = ("mean",)
 
 
-def load_spec(path: str | Path) -> list[GridSpec]:
-    """Parse and check a study file; every error is one line naming the file, table and key."""
+def load_spec(path: str | Path, max_runs: int | None = None) -> list[GridSpec]:
+    """Parse and check a study file; every error is one line naming the file, table and key. Its runs
+    are counted first and refused above ``max_runs`` (:func:`disentangle.grid.check_run_count`) before any is built."""
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -69,7 +70,19 @@ def load_spec(path: str | Path) -> list[GridSpec]:
     tables = data.get("grid")
     if not isinstance(tables, list) or not tables or not all(isinstance(t, dict) for t in tables):
         raise DisentangleError(f"{path}: expected one or more [[grid]] tables")
+    grid.check_run_count(sum(count_runs(table) for table in tables), max_runs or grid.DEFAULT_MAX_RUNS)
     return [_grid_spec(table, f"{path}: [[grid]] #{number}") for number, table in enumerate(tables, 1)]
+
+
+def count_runs(table: dict) -> int:
+    """The runs a ``[[grid]]`` table asks for (seeds x every swept list), from its numbers alone; a malformed
+    key counts as one value (the full check names it)."""
+    import math
+
+    seeds = table.get("seeds", [0])
+    count = seeds if isinstance(seeds, int) and not isinstance(seeds, bool) and seeds > 0 else len(seeds) if isinstance(seeds, list) else 1
+    sweep = table.get("sweep") if isinstance(table.get("sweep"), dict) else {}
+    return count * math.prod(len(v) if isinstance(v, list) and v else 1 for v in sweep.values())
 
 
 def _grid_spec(table: dict, where: str) -> GridSpec:
@@ -102,8 +115,8 @@ def _grid_spec(table: dict, where: str) -> GridSpec:
     checkpoint_every = _positive_int(table, "checkpoint_every", fail, runs.default_checkpoint_every(steps))
     seeds = table.get("seeds", [0])
     if isinstance(seeds, int) and not isinstance(seeds, bool) and seeds > 0:
-        seeds = list(range(seeds))
-    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
+        seeds = range(seeds)  # counted (load_spec) before this: never a list of 10^11 seeds
+    elif not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
         fail("'seeds'", f"must be a non-empty list of non-negative integers or a positive count, got {seeds!r}")
     precision = _typed(table, "precision", str, fail, "fp32")
     if precision not in runs.PRECISION_CHOICES:

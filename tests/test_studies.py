@@ -321,7 +321,7 @@ def test_integer_and_float_hyperparameters_are_one_run_and_old_integer_runs_are_
     assert runs.read_config(run_dir).model_options["beta"] == 4.0
 
 
-def test_a_huge_sweep_needs_yes_and_bad_executor_options_are_refused_before_expansion(tmp_path, monkeypatch):
+def test_a_huge_sweep_is_refused_and_bad_executor_options_are_refused_before_expansion(tmp_path, monkeypatch):
     import time
 
     expanded = []
@@ -329,7 +329,7 @@ def test_a_huge_sweep_needs_yes_and_bad_executor_options_are_refused_before_expa
     runner = CliRunner()
     start = time.perf_counter()
     result = runner.invoke(main, ["grid", "--model", "beta_vae", "--seeds", "0-999999", "--beta", "1,4", "--runs-dir", str(tmp_path)])
-    assert result.exit_code == 2 and "this grid has 2,000,000 runs: pass --yes to train them all" in result.output
+    assert result.exit_code == 2 and "this grid has 2,000,000 runs, more than the 100,000 one grid can hold" in result.output
     result = runner.invoke(main, ["grid", "--model", "beta_vae", "--seeds", "0-3", "--executor", "local", "--partition", "gpu",
                                   "--runs-dir", str(tmp_path)])
     assert result.exit_code == 2 and "unknown option 'partition' for executor 'local'" in result.output
