@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from disentangle import __version__
-from disentangle._io import atomic_write_json, atomic_write_text, exclusive_lock, finite_json_value
+from disentangle._io import atomic_write_json, atomic_write_text, exclusive_lock, finite_json_value, md5_file
 from disentangle.errors import DisentangleError
 
 CONFIG, CHECKPOINT, LOG, METRICS, STATUS, LOCK = "config.json", "checkpoint.pt", "log.csv", "metrics.json", "status", ".lock"
@@ -142,6 +142,28 @@ def read_config(run_dir: str | Path) -> RunConfig:
 def write_config(run_dir: Path, config: RunConfig, resolved_model_options: dict | None = None) -> None:
     """Write ``config`` (the package version, the resolved model options) to ``run_dir/config.json`` atomically."""
     atomic_write_json(run_dir / CONFIG, config.to_json(resolved_model_options))
+
+
+MANIFEST = "manifest.json"  # the finished checkpoint's size and md5: reruns tell a broken run apart without loading it
+
+
+def write_manifest(run_dir: Path) -> None:
+    """Record the checkpoint's size and md5 (written when a run finishes, and by an export)."""
+    path = Path(run_dir) / CHECKPOINT
+    atomic_write_json(Path(run_dir) / MANIFEST, {"checkpoint": {"bytes": path.stat().st_size, "md5": md5_file(path)}})
+
+
+def checkpoint_intact(run_dir: str | Path) -> bool | None:
+    """Whether a finished run's checkpoint is the one its manifest records, by its size alone (a stat,
+    no read); None for a run without a manifest (made before manifests: load it to know)."""
+    try:
+        recorded = json.loads((Path(run_dir) / MANIFEST).read_text())["checkpoint"]["bytes"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    try:
+        return (Path(run_dir) / CHECKPOINT).stat().st_size == recorded
+    except OSError:
+        return False
 
 
 RUNNING = "running"

@@ -92,3 +92,28 @@ def test_a_runs_folder_whose_file_system_ignores_locks_is_refused(tmp_path, monk
     monkeypatch.setattr(fcntl, "flock", lambda fd, operation: None)  # what a file system without flock support does
     with pytest.raises(DisentangleError, match="ignores file locks"):
         grid.run_grid(_configs(), tmp_path / "runs", progress=False)
+
+
+def test_a_rerun_decides_from_status_and_manifest_without_loading_any_checkpoint(tmp_path, monkeypatch):
+    import hashlib
+
+    from disentangle.training import loading
+
+    configs = _configs()
+    grid.run_grid(configs, tmp_path, metric_names=(), progress=False)
+    first = tmp_path / configs[0].run_id()
+    manifest = runs.json.loads((first / runs.MANIFEST).read_text())["checkpoint"]
+    assert manifest == {"bytes": (first / runs.CHECKPOINT).stat().st_size, "md5": hashlib.md5((first / runs.CHECKPOINT).read_bytes()).hexdigest()}
+
+    def never(path):
+        raise AssertionError(f"loaded {path}")
+
+    monkeypatch.setattr(loading, "load_checkpoint", never)
+    assert [r.outcome for r in grid.run_grid(configs, tmp_path, metric_names=(), progress=False)] == ["skipped", "skipped"]
+    monkeypatch.undo()
+    with open(first / runs.CHECKPOINT, "r+b") as checkpoint:  # cut short: a stat tells, no load needed
+        checkpoint.truncate(100)
+    results = {r.run_id: r for r in grid.run_grid(configs, tmp_path, metric_names=(), progress=False)}
+    assert results[configs[1].run_id()].outcome == "skipped"
+    broken = results[configs[0].run_id()]  # told apart, not skipped: a broken run is the user's to delete
+    assert broken.outcome == "failed" and "is marked done but is broken" in broken.detail and runs.MANIFEST in broken.detail

@@ -43,6 +43,7 @@ def export_run(run_dir: Path, out_dir: Path) -> Path:
     try:
         torch.save({"model": state["model"], "step": state["step"]}, staging / runs.CHECKPOINT)
         runs.write_config(staging, config)
+        runs.write_manifest(staging)  # the weights-only checkpoint's own
         for name in (runs.METRICS, runs.LOG, runs.STATUS):
             if (run_dir / name).exists():
                 shutil.copyfile(run_dir / name, staging / name)

@@ -93,7 +93,14 @@ def load_trained(run_dir: str | Path, split: str = "train", data_root: str | Pat
 
 def check_checkpoint_loads(run_dir: Path) -> None:
     """A one-line error when a finished run's checkpoint.pt does not load (a run is only as done as
-    its weights): the run is broken, not skipped."""
+    its weights): the run is broken, not skipped. A run with a manifest is judged by it (a stat: its
+    checkpoint missing or of another size is broken), never loaded; an older run is loaded."""
+    intact = runs.checkpoint_intact(run_dir)
+    if intact is not None:
+        if not intact:
+            raise DisentangleError(f"{run_dir} is marked done but is broken: its {runs.CHECKPOINT} is missing or not the one it finished "
+                                   f"with ({runs.MANIFEST}); delete it to train the run again")
+        return
     try:
         load_checkpoint(run_dir / runs.CHECKPOINT)
     except DisentangleError as error:

@@ -98,6 +98,7 @@ def _train_if_needed(config: runs.RunConfig, runs_dir, progress: bool, threads: 
         except BaseException as error:
             _record_status(run_dir, f"failed: {type(error).__name__}: {error}")
             raise
+        runs.write_manifest(run_dir)  # before "done": a finished run always has one
         runs.write_status(run_dir, "done")
     return run_dir, True
 
