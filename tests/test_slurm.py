@@ -68,6 +68,7 @@ def slurm_cluster(tmp_path_factory):
         "ProctrackType=proctrack/linuxproc", "TaskPlugin=task/none", "SelectType=select/cons_tres", "SelectTypeParameters=CR_CPU",
         "ReturnToService=2", "MpiDefault=none", "JobCompType=jobcomp/none", "AccountingStorageType=accounting_storage/none",
         "JobAcctGatherType=jobacct_gather/none", "KillWait=5",
+        "MaxArraySize=4",  # lowered: a grid of more than 4 runs needs several arrays
         f"NodeName={host} CPUs={os.cpu_count()} RealMemory={memory} State=UNKNOWN",
         "PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP", ""]))
     previous = os.environ.get("SLURM_CONF")
@@ -104,6 +105,18 @@ def test_a_2x2_grid_through_slurm(slurm_cluster, tmp_path):
     again = grid.run_grid(configs, tmp_path / "runs", ("mig",), executor="slurm", profile="tiny", progress=False,
                           executor_options={"partition": "debug"})
     assert [r.outcome for r in again] == ["skipped"] * 4
+
+
+def test_a_grid_larger_than_max_array_size_goes_as_chained_arrays(slurm_cluster, tmp_path):
+    from disentangle.executors.slurm import max_array_size
+
+    assert max_array_size() == 4  # read from the cluster's own scontrol
+    configs = grid.expand("beta_vae", "dsprites", betas=(1.0, 4.0, 16.0), seeds=(0, 1), steps=4, **TINY)
+    results = grid.run_grid(configs, tmp_path / "runs", (), executor="slurm", workers=2, progress=False, threads=1,
+                            executor_options={"partition": "debug", "time": 10, "slurm_array_parallelism": 2})
+    assert [r.outcome for r in results] == ["done"] * 6, results
+    arrays = {path.name.split("_")[0] for path in (tmp_path / "runs" / ".slurm").iterdir() if path.name[0].isdigit()}
+    assert len(arrays) == 2  # 4 + 2 tasks, the second array after the first
 
 
 def test_trackers_log_from_a_slurm_job(slurm_cluster, tmp_path):

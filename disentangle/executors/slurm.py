@@ -1,4 +1,8 @@
-"""SLURM through submitit: one job array per grid, one array task per run (train + evaluate).
+"""SLURM through submitit: job arrays of one task per run (train + evaluate).
+
+A grid larger than the cluster's ``MaxArraySize`` (read from ``scontrol show config``) is
+submitted as several arrays, each starting after the one before it ends (``afterany``), so
+``slurm_array_parallelism`` holds across all of them.
 
 The driver shows progress as tasks finish, or returns at once with ``wait=False``
 (``--no-wait``); each submitted run leaves its job id in ``<slurm_folder>/queued/<run-id>``,
@@ -32,6 +36,22 @@ class CheckpointableTask(submitit.helpers.Checkpointable):
 
     def __call__(self) -> GridResult:
         return self.task()
+
+
+DEFAULT_MAX_ARRAY_SIZE = 1001  # SLURM's own default
+
+
+def max_array_size() -> int:
+    """The cluster's ``MaxArraySize`` (tasks per array: indices 0 .. MaxArraySize - 1), or SLURM's default."""
+    try:
+        out = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return DEFAULT_MAX_ARRAY_SIZE
+    for line in out.splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "MaxArraySize" and value.strip().isdigit():
+            return max(1, int(value.strip()))
+    return DEFAULT_MAX_ARRAY_SIZE
 
 
 def _in_queue(job_id: str) -> bool:
@@ -94,12 +114,17 @@ class SlurmExecutor(Executor):
             parameters["slurm_gpus_per_task"] = self.gpus_per_task
         if self.mem:
             parameters["mem_gb"] = self.mem
-        executor.update_parameters(**parameters)
-        try:
-            with executor.batch():  # one job array; each element a checkpointable task submitit can requeue
-                jobs = [executor.submit(CheckpointableTask(task)) for task in tasks]
-        except (submitit.core.utils.FailedJobError, subprocess.CalledProcessError, OSError) as error:
-            raise DisentangleError(f"sbatch refused the job array: {str(error).strip().splitlines()[-1]}") from None
+        size, jobs, previous = max_array_size(), [], None
+        for start in range(0, len(tasks), size):  # arrays of at most MaxArraySize tasks, one after another
+            chained = {"slurm_additional_parameters": {"dependency": f"afterany:{previous}"}} if previous else {}
+            executor.update_parameters(**parameters, **chained)
+            try:
+                with executor.batch():  # one job array; each element a checkpointable task submitit can requeue
+                    array = [executor.submit(CheckpointableTask(task)) for task in tasks[start:start + size]]
+            except (submitit.core.utils.FailedJobError, subprocess.CalledProcessError, OSError) as error:
+                raise DisentangleError(f"sbatch refused the job array: {str(error).strip().splitlines()[-1]}") from None
+            jobs += array
+            previous = array[0].job_id.split("_")[0]
         for job, task in zip(jobs, tasks):
             atomic_write_text(folder / "queued" / task.run_id, job.job_id)
         if not self.wait:
