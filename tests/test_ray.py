@@ -38,7 +38,7 @@ def test_ray_executor_on_a_two_node_cluster(tmp_path, ray_exclusive):
         configs = grid.expand("beta_vae", "dsprites", betas=(1.0, 4.0), seeds=(0,), **TINY)
         configs = [dataclasses.replace(c, loggers=["tensorboard"], log_every=2) for c in configs]  # trackers run where the run runs
         results = grid.run_grid(configs, tmp_path, ("mig",), executor="ray", workers=2, profile="tiny", progress=False, threads=1,
-                                executor_options={"address": cluster.address})
+                                executor_options={"address": cluster.address, "max_pending": 1})  # one in flight at a time
         assert [r.outcome for r in results] == ["done"] * 2, [r.detail for r in results]
         assert all("mig.discrete_mig" in runs.read_metrics(tmp_path / r.run_id) for r in results)
         for result in results:
@@ -67,3 +67,21 @@ def test_a_private_instance_runs_its_tasks_at_the_local_executors_priority(ray_e
 
     assert list(EXECUTORS.build("ray", workers=1).run([niceness_task()])) == [os.nice(0)]
     assert list(EXECUTORS.build("ray", workers=1, niceness=7).run([niceness_task()])) == [os.nice(0) + 7]
+
+
+def test_submission_keeps_at_most_its_window_in_flight():
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    from disentangle.executors.base import bounded_submission
+
+    in_flight, most = [], []
+
+    def first(handles):
+        most.append(len(handles))
+        done, _ = wait(handles, return_when=FIRST_COMPLETED)
+        finished = next(iter(done))
+        return finished, [h for h in handles if h is not finished]
+
+    with ThreadPoolExecutor(4) as pool:
+        results = [f.result() for f in bounded_submission(range(50), lambda n: pool.submit(pow, n, 2), first, window=3, in_flight=in_flight)]
+    assert sorted(results) == [n * n for n in range(50)] and max(most) == 3 and not in_flight

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from disentangle.registry import Registry
 from disentangle.tasks import GridResult, RunTask
@@ -43,6 +43,39 @@ def list_executors() -> list[str]:
 def get_executor(name: str, **options) -> Executor:
     """Build executor ``name`` with ``options``, checked against what its class takes (its schema)."""
     return EXECUTORS.build(name, **options)
+
+
+def bounded_submission(items: Iterable, submit: Callable, wait_first: Callable, window: int, in_flight: list | None = None) -> Iterator:
+    """Submit ``items`` (``submit(item) -> handle``) keeping at most ``window`` handles in flight, and yield
+    each finished handle (``wait_first(handles) -> (done handle, the rest)``) as the next is submitted:
+    a 12,800-task grid holds ``window`` pending tasks in the driver, not 12,800. ``in_flight`` (a list,
+    kept current) lets the caller cancel what is in flight when it is stopped.
+
+    Examples
+    --------
+    >>> from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+    >>> def first(handles):
+    ...     done, rest = wait(handles, return_when=FIRST_COMPLETED)
+    ...     finished = next(iter(done))
+    ...     return finished, [h for h in handles if h is not finished]
+    >>> with ThreadPoolExecutor(2) as pool:
+    ...     sorted(f.result() for f in bounded_submission(range(5), lambda n: pool.submit(pow, n, 2), first, window=2))
+    [0, 1, 4, 9, 16]
+    """
+    window = check_count(window, "window")
+    pending = in_flight if in_flight is not None else []
+    queue = iter(items)
+    for item in queue:
+        pending.append(submit(item))
+        if len(pending) >= window:
+            break
+    while pending:
+        finished, rest = wait_first(list(pending))
+        pending[:] = rest
+        for item in queue:  # one in, one out: the window stays full
+            pending.append(submit(item))
+            break
+        yield finished
 
 
 def run_in_order(tasks: Iterable[RunTask]) -> Iterator[GridResult]:

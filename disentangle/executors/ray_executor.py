@@ -12,7 +12,8 @@ import signal
 
 from disentangle._signals import in_main_thread
 from disentangle.errors import DisentangleError
-from disentangle.executors.base import EXECUTORS, Executor
+from disentangle.executors.base import EXECUTORS, Executor, bounded_submission
+from disentangle.validation import check_count
 
 
 STOP_TIMEOUT_S = 60  # how long an interrupted grid waits for its tasks to mark their runs interrupted
@@ -36,9 +37,10 @@ class RayExecutor(Executor):
 
     remote = True
 
-    def __init__(self, workers: int = 2, address: str | None = None, niceness: int = 0):
+    def __init__(self, workers: int = 2, address: str | None = None, niceness: int = 0, max_pending: int | None = None):
         super().__init__(workers)
         self.address, self.niceness = address, niceness
+        self.max_pending = None if max_pending is None else check_count(max_pending, "max_pending")
 
     def run(self, tasks):
         try:
@@ -63,13 +65,19 @@ class RayExecutor(Executor):
                 raise KeyboardInterrupt from None
             if callable(handler) and in_main_thread():
                 signal.signal(signal.SIGTERM, handler)  # Ray's C++ failure handler aborts on SIGTERM: the grid's stops runs cleanly
-        remote = ray.remote(num_cpus=tasks[0].threads or 1)(_call)
+        threads = tasks[0].threads or 1
+        remote = ray.remote(num_cpus=threads)(_call)
+        # tasks in flight: enough to keep every CPU of the cluster busy twice over, never the whole grid
+        window = self.max_pending or max(4, 2 * int(ray.cluster_resources().get("CPU", 1)) // threads)
+
+        def first_ready(handles):
+            ready, rest = ray.wait(handles, num_returns=1)
+            return ready[0], rest
+
         pending = []
         try:
-            pending = [remote.remote(task) for task in tasks]
-            while pending:
-                ready, pending = ray.wait(pending, num_returns=1)
-                yield ray.get(ready[0])
+            for ready in bounded_submission(tasks, remote.remote, first_ready, window, in_flight=pending):
+                yield ray.get(ready)
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM on the grid: interrupt the running tasks, drop the queued ones
             for ref in pending:
                 ray.cancel(ref)  # a running task gets a KeyboardInterrupt: its run checkpoints and is marked interrupted
