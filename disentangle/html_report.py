@@ -46,10 +46,24 @@ document.querySelectorAll('table.sortable th').forEach(function(th){th.addEventL
   rows.sort(function(a,b){const x=cellValue(a,i),y=cellValue(b,i);
     if(typeof x===typeof y){return (x<y?-1:x>y?1:0)*(asc?1:-1);}return (typeof x==='number'?-1:1)*(asc?1:-1);});
   rows.forEach(function(r){body.appendChild(r);});});});
+const PAGE_ROWS=100;let page=0;
 function applyFilters(){const wanted={};document.querySelectorAll('select.filter').forEach(function(s){wanted[s.name]=s.value;});
+  const search=document.getElementById('search');const q=search?search.value.trim().toLowerCase():'';const matching=[];
   document.querySelectorAll('#runs tbody tr').forEach(function(r){let show=true;
-    for(const k in wanted){if(wanted[k]&&r.dataset[k]!==wanted[k]){show=false;}}r.hidden=!show;});}
-document.querySelectorAll('select.filter').forEach(function(s){s.addEventListener('change',applyFilters);});
+    for(const k in wanted){if(wanted[k]&&r.dataset[k]!==wanted[k]){show=false;}}
+    if(show&&q&&r.cells[0].textContent.toLowerCase().indexOf(q)<0){show=false;}
+    if(show){matching.push(r);}r.hidden=true;});
+  const pages=Math.max(1,Math.ceil(matching.length/PAGE_ROWS));page=Math.max(0,Math.min(page,pages-1));
+  matching.slice(page*PAGE_ROWS,(page+1)*PAGE_ROWS).forEach(function(r){r.hidden=false;});
+  const info=document.getElementById('page-info');if(info){info.textContent=matching.length+' runs, page '+(page+1)+' of '+pages;}}
+function firstPage(){page=0;applyFilters();}
+document.querySelectorAll('select.filter').forEach(function(s){s.addEventListener('change',firstPage);});
+const searchBox=document.getElementById('search');if(searchBox){searchBox.addEventListener('input',firstPage);}
+const prev=document.getElementById('page-prev'),next=document.getElementById('page-next');
+if(prev){prev.addEventListener('click',function(){page-=1;applyFilters();});}
+if(next){next.addEventListener('click',function(){page+=1;applyFilters();});}
+document.querySelectorAll('#runs th').forEach(function(th){th.addEventListener('click',applyFilters);});
+if(document.getElementById('runs')){applyFilters();}
 """
 
 
@@ -98,7 +112,7 @@ def _runs_table(table: pd.DataFrame) -> str:
     head = ["run", "status", "model", "dataset", "seed", *varying, "steps", *metrics]
     labels = [_column_name(c) if c in metrics else c for c in head]
     rows = []
-    for row in table.to_dict("records"):
+    for number, row in enumerate(table.to_dict("records")):
         steps = f"{_number(row.get('steps_done'))} / {_number(row.get('steps'))}" if row.get("steps") is not None else ""
         cells = [f'<td class=l><a href="runs/{_url(row["run_id"])}.html">{_e(row["run_id"])}</a></td>',
                  f'<td class=l>{_e(row.get("problem") and "unreadable" or row.get("status"))}</td>',
@@ -106,8 +120,9 @@ def _runs_table(table: pd.DataFrame) -> str:
                  f'<td>{_number(row.get("seed"))}</td>', *[f"<td>{_number(row.get(c))}</td>" for c in varying],
                  f'<td data-v="{_number(row.get("steps_done"))}">{steps}</td>', *[f"<td>{_number(row.get(c))}</td>" for c in metrics]]
         status = "failed" if _status_class(row) == "failed" else ("done" if row.get("finished") else "unfinished")
+        hidden = " hidden" if number >= PAGE_ROWS else ""  # the first page shows before the script runs
         rows.append(f'<tr class="{_status_class(row)}" data-model="{_e(row.get("model"))}" data-dataset="{_e(row.get("dataset"))}" '
-                    f'data-status="{status}">{"".join(cells)}</tr>')
+                    f'data-status="{status}"{hidden}>{"".join(cells)}</tr>')
     header = "".join(f'<th class="{"l" if c in ("run", "status", "model", "dataset") else ""}">{_e(label)}</th>' for c, label in zip(head, labels))
     return f'<table id=runs class=sortable><thead><tr>{header}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
 
@@ -124,7 +139,9 @@ def _filters(table: pd.DataFrame) -> str:
         parts.append(f'<label>{name} <select class=filter name={name} id=filter-{name}><option value="">all</option>{options}</select></label>')
     options = "".join(f"<option>{s}</option>" for s in ("done", "failed", "unfinished"))
     parts.append(f'<label>status <select class=filter name=status id=filter-status><option value="">all</option>{options}</select></label>')
-    return f'<p class=filters>{"".join(parts)}</p>'
+    parts.append('<label>run <input id=search type=search placeholder="part of a run id"></label>')
+    pager = '<button id=page-prev type=button>← previous</button> <span id=page-info></span> <button id=page-next type=button>next →</button>'
+    return f'<p class=filters>{"".join(parts)}</p><p class=pager>{pager}</p>'
 
 
 def _summary_table(long: pd.DataFrame) -> str:
@@ -143,24 +160,10 @@ def _fresh(figure: Path, sources: list[Path]) -> bool:
     return figure.is_file() and all(not s.exists() or s.stat().st_mtime <= figure.stat().st_mtime for s in sources)
 
 
-def _run_figures(run_dir: Path, row: dict, folder: Path, data_root=None) -> str | None:
-    """Draw the run's figures into ``folder`` (when missing or stale); the problem text if they cannot be drawn."""
-    sources = [run_dir / runs.LOG, run_dir / "checkpoint.pt"]
-    if (run_dir / "checkpoint.pt").is_file() and row.get("finished") and not row.get("problem"):
-        if not _fresh(folder / "traversals.png", sources):
-            try:
-                render_run_figures(run_dir, folder, data_root=data_root)
-            except Exception as error:  # noqa: BLE001 -- any broken run file is shown on its page, not raised
-                return f"figures could not be drawn: {str(error).splitlines()[0] if str(error) else type(error).__name__}"
-    elif (run_dir / runs.LOG).is_file() and not _fresh(folder / "training_curves.png", sources):
-        training_curves(run_dir / runs.LOG, folder, f"{run_dir.name}: training")
-    return None
-
-
-def _run_page(run_dir: Path, row: dict, site: Path, data_root=None) -> str:
+def _run_page(run_dir: Path, row: dict, site: Path, figure_problem: str | None = None) -> str:
     run_id = row["run_id"]
     folder = site / "img" / run_id
-    problem = row.get("problem") or _run_figures(run_dir, row, folder, data_root)
+    problem = row.get("problem") or figure_problem
     parts = [f'<p><a href="../index.html">← all runs</a></p><h1>{_e(run_id)}</h1>',
              f"<p>status: <b>{_e(row.get('status'))}</b>" + (" (finished)" if row.get("finished") else "") + "</p>"]
     if problem:
@@ -187,6 +190,7 @@ def _interval(row: dict, column: str) -> str:
     return "" if low is None or pd.isna(low) else f"[{low:.4g}, {high:.4g}]"
 
 
+PAGE_ROWS = 100  # rows of the runs table a page shows (the script's PAGE_ROWS)
 STALE_SECONDS = 600  # a figure or page is written in seconds: a temporary this old belongs to a killed report
 
 
@@ -203,10 +207,6 @@ def write_html_report(runs_dir: str | Path = "runs", out: str | Path = "metrics"
     remove_stale_temporaries(site, older_than=STALE_SECONDS)  # a killed report's; a live one's are younger
     figures = sweep_figures(table, site / "img") if not table.empty else []
     (site / "runs").mkdir(parents=True, exist_ok=True)
-    for row in table.to_dict("records"):
-        atomic_write_text(site / "runs" / f"{row['run_id']}.html", _run_page(Path(runs_dir) / row["run_id"], row, site, data_root))
-        if progress:
-            print(f"report: {row['run_id']}", flush=True)
     counts = table["status"].astype(str).str.split(":").str[0].value_counts().to_dict() if not table.empty else {}
     body = [f"<h1>disentangle report</h1><p>{len(table)} runs in <code>{_e(Path(runs_dir).resolve())}</code> — "
             + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) + f"; generated {time.strftime('%Y-%m-%d %H:%M')}</p>"]
@@ -216,6 +216,63 @@ def write_html_report(runs_dir: str | Path = "runs", out: str | Path = "metrics"
     body.append("<h2>summary over seeds (finished runs)</h2>" + _summary_table(summarize_long(table)))
     if figures:
         body.append("<h2>figures</h2><div class=figs>" + "".join(f'<img src="img/{_url(f.name)}" alt="{_e(f.stem)}">' for f in figures) + "</div>")
-    body.append(f"<p><small>tables: runs.csv, summary.csv, summary_long.csv beside this folder; built in {time.perf_counter() - start:.1f} s</small></p>")
-    atomic_write_text(site / "index.html", _page("disentangle report", "".join(body)))
+    body.append("<p><small>tables: runs.csv, summary.csv, summary_long.csv beside this folder</small></p>")
+    atomic_write_text(site / "index.html", _page("disentangle report", "".join(body)))  # first: a stopped report still leaves a site
+    rows = table.to_dict("records")
+    drawn = _draw_figures([(Path(runs_dir) / row["run_id"], row, site / "img" / row["run_id"]) for row in rows], data_root, progress)
+    for row in rows:
+        problem = drawn.get(row["run_id"])
+        atomic_write_text(site / "runs" / f"{row['run_id']}.html", _run_page(Path(runs_dir) / row["run_id"], row, site, problem))
+    if progress:
+        print(f"report: {len(rows)} run pages in {time.perf_counter() - start:.1f} s", flush=True)
     return site / "index.html"
+
+
+def _figures_needed(run_dir: Path, row: dict, folder: Path) -> str | None:
+    """What a run's figures need: "all" (a finished run, stale or missing), "curves" (an unfinished one's log), or None."""
+    sources = [run_dir / runs.LOG, run_dir / runs.CHECKPOINT]
+    if (run_dir / runs.CHECKPOINT).is_file() and row.get("finished") and not row.get("problem"):
+        return None if _fresh(folder / "traversals.png", sources) else "all"
+    if (run_dir / runs.LOG).is_file() and not _fresh(folder / "training_curves.png", sources):
+        return "curves"
+    return None
+
+
+def _draw_one(run_dir: Path, folder: Path, kind: str, data_root=None) -> str | None:
+    """Draw one run's figures; the problem text if they cannot be drawn (shown on its page, never raised)."""
+    try:
+        if kind == "all":
+            render_run_figures(run_dir, folder, data_root=data_root)
+        else:
+            training_curves(run_dir / runs.LOG, folder, f"{run_dir.name}: training")
+    except Exception as error:  # noqa: BLE001 -- any broken run file is shown on its page
+        return f"figures could not be drawn: {str(error).splitlines()[0] if str(error) else type(error).__name__}"
+    return None
+
+
+def _draw_figures(work: list[tuple[Path, dict, Path]], data_root=None, progress: bool = False) -> dict[str, str]:
+    """Draw every run's stale or missing figures, over the cores when there are several: {run id: problem}."""
+    import os
+
+    todo = [(run_dir, folder, kind, row["run_id"]) for run_dir, row, folder in work if (kind := _figures_needed(run_dir, row, folder))]
+    problems: dict[str, str] = {}
+    workers = min(os.cpu_count() or 1, len(todo))
+    if workers <= 1:
+        results = ((run_id, _draw_one(run_dir, folder, kind, data_root)) for run_dir, folder, kind, run_id in todo)
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))  # no fork of a threaded torch
+        futures = {pool.submit(_draw_one, run_dir, folder, kind, data_root): run_id for run_dir, folder, kind, run_id in todo}
+        results = ((futures[f], f.result()) for f in futures)
+    try:
+        for number, (run_id, problem) in enumerate(results, 1):
+            if problem:
+                problems[run_id] = problem
+            if progress:
+                print(f"report: figures of {run_id} ({number}/{len(todo)})", flush=True)
+    finally:
+        if workers > 1:
+            pool.shutdown(cancel_futures=True)
+    return problems

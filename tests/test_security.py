@@ -57,7 +57,7 @@ def test_resuming_or_regridding_a_crafted_run_does_not_run_it(crafted_run):
                                        "--set", "latent_dim=3", "--evaluate", "", "--workers", "1",
                                        "--runs-dir", str(run_dir.parent), "--quiet"])
     assert not marker.exists()
-    assert "refused" in result.output  # the run is reported broken, not opened
+    assert "is marked done but is broken" in result.output  # reported broken, not opened: its size is not its manifest's
 
 
 def test_the_opt_in_loads_a_trusted_file(crafted_run, monkeypatch):
