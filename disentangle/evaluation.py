@@ -67,7 +67,12 @@ def make_represent(model, batch_size: int | None = None, precision: str = "fp32"
 def mean_kl_per_latent(posterior, observations: np.ndarray) -> np.ndarray:
     """The mean over ``observations`` of each latent's KL(q(z_j|x) || N(0, 1)), in nats: [d]
     (the per-latent KL UDR masks inactive latents with)."""
-    mean, log_variance = (torch.as_tensor(np.asarray(a, dtype=np.float64)) for a in posterior(observations))
+    return kl_per_latent(*posterior(observations))
+
+
+def kl_per_latent(mean, log_variance) -> np.ndarray:
+    """Each latent's KL(N(mean, exp(log_variance)) || N(0, 1)) averaged over the rows, in nats: [d]."""
+    mean, log_variance = (torch.as_tensor(np.asarray(a, dtype=np.float64)) for a in (mean, log_variance))
     return kl_per_dim(mean, log_variance).numpy()
 
 

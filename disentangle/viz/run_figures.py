@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from disentangle.evaluation import make_posterior, mean_kl_per_latent
+from disentangle.evaluation import kl_per_latent, make_posterior
 from disentangle.metrics._utils import discretize, mutual_info_matrix
 from disentangle.training.loading import load_trained
 from disentangle.mosaic import mosaic
@@ -63,9 +63,8 @@ def _encode_means(model, observations: np.ndarray) -> np.ndarray:
 def latent_summary(model, dataset, rng, n: int = 1000):
     """(KL per latent [d], best-matching factor name per latent or None)."""
     factors, obs = dataset.sample(n, rng)
-    posterior = make_posterior(model)
-    mu = posterior(obs)[0]
-    kl = mean_kl_per_latent(posterior, obs)
+    mu, log_variance = make_posterior(model)(obs)  # encoded once, for both
+    kl = kl_per_latent(mu, log_variance)
     names = [None] * mu.shape[1]
     if dataset.num_factors and np.ptp(mu, axis=0).min() > 0:
         mi = mutual_info_matrix(discretize(mu, 20), factors)
@@ -96,11 +95,10 @@ def render_run_figures(run_dir: str | Path, out: str | Path | None = None, seed:
 
     forward = np.linspace(-2, 2, 10)
     sweep = np.concatenate([forward, forward[-2:0:-1]])  # there and back, no repeated frame
-    frames = []
-    for value in sweep:
-        codes = np.repeat(seed_code[None], len(order), axis=0)
-        codes[np.arange(len(order)), order] = value
-        frames.append(mosaic(decode_images(model, codes), 1, len(order)))
+    codes = np.repeat(seed_code[None, None], len(sweep), axis=0).repeat(len(order), axis=1)  # [frame, latent row, d]
+    codes[:, np.arange(len(order)), order] = sweep[:, None]
+    decoded = decode_images(model, codes.reshape(len(sweep) * len(order), -1))  # every frame in one call
+    frames = [mosaic(decoded[i * len(order):(i + 1) * len(order)], 1, len(order)) for i in range(len(sweep))]
     paths.append(save_gif(frames, out / "traversals.gif", duration_ms=120, scale=1, column_labels=[label.split("  ")[0] + ("" if "inactive" not in label else " off")
                                                                        for label in labels], caption=run_dir.name))
 
