@@ -283,10 +283,11 @@ def grid(spec_file, model, betas, seeds, dataset, steps, batch_size, settings, m
 @click.option("--out", type=click.Path(path_type=Path), default=Path("metrics"), show_default=True)
 @click.option("--html", "as_html", is_flag=True, help="Also write a static site: OUT/report/index.html and a page per run.")
 @click.option("--format", "fmt", type=click.Choice(["png", "svg", "pdf"]), default="png", show_default=True, help="Format of the grid figures.")
+@click.option("--no-run-figures", is_flag=True, help="--html without drawing each run's figures (~3 s a run): a quick site of a big study.")
 @click.option("--data-root", type=click.Path(path_type=Path), default=None, help="Where the runs' data set files are on this machine (--html figures).")
 @click.option("--quiet", is_flag=True)
 @reports_errors
-def report(runs_dir, out, as_html, fmt, data_root, quiet):
+def report(runs_dir, out, as_html, fmt, no_run_figures, data_root, quiet):
     """Write OUT/runs.csv, OUT/summary.csv, OUT/summary_long.csv and the grid figures; print the summary."""
     from disentangle import viz
     from disentangle.report import summary_text, write_report
@@ -295,7 +296,8 @@ def report(runs_dir, out, as_html, fmt, data_root, quiet):
     if as_html:
         from disentangle.html_report import write_html_report
 
-        site = write_html_report(runs_dir, out, progress=not quiet, collected=(table, problems), data_root=data_root)
+        site = write_html_report(runs_dir, out, progress=not quiet, collected=(table, problems), data_root=data_root,
+                                 run_figures=not no_run_figures)
         if not quiet:
             click.echo(f"wrote {site}")
     for problem in problems:

@@ -195,12 +195,13 @@ STALE_SECONDS = 600  # a figure or page is written in seconds: a temporary this 
 
 
 def write_html_report(runs_dir: str | Path = "runs", out: str | Path = "metrics", progress: bool = False,
-                      collected: tuple | None = None, data_root: str | Path | None = None) -> Path:
+                      collected: tuple | None = None, data_root: str | Path | None = None, run_figures: bool = True) -> Path:
     """Write the CSVs (see :func:`disentangle.report.write_report`; ``collected`` = its
     ``(table, problems)`` when already written) and the site under ``out/report`` with its own
     PNG figures; return the index path. (The paper figures in ``out`` are
     :func:`disentangle.viz.sweep_figures`' job, in any format.) ``data_root``: where the runs' data set
-    files are on this machine (for the traversal figures; default ``$DISENTANGLE_DATA`` or ``datasets/``)."""
+    files are on this machine (for the traversal figures; default ``$DISENTANGLE_DATA`` or ``datasets/``).
+    ``run_figures=False`` draws no run's figures (pages show those already drawn): a quick site of a big study."""
     start = time.perf_counter()
     table, problems = collected if collected is not None else write_report(runs_dir, out)[::2]
     site = Path(out) / "report"
@@ -219,7 +220,8 @@ def write_html_report(runs_dir: str | Path = "runs", out: str | Path = "metrics"
     body.append("<p><small>tables: runs.csv, summary.csv, summary_long.csv beside this folder</small></p>")
     atomic_write_text(site / "index.html", _page("disentangle report", "".join(body)))  # first: a stopped report still leaves a site
     rows = table.to_dict("records")
-    drawn = _draw_figures([(Path(runs_dir) / row["run_id"], row, site / "img" / row["run_id"]) for row in rows], data_root, progress)
+    work = [(Path(runs_dir) / row["run_id"], row, site / "img" / row["run_id"]) for row in rows] if run_figures else []
+    drawn = _draw_figures(work, data_root, progress)
     for row in rows:
         problem = drawn.get(row["run_id"])
         atomic_write_text(site / "runs" / f"{row['run_id']}.html", _run_page(Path(runs_dir) / row["run_id"], row, site, problem))
