@@ -134,7 +134,7 @@ def test_a_download_into_a_read_only_folder_is_one_line(server, read_only_folder
 def test_a_mirror_sending_without_end_is_stopped_at_the_files_bound_and_nothing_is_kept(server, tmp_path):
     served, url = server
     served.faults = ["endless"]
-    with pytest.raises(DisentangleError, match=f"sends more than file.bin can hold \\(300,000 bytes\\): not the official file, nothing was kept"):
+    with pytest.raises(DisentangleError, match="sends more than file.bin can hold \\(300,000 bytes\\): not the official file, nothing was kept"):
         download_file(f"{url}/file.bin", tmp_path / "file.bin", MD5, progress=False, max_bytes=len(PAYLOAD))
     assert len(served.ranges) == 1 and not [p for p in tmp_path.iterdir() if not p.name.endswith(".lock")]
     with pytest.raises(DisentangleError, match="sends more than"):  # announced too large: refused before any byte
