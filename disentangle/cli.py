@@ -290,7 +290,7 @@ def grid(spec_file, model, betas, seeds, dataset, steps, batch_size, settings, m
 def report(runs_dir, out, as_html, fmt, no_run_figures, data_root, quiet):
     """Write OUT/runs.csv, OUT/summary.csv, OUT/summary_long.csv and the grid figures; print the summary."""
     from disentangle import viz
-    from disentangle.report import summary_text, write_report
+    from disentangle.report import summary_text, variance_explained, write_report
 
     table, summary, problems = write_report(runs_dir, out)
     if as_html:
@@ -306,10 +306,10 @@ def report(runs_dir, out, as_html, fmt, no_run_figures, data_root, quiet):
         if not quiet:
             click.echo(f"no runs in {runs_dir}")
         return
-    figures = viz.sweep_figures(table, out, fmt)
+    figures = viz.sweep_figures(table, out, fmt) + [p for p in [viz.variance_figure(variance_explained(table), out, fmt)] if p]
     if not quiet:
         click.echo(summary_text(summary))
-        click.echo(f"wrote {out}: runs.csv, summary.csv, summary_long.csv" + (f" and {len(figures)} figures" if figures else ""))
+        click.echo(f"wrote {out}: runs.csv, summary.csv, summary_long.csv, variance_explained.csv" + (f" and {len(figures)} figures" if figures else ""))
 
 
 @main.command()

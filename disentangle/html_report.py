@@ -22,9 +22,9 @@ import pandas as pd
 from disentangle import runs
 from disentangle._io import atomic_write_text, remove_stale_temporaries
 from disentangle.metrics import headline_columns, human_name
-from disentangle.report import TRAINING_COLUMNS, identity_columns, metric_columns, summarize_long, write_report
+from disentangle.report import TRAINING_COLUMNS, identity_columns, metric_columns, summarize_long, variance_explained, write_report
 from disentangle.viz.run_figures import render_run_figures, training_curves
-from disentangle.viz.sweeps import sweep_figures
+from disentangle.viz.sweeps import sweep_figures, variance_figure
 
 RUN_FIGURES = ("traversals.png", "traversals.gif", "reconstructions.png", "samples.png", "kl_per_latent.png", "training_curves.png")
 STYLE = """
@@ -207,6 +207,8 @@ def write_html_report(runs_dir: str | Path = "runs", out: str | Path = "metrics"
     site = Path(out) / "report"
     remove_stale_temporaries(site, older_than=STALE_SECONDS)  # a killed report's; a live one's are younger
     figures = sweep_figures(table, site / "img") if not table.empty else []
+    variance = variance_figure(variance_explained(table), site / "img") if not table.empty else None
+    figures += [variance] if variance else []
     (site / "runs").mkdir(parents=True, exist_ok=True)
     counts = table["status"].astype(str).str.split(":").str[0].value_counts().to_dict() if not table.empty else {}
     body = [f"<h1>disentangle report</h1><p>{len(table)} runs in <code>{_e(Path(runs_dir).resolve())}</code> — "

@@ -188,9 +188,48 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
         frame.to_csv(tmp, index=False)
 
 
+def variance_explained(table: pd.DataFrame) -> pd.DataFrame:
+    """How much of each headline metric's variance across finished runs the model explains, how much its
+    hyperparameters add, and how much is left to the seed (Locatello et al. 2019, §5: "the random seed
+    matters more than the model").
+
+    With y a metric over the finished runs that have it, SS the sum of squared deviations from its mean,
+    and group means taken over runs of one model (ȳ_m) or one setting (every identity column but the
+    seed, ȳ_s): model = Σ n_m (ȳ_m − ȳ)² / SS; hyperparameters = Σ n_s (ȳ_s − ȳ)² / SS − model;
+    seed = 1 − Σ n_s (ȳ_s − ȳ)² / SS (the spread within a setting). The three sum to 1.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per metric: ``metric``, ``runs``, ``settings``, ``model``, ``hyperparameters``, ``seed``
+        (NaN when the metric does not vary).
+    """
+    from disentangle.metrics import headline_columns
+
+    done, keys = _groups(table)
+    rows = []
+    for metric in (c for c in (*headline_columns(), *TRAINING_COLUMNS) if c in done.columns):
+        values = done[[*keys, metric]].dropna(subset=[metric])
+        if len(values) < 2:
+            continue
+        y = values[metric].astype(float)
+        total = float(((y - y.mean()) ** 2).sum())
+
+        def between(columns):
+            means = y.groupby([values[c].astype(str) for c in columns]).transform("mean")
+            return float(((means - y.mean()) ** 2).sum())
+
+        settings = values[keys].astype(str).drop_duplicates().shape[0]
+        model, setting = (between(["model"]), between(keys)) if total > 0 else (np.nan, np.nan)
+        rows.append({"metric": metric, "runs": len(values), "settings": settings, "model": model / total if total else np.nan,
+                     "hyperparameters": (setting - model) / total if total else np.nan, "seed": 1 - setting / total if total else np.nan})
+    return pd.DataFrame(rows, columns=["metric", "runs", "settings", "model", "hyperparameters", "seed"])
+
+
 def write_report(runs_dir: str | Path = "runs", out: str | Path = "metrics") -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
-    """Write ``out/runs.csv``, ``out/summary.csv`` (wide) and ``out/summary_long.csv`` (tidy);
-    return the runs table, the wide summary and the problems met.
+    """Write ``out/runs.csv``, ``out/summary.csv`` (wide), ``out/summary_long.csv`` (tidy) and
+    ``out/variance_explained.csv`` (:func:`variance_explained`); return the runs table, the wide
+    summary and the problems met.
 
     A ``runs_dir`` that is not a folder is an error, and nothing is written.
     """
@@ -205,6 +244,7 @@ def write_report(runs_dir: str | Path = "runs", out: str | Path = "metrics") -> 
     _write_csv(table, out / "runs.csv")
     _write_csv(summary, out / "summary.csv")
     _write_csv(summarize_long(table), out / "summary_long.csv")
+    _write_csv(variance_explained(table), out / "variance_explained.csv")
     return table, summary, problems
 
 

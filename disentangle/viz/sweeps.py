@@ -181,6 +181,29 @@ def rank_correlation(table: pd.DataFrame, out: str | Path, fmt: str = "png", min
     return save_figure(fig, Path(out) / f"rank_correlation.{_check_format(fmt)}")
 
 
+def variance_figure(shares: pd.DataFrame, out: str | Path, fmt: str = "png") -> Path | None:
+    """Stacked bars, one per metric: the share of its variance across runs explained by the model, added by
+    its hyperparameters and left to the seed (the table of :func:`disentangle.report.variance_explained`);
+    None when no metric varies."""
+    shares = shares.dropna(subset=["model", "hyperparameters", "seed"]) if not shares.empty else shares
+    if shares.empty:
+        return None
+    fig, ax = new_figure(figsize=(6.0, 1.4 + 0.32 * len(shares)))
+    left = np.zeros(len(shares))
+    for part, colour in (("model", "tab:blue"), ("hyperparameters", "tab:orange"), ("seed", "tab:gray")):
+        widths = shares[part].clip(lower=0).to_numpy()
+        ax.barh(range(len(shares)), widths, left=left, color=colour, label=part)
+        left += widths
+    ax.set_yticks(range(len(shares)), [_label(m) for m in shares["metric"]])
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("share of the variance across runs")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=3, frameon=False)
+    ax.set_title(f"what the metrics' variance comes from ({int(shares['runs'].max())} runs)", fontsize=8)
+    fig.tight_layout()
+    return save_figure(fig, Path(out) / f"variance_explained.{_check_format(fmt)}")
+
+
 def sweep_figures(table: pd.DataFrame, out: str | Path, fmt: str = "png") -> list[Path]:
     """The grid figures the table has columns for: metrics against β, the trade-off, the rank
     correlation, the sample efficiency."""
