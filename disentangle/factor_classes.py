@@ -1,4 +1,5 @@
-"""Arrays of factor classes [n, k]: the one check the metrics and the data sets share."""
+"""Arrays of factor classes [n, k]: the one check the metrics and the data sets share, and the one
+normalisation of a factor's classes to values in [0, 1] (correlations, held-out regions, R²)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,22 @@ from collections.abc import Sequence
 import numpy as np
 
 from disentangle.errors import DisentangleError
+
+
+def normalised_values(size: int) -> np.ndarray:
+    """A factor's classes as values in [0, 1] (class / (size − 1); a one-class factor is 0).
+
+    Examples
+    --------
+    >>> normalised_values(5).tolist(), normalised_values(1).tolist()
+    ([0.0, 0.25, 0.5, 0.75, 1.0], [0.0])
+    """
+    return np.arange(size, dtype=np.float64) / max(size - 1, 1)
+
+
+def normalised_factors(factors, sizes: Sequence[int]) -> np.ndarray:
+    """Factor rows [n, k] as values in [0, 1], each column by :func:`normalised_values` of its size."""
+    return np.asarray(factors, dtype=np.float64) / np.maximum(np.asarray(sizes, dtype=np.float64) - 1, 1)
 
 
 def check_factor_classes(factors, name: str = "factors", *, rows: int | None = None, sizes: Sequence[int] | None = None,

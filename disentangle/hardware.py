@@ -123,37 +123,38 @@ def machine_key(precision: str, threads: int) -> str:
 
 def cached_training_rate(precision: str = "fp32", threads: int = 1) -> float | None:
     """:func:`training_rate` if it was measured on this machine before, else None (nothing is measured)."""
+    value = _read_cache().get(f"training_rate|{machine_key(precision, threads)}")
+    return float(value) if _measured(value) else None
+
+
+def _read_cache() -> dict:
+    """The per-machine probe cache ({} when missing, unreadable or not a mapping)."""
     import json
 
     try:
-        value = json.loads(_cache_file().read_text()).get(f"training_rate|{machine_key(precision, threads)}")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else None
+        cache = json.loads(_cache_file().read_text())
+    except (OSError, ValueError):
+        return {}
+    return cache if isinstance(cache, dict) else {}
+
+
+def _measured(value) -> bool:
+    """Whether a cached value is a measurement (a positive number)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
 
 
 def _cached(name: str, measure, use_cache: bool = True):
     """``measure()``, remembered under ``name`` in the per-machine cache file (a read-only or corrupt
     cache is measured again, never an error)."""
-    import json
-
     from disentangle._io import atomic_write_json
 
-    path = _cache_file()
-    cache = {}
-    if use_cache:
-        try:
-            cache = json.loads(path.read_text())
-            if not isinstance(cache, dict):
-                cache = {}
-            if isinstance(cache.get(name), (int, float)) and not isinstance(cache.get(name), bool) and cache[name] > 0:
-                return cache[name]
-        except (OSError, ValueError):
-            cache = {}
+    cache = _read_cache() if use_cache else {}
+    if _measured(cache.get(name)):
+        return cache[name]
     value = measure()
     if use_cache:
         try:
-            atomic_write_json(path, {**cache, name: value})
+            atomic_write_json(_cache_file(), {**cache, name: value})
         except OSError:  # a read-only home: measure again next time
             pass
     return value

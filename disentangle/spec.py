@@ -86,9 +86,8 @@ def count_runs(table: dict) -> int:
 
 
 def _grid_spec(table: dict, where: str) -> GridSpec:
-    from disentangle.metrics.registry import default_metrics, parse_metric_names
+    from disentangle.metrics.registry import REPRESENTATIONS, default_metrics, parse_metric_names
     from disentangle.profiles import PROFILE_NAMES
-    from disentangle.metrics.registry import REPRESENTATIONS
     from disentangle.scoring import metric_settings
     from disentangle.models import model_class
 
@@ -191,9 +190,7 @@ def _positive_int(table: dict, key: str, fail, default: int) -> int:
 
 def _check_model_options(configs: list[runs.RunConfig], fail) -> None:
     """Build each distinct model once (cheap, no data) so a bad option value fails here."""
-    from disentangle.datasets import dataset_class
-    from disentangle.models import build_model
-    from disentangle.models.architectures import default_architecture
+    from disentangle.training.loading import model_for_config
 
     seen = set()
     for config in configs:
@@ -201,9 +198,7 @@ def _check_model_options(configs: list[runs.RunConfig], fail) -> None:
         if key in seen:
             continue
         seen.add(key)
-        shape = dataset_class(config.dataset).observation_shape
-        options = {"architecture": default_architecture(shape), **config.model_options}
         try:
-            build_model(config.model, observation_shape=shape, **options)
+            model_for_config(config)
         except (DisentangleError, ValueError, TypeError) as error:
             fail(f"model options {config.model_options}", f"are bad: {error}")

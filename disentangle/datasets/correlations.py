@@ -25,8 +25,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from disentangle.datasets.joint import FactorJoint, normalised_values
+from disentangle.datasets.joint import FactorJoint
 from disentangle.errors import DisentangleError
+from disentangle.factor_classes import normalised_values
 
 
 @dataclasses.dataclass(frozen=True)

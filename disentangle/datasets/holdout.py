@@ -29,8 +29,8 @@ import math
 
 import numpy as np
 
-from disentangle.datasets.joint import normalised_values
 from disentangle.errors import DisentangleError
+from disentangle.factor_classes import normalised_values
 
 HOLDOUT_KINDS = ("random", "composition", "interpolation", "extrapolation")
 DEFAULT_FRACTION = 0.3
@@ -65,7 +65,6 @@ class Holdout:
             column = per_factor(normalised_values(size)).reshape(shape)
             mask = column if mask is None else combine(mask, column)
         return np.broadcast_to(mask, sizes).copy()
-
 
     def table(self, part: str, factor_sizes) -> tuple[tuple[int, ...], np.ndarray] | None:
         """The 0/1 weight table (axes, weights) that draws ``part`` of the grid, or None for ``"all"``."""

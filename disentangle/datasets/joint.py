@@ -19,11 +19,6 @@ def independent_factors(n: int, factor_sizes, rng: np.random.Generator) -> np.nd
     return np.stack([rng.integers(0, size, n) for size in factor_sizes], axis=1).astype(np.int64)
 
 
-def normalised_values(size: int) -> np.ndarray:
-    """A factor's classes as values in [0, 1] (class / (size − 1); a one-class factor is 0)."""
-    return np.arange(size, dtype=np.float64) / max(size - 1, 1)
-
-
 class FactorJoint:
     """A joint over the factor grid: the product of ``tables``, every other factor uniform.
 

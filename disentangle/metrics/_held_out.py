@@ -16,9 +16,10 @@ from __future__ import annotations
 import numpy as np
 
 from disentangle.errors import DisentangleError
+from disentangle.factor_classes import normalised_factors, normalised_values
 from disentangle.metrics._utils import check_codes
 from disentangle.metrics.registry import register_metric
-from disentangle.metrics.sampling import represent_factors
+from disentangle.metrics.sampling import represent_in_batches
 from disentangle.validation import check_choice, check_count
 
 REGRESSORS = ("mlp", "linear")
@@ -40,7 +41,7 @@ def make_regressor(regressor: str, seed: int = 0):
 def grid_variances(factor_sizes) -> np.ndarray:
     """Each factor's variance over the whole grid, its classes normalised to [0, 1]: [k]
     (size s: (s + 1) / (12 (s − 1)); 0 for a one-class factor)."""
-    return np.array([np.var(np.arange(s) / max(s - 1, 1)) for s in factor_sizes])
+    return np.array([np.var(normalised_values(s)) for s in factor_sizes])
 
 
 def readout_r2(codes_train, targets_train, codes_tests, targets_tests, variances, *, regressor: str = "mlp",
@@ -83,10 +84,6 @@ def readout_r2(codes_train, targets_train, codes_tests, targets_tests, variances
         with np.errstate(divide="ignore", invalid="ignore"):
             scores.append(np.where(variances > 0, 1.0 - mse / variances, np.nan))
     return scores
-
-
-def _coded(dataset, represent, factors: np.ndarray, rng, batch_size: int = 512) -> np.ndarray:
-    return np.concatenate([represent_factors(dataset, represent, factors[i:i + batch_size], rng) for i in range(0, len(factors), batch_size)])
 
 
 @register_metric("ood_r2", needs="sampling", published={"num_train": 10000, "num_test": 5000, "regressor": "mlp"},
@@ -139,14 +136,13 @@ def ood_r2(dataset, represent, rng: np.random.Generator, *, num_train: int = 100
     num_train, num_test = check_count(num_train, "num_train", minimum=2), check_count(num_test, "num_test", minimum=2)
     if getattr(dataset, "holdout_region", None) is None:
         raise DisentangleError("ood_r2 scores a run trained with a holdout (e.g. holdout=extrapolation:scale); this one has none")
-    sizes = np.asarray(dataset.factor_sizes, dtype=np.float64)
-    scale = np.maximum(sizes - 1, 1)
     train, in_distribution, held_out = (dataset.sample_holdout_factors(part, n, rng)
                                         for part, n in (("train", num_train), ("train", num_test), ("held_out", num_test)))
-    codes = [_coded(dataset, represent, f, rng) for f in (train, in_distribution, held_out)]
+    codes = [represent_in_batches(dataset, represent, f, rng) for f in (train, in_distribution, held_out)]
     seed = int(rng.integers(2 ** 31))
-    inside, outside = readout_r2(codes[0], train / scale, codes[1:], [in_distribution / scale, held_out / scale],
-                                 grid_variances(dataset.factor_sizes), regressor=regressor, seed=seed)
+    targets = [normalised_factors(f, dataset.factor_sizes) for f in (train, in_distribution, held_out)]
+    inside, outside = readout_r2(codes[0], targets[0], codes[1:], targets[1:], grid_variances(dataset.factor_sizes),
+                                 regressor=regressor, seed=seed)
     scores = {"r2_held_out": float(np.nanmean(outside)), "r2_in_distribution": float(np.nanmean(inside))}
     for j, name in enumerate(dataset.factor_names):
         scores[f"r2_held_out_{name}"] = float(outside[j])

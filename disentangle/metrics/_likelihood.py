@@ -163,7 +163,6 @@ def iwae_nll(model, observations: np.ndarray, *, k: int = 100, progress=None) ->
     >>> scores["iwae_k"], scores["num_points"]
     (10, 8)
     """
-
     k = check_count(k, "k")
     total = 0.0
     for x in _batches(observations, model):

@@ -59,6 +59,12 @@ def represent_factors(dataset, represent, factors: np.ndarray, rng: np.random.Ge
     return codes
 
 
+def represent_in_batches(dataset, represent, factors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """:func:`represent_factors` of many rows, :data:`IMAGES_PER_CALL` observations at a time (bounded memory)."""
+    return np.concatenate([represent_factors(dataset, represent, factors[start:start + IMAGES_PER_CALL], rng)
+                           for start in range(0, len(factors), IMAGES_PER_CALL)])
+
+
 def represent_sample(dataset, represent, n: int, rng: np.random.Generator, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """(factors [n, k], codes [n, d]) for ``n`` random observations, coded in batches."""
     n = check_count(n, "num_points")

@@ -63,8 +63,6 @@ def export_run(run_dir: Path, out_dir: Path) -> Path:
 def _same_run(run_dir: Path, out_dir: Path) -> bool:
     """Whether ``out_dir`` holds an earlier export of the same run (same config identity), which a
     new export may refresh."""
-    from disentangle import runs
-
     try:
         return runs.read_config(out_dir).identity() == runs.read_config(run_dir).identity()
     except DisentangleError:

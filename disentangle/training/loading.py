@@ -22,19 +22,20 @@ def build(config: runs.RunConfig, dataset=None):
     """The data set (unless given) and model a config describes."""
     if dataset is None:
         dataset = get_dataset(config.dataset, **config.dataset_options)
-    options = dict(config.model_options)
-    options.setdefault("architecture", default_architecture(dataset.observation_shape))
-    model = build_model(config.model, observation_shape=dataset.observation_shape, dataset_size=len(dataset), **options)
-    return dataset, model
+    return dataset, _config_model(config, dataset.observation_shape, len(dataset))
 
 
 def model_for_config(config: runs.RunConfig):
     """The model a config describes, built without reading its data set's files (its class's image
     shape): what a checkpoint's weights are checked against."""
     cls = DATASETS.get(config.dataset)
-    options = dict(config.model_options)
-    options.setdefault("architecture", default_architecture(cls.observation_shape))
-    return build_model(config.model, observation_shape=cls.observation_shape, dataset_size=max(1, math.prod(cls.factor_sizes)), **options)
+    return _config_model(config, cls.observation_shape, max(1, math.prod(cls.factor_sizes)))
+
+
+def _config_model(config: runs.RunConfig, observation_shape, dataset_size: int):
+    """The config's model for images of ``observation_shape``: its options over the architecture that shape picks."""
+    options = {"architecture": default_architecture(observation_shape), **config.model_options}
+    return build_model(config.model, observation_shape=observation_shape, dataset_size=dataset_size, **options)
 
 
 def evaluation_dataset_options(config: runs.RunConfig, split: str = "train", data_root: str | Path | None = None,
