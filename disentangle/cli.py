@@ -201,6 +201,7 @@ def evaluate(run_dirs, metric_names, seed, profile, old_fast_flag, force, split,
 @click.option("--device", default=None, help="auto (CUDA when available), cpu, cuda, cuda:N or mps; not part of the run id.")
 @click.option("--compile", "compile_loss", is_flag=True, help="torch.compile each run's loss (eager if compiling fails); not part of the run id.")
 @click.option("--retry-failed", is_flag=True, help="Train failed runs again.")
+@click.option("--figures", is_flag=True, help="Draw each run's figures into RUN/figures as it finishes (~3 s a run): report --html copies them.")
 @click.option("--max-runs", type=click.IntRange(min=1), default=None, help="Refuse a grid of more runs than this, counted before any is built [default: 10,000].")
 @click.option("--dry-run", is_flag=True, help="Print what the grid would do (new, resumable, finished, failed, running runs; the training budget) and stop.")
 @click.option("--data-root", type=click.Path(path_type=Path), default=None)
@@ -211,7 +212,7 @@ def evaluate(run_dirs, metric_names, seed, profile, old_fast_flag, force, split,
 @reports_errors(interrupted=RUNS_RESUME, loads=("disentangle.grid", "disentangle.training"))
 def grid(spec_file, model, betas, seeds, dataset, steps, batch_size, settings, metric_names, profile, old_fast_flag, precision, executor, workers,
          threads, executor_settings, address, partition, time_min, cpus_per_task, gpus_per_task, mem, slurm_array_parallelism, slurm_folder, max_requeues,
-         no_wait, device, compile_loss, retry_failed, max_runs, dry_run, data_root, dataset_settings, runs_dir, loggers, tracking_uri, quiet,
+         no_wait, device, compile_loss, retry_failed, figures, max_runs, dry_run, data_root, dataset_settings, runs_dir, loggers, tracking_uri, quiet,
          representations=()):
     """Train (and evaluate) the cartesian product of betas, swept options and seeds, or a study file."""
     from disentangle import grid as grid_lib
@@ -270,7 +271,7 @@ def grid(spec_file, model, betas, seeds, dataset, steps, batch_size, settings, m
                                      profile=group.profile, retry_failed=retry_failed,
                                      executor_options=executor_options,
                                      progress=not quiet, metric_options=group.metric_options, threads=threads,
-                                     representations=group.representations)
+                                     representations=group.representations, figures=figures)
     for result in results:
         click.echo(f"{result.outcome:8s} {result.run_id} {result.detail}")
     click.echo(f"grid: {grid_lib.summary_line(results)}")

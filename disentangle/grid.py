@@ -65,8 +65,9 @@ def expand(model: str, dataset: str = "dsprites", betas=(None,), seeds=(0,), ste
 
 
 def _needs_work(config: runs.RunConfig, runs_dir: Path, metric_names, retry_failed: bool, profile: str = "published",
-                metric_options: dict | None = None, representations: tuple[str, ...] = ("mean",)) -> str | None:
-    """Why a run is skipped, or None if it has work left (training, or a metric missing or run with other settings)."""
+                metric_options: dict | None = None, representations: tuple[str, ...] = ("mean",), figures: bool = False) -> str | None:
+    """Why a run is skipped, or None if it has work left (training, a metric missing or run with other
+    settings, or with ``figures`` its figures missing or older than the run)."""
     from disentangle.evaluation import encode_note
     from disentangle.metrics.registry import result_key
     from disentangle.scoring import metric_settings, same_settings
@@ -83,6 +84,11 @@ def _needs_work(config: runs.RunConfig, runs_dir: Path, metric_names, retry_fail
             settings = runs.read_metrics(run_dir).get("settings", {})
         except DisentangleError:
             return None
+        if figures:
+            from disentangle.run_figures import figures_current
+
+            if not figures_current(run_dir):
+                return None
         options = metric_options or {}
         note = encode_note(config.precision, config.device)
         if all(same_settings(settings.get(result_key(m, "train", r)),
@@ -95,10 +101,11 @@ def _needs_work(config: runs.RunConfig, runs_dir: Path, metric_names, retry_fail
 def run_grid(configs: list[runs.RunConfig], runs_dir: str | Path = "runs", metric_names=(), executor: str = "local",
              workers: int = 2, profile: str = "published", retry_failed: bool = False, progress: bool = True,
              metric_options: dict | None = None, threads: int | None = None, executor_options: dict | None = None,
-             representations: tuple[str, ...] = ("mean",), prepared: bool = False) -> list[GridResult]:
+             representations: tuple[str, ...] = ("mean",), prepared: bool = False, figures: bool = False) -> list[GridResult]:
     """Train and evaluate every config on ``executor`` (see :mod:`disentangle.executors`, with its own
-    ``executor_options``), scoring codes of each of ``representations`` ("mean", "sampled");
-    return one result per config, in the order given. ``prepared``: the configs already went through
+    ``executor_options``), scoring codes of each of ``representations`` ("mean", "sampled"), and with
+    ``figures`` draw each run's figures into ``RUN/figures`` as it finishes (~3 s a run on 2 cores, in the
+    worker: the HTML report then copies them); return one result per config, in the order given. ``prepared``: the configs already went through
     :func:`disentangle.run_setup.prepare_runs` (a study's tables are all checked before the first trains).
 
     Runs start seed by seed (every setting at the first seed before any at the
@@ -123,9 +130,9 @@ def run_grid(configs: list[runs.RunConfig], runs_dir: str | Path = "runs", metri
     todo = []
     for config in sorted(configs, key=lambda c: c.seed):  # stable: the sweep order within a seed is kept
         task = RunTask(config, str(runs_dir), tuple(metric_names), profile, threads, dict(metric_options or {}), driver_marker=marker,
-                       representations=tuple(representations))
+                       representations=tuple(representations), figures=figures)
         reason = runner.pending_reason(task) or _needs_work(config, runs_dir, metric_names, retry_failed, profile, metric_options,
-                                                            tuple(representations))
+                                                            tuple(representations), figures)
         if reason:
             results[config.run_id()] = GridResult(config.run_id(), "skipped", reason)
         else:

@@ -5,28 +5,29 @@ sortable and filterable; the summary over seeds; the grid figures) and one page 
 run under ``out/report/runs/`` (config, status, training curves, traversals as PNG and
 GIF, reconstructions, samples, every metric with its settings and interval). Every
 image is a file in the folder and every link relative: no CDN, no server; it opens
-from ``file://`` and from any static host. Re-running updates it (a run's figures are
-redrawn only when its checkpoint or log is newer); a run with a corrupt file is listed
-with its problem.
+from ``file://`` and from any static host. A run's figures are copied from the run's own
+``figures`` folder when it drew them as it finished (``grid --figures``), else drawn here over
+the cores; re-running updates the site (a run's figures are redone only when its checkpoint or
+log is newer). A run with a corrupt file is listed with its problem.
 """
 
 from __future__ import annotations
 
 import html
 import json
+import shutil
 import time
 from pathlib import Path
 
 import pandas as pd
 
 from disentangle import runs
-from disentangle._io import atomic_write_text, remove_stale_temporaries
+from disentangle._io import atomic_path, atomic_write_text, remove_stale_temporaries
 from disentangle.metrics import headline_columns, human_name
 from disentangle.report import TRAINING_COLUMNS, identity_columns, metric_columns, summarize_long, variance_explained, write_report
-from disentangle.viz.run_figures import render_run_figures, training_curves
+from disentangle.run_figures import FIGURE_FILES, draw_run_figures, figures_current
 from disentangle.viz.sweeps import sweep_figures, variance_figure
 
-RUN_FIGURES = ("traversals.png", "traversals.gif", "reconstructions.png", "samples.png", "kl_per_latent.png", "training_curves.png")
 STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:1.5em auto;max-width:1200px;padding:0 1em;color:#222}
 h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ddd}
@@ -156,10 +157,6 @@ def _summary_table(long: pd.DataFrame) -> str:
     return f"<table class=sortable><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _fresh(figure: Path, sources: list[Path]) -> bool:
-    return figure.is_file() and all(not s.exists() or s.stat().st_mtime <= figure.stat().st_mtime for s in sources)
-
-
 def _run_page(run_dir: Path, row: dict, site: Path, figure_problem: str | None = None) -> str:
     run_id = row["run_id"]
     folder = site / "img" / run_id
@@ -179,7 +176,7 @@ def _run_page(run_dir: Path, row: dict, site: Path, figure_problem: str | None =
                        f"<td>{_interval(row, c)}</td><td class=l>{_e(row.get('eval:' + c.partition('.')[0]))}</td></tr>" for c in metrics)
         parts.append("<h2>metrics</h2><table class=sortable><thead><tr><th class=l>metric</th><th class=l>key</th><th>value</th>"
                      f"<th>95% interval</th><th class=l>settings</th></tr></thead><tbody>{body}</tbody></table>")
-    images = [name for name in RUN_FIGURES if (folder / name).is_file()]
+    images = [name for name in FIGURE_FILES if (folder / name).is_file()]
     if images:
         parts.append("<h2>figures</h2>" + "".join(f'<p><img src="../img/{_url(run_id)}/{_url(name)}" alt="{_e(name)}"></p>' for name in images))
     return _page(run_id, "".join(parts))
@@ -233,42 +230,46 @@ def write_html_report(runs_dir: str | Path = "runs", out: str | Path = "metrics"
 
 
 def _figures_needed(run_dir: Path, row: dict, folder: Path) -> str | None:
-    """What a run's figures need: "all" (a finished run, stale or missing), "curves" (an unfinished one's log), or None."""
-    sources = [run_dir / runs.LOG, run_dir / runs.CHECKPOINT]
+    """What a run's figures in the site need: "copy" (the run drew its own, current ones), "all" (a
+    finished run's, stale or missing), "curves" (an unfinished run's log), or None."""
     if (run_dir / runs.CHECKPOINT).is_file() and row.get("finished") and not row.get("problem"):
-        return None if _fresh(folder / "traversals.png", sources) else "all"
-    if (run_dir / runs.LOG).is_file() and not _fresh(folder / "training_curves.png", sources):
+        if figures_current(run_dir, folder):
+            return None
+        return "copy" if figures_current(run_dir) else "all"
+    if (run_dir / runs.LOG).is_file() and not runs.drawn_from_current_run(folder / "training_curves.png", run_dir):
         return "curves"
     return None
 
 
-def _draw_one(run_dir: Path, folder: Path, kind: str, data_root=None) -> str | None:
-    """Draw one run's figures; the problem text if they cannot be drawn (shown on its page, never raised)."""
-    try:
-        if kind == "all":
-            render_run_figures(run_dir, folder, data_root=data_root)
-        else:
-            training_curves(run_dir / runs.LOG, folder, f"{run_dir.name}: training")
-    except Exception as error:  # noqa: BLE001 -- any broken run file is shown on its page
-        return f"figures could not be drawn: {str(error).splitlines()[0] if str(error) else type(error).__name__}"
-    return None
+def _copy_figures(run_dir: Path, folder: Path) -> None:
+    """The run's own figures into the site, each file atomically and keeping its time (so it stays current)."""
+    for name in FIGURE_FILES:
+        source = run_dir / runs.FIGURES / name
+        if source.is_file():
+            with atomic_path(folder / name) as tmp:
+                shutil.copy2(source, tmp)
 
 
 def _draw_figures(work: list[tuple[Path, dict, Path]], data_root=None, progress: bool = False) -> dict[str, str]:
-    """Draw every run's stale or missing figures, over the cores when there are several: {run id: problem}."""
+    """Copy the figures runs drew themselves; draw every other run's stale or missing figures, over the
+    cores when there are several: {run id: problem}."""
     import os
 
-    todo = [(run_dir, folder, kind, row["run_id"]) for run_dir, row, folder in work if (kind := _figures_needed(run_dir, row, folder))]
+    needs = [(run_dir, folder, kind, row["run_id"]) for run_dir, row, folder in work if (kind := _figures_needed(run_dir, row, folder))]
+    for run_dir, folder, _, _ in (item for item in needs if item[2] == "copy"):
+        _copy_figures(run_dir, folder)
+    todo = [item for item in needs if item[2] != "copy"]
     problems: dict[str, str] = {}
     workers = min(os.cpu_count() or 1, len(todo))
+    draws = [((run_dir, folder), {"data_root": data_root, "curves_only": kind == "curves"}, run_id) for run_dir, folder, kind, run_id in todo]
     if workers <= 1:
-        results = ((run_id, _draw_one(run_dir, folder, kind, data_root)) for run_dir, folder, kind, run_id in todo)
+        results = ((run_id, draw_run_figures(*args, **options)) for args, options, run_id in draws)
     else:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))  # no fork of a threaded torch
-        futures = {pool.submit(_draw_one, run_dir, folder, kind, data_root): run_id for run_dir, folder, kind, run_id in todo}
+        futures = {pool.submit(draw_run_figures, *args, **options): run_id for args, options, run_id in draws}
         results = ((futures[f], f.result()) for f in futures)
     try:
         for number, (run_id, problem) in enumerate(results, 1):

@@ -153,6 +153,27 @@ def write_manifest(run_dir: Path) -> None:
     atomic_write_json(Path(run_dir) / MANIFEST, {"checkpoint": {"bytes": path.stat().st_size, "md5": md5_file(path)}})
 
 
+FIGURES = "figures"  # the run's own figures (grid --figures, traverse): the report copies them rather than draw
+
+
+def drawn_from_current_run(path: str | Path, run_dir: str | Path) -> bool:
+    """Whether the file at ``path`` (a run's figure) exists and is no older than the run's checkpoint
+    and log, so it shows the model as it now is; a stat of each, nothing read."""
+    try:
+        drawn = Path(path).stat().st_mtime
+    except OSError:
+        return False
+    for source in (Path(run_dir) / CHECKPOINT, Path(run_dir) / LOG):
+        try:
+            if source.stat().st_mtime > drawn:
+                return False
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return False
+    return True
+
+
 def checkpoint_intact(run_dir: str | Path) -> bool | None:
     """Whether a finished run's checkpoint is the one its manifest records, by its size alone (a stat,
     no read); None for a run without a manifest (made before manifests: load it to know)."""

@@ -25,8 +25,10 @@ class GridResult:
 
 
 def run_one(config: runs.RunConfig, runs_dir: str, metric_names, profile: str, threads: int | None, progress: bool = False,
-            metric_options: dict | None = None, representations: tuple[str, ...] = ("mean",)) -> GridResult:
-    """Train and evaluate one run (once per representation); never raises (the grid goes on)."""
+            metric_options: dict | None = None, representations: tuple[str, ...] = ("mean",), figures: bool = False) -> GridResult:
+    """Train and evaluate one run (once per representation); with ``figures``, draw its figures into
+    ``RUN/figures`` unless they are current (a figure that cannot be drawn is told in the result's
+    detail, the run is still done). Never raises (the grid goes on)."""
     from disentangle.evaluation import evaluate
     from disentangle.training import TrainingFailed, train_if_needed
 
@@ -36,14 +38,26 @@ def run_one(config: runs.RunConfig, runs_dir: str, metric_names, profile: str, t
         for representation in representations if metric_names else ():
             evaluate(run_dir, metric_names, profile=profile, options=metric_options, representation=representation, progress=progress,
                      device=config.device)
-        return GridResult(run_id, "done" if trained or metric_names else "skipped",
-                          "" if trained else "training was already done" + (": evaluated" if metric_names else ""))
+        drawn = _draw_figures(run_dir, config.device) if figures else None
+        detail = "" if trained else "training was already done" + (": evaluated" if metric_names else "")
+        if drawn is not None:
+            detail = "; ".join(part for part in (detail, drawn) if part)
+        return GridResult(run_id, "done" if trained or metric_names or drawn else "skipped", detail)
     except runs.RunLocked as error:
         return GridResult(run_id, "locked", str(error))
     except (TrainingFailed, DisentangleError) as error:
         return GridResult(run_id, "failed", str(error))
     except Exception as error:  # one broken run must not stop the grid; train() recorded its status
         return GridResult(run_id, "failed", f"{type(error).__name__}: {error}")
+
+
+def _draw_figures(run_dir, device: str) -> str | None:
+    """The run's figures drawn into ``RUN/figures``: "figures drawn", the problem, or None when they were current."""
+    from disentangle.run_figures import draw_run_figures, figures_current
+
+    if figures_current(run_dir):
+        return None
+    return draw_run_figures(run_dir, device=device) or "figures drawn"
 
 
 @dataclasses.dataclass
@@ -59,6 +73,7 @@ class RunTask:
     progress: bool = False
     driver_marker: str | None = None  # a file the driver wrote in runs_dir: a worker must see it
     representations: tuple = ("mean",)
+    figures: bool = False  # draw the run's figures into RUN/figures when it is done (what the report copies)
 
     @property
     def run_id(self) -> str:
@@ -71,4 +86,4 @@ class RunTask:
             return GridResult(self.run_id, "failed", f"worker {socket.gethostname()} cannot see the runs folder {self.runs_dir} of the driver "
                                                      f"on {driver}: running on several machines needs a shared file system")
         return run_one(self.config, self.runs_dir, self.metric_names, self.profile, self.threads, self.progress, self.metric_options,
-                       self.representations)
+                       self.representations, self.figures)

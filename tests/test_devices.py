@@ -58,7 +58,7 @@ def test_the_library_and_the_command_line_share_one_device_default():
     from disentangle.runs import RUN_DEFAULTS
     from disentangle.training.loading import load_trained
     from disentangle.model_selection import udr_runs
-    from disentangle.viz.run_figures import render_run_figures
+    from disentangle.run_figures import render_run_figures
 
     for function in (evaluate, load_encoder, load_trained, udr_runs, render_run_figures):
         assert inspect.signature(function).parameters["device"].default == RUN_DEFAULTS["device"], function.__name__

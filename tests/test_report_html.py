@@ -168,3 +168,52 @@ def test_the_site_finds_a_runs_data_through_data_root(tiny_mnist, tmp_path, monk
     assert "figures could not be drawn" in page.read_text()  # the recorded folder is gone
     write_html_report(tmp_path / "runs", tmp_path / "out2", data_root=moved)
     assert (tmp_path / "out2" / "report" / "img" / run_dir.name / "traversals.png").is_file()
+
+
+def test_runs_draw_their_figures_as_they_finish_and_the_report_copies_them(study, tmp_path):
+    """grid --figures draws RUN/figures once (a rerun skips current figures, redraws stale ones); the
+    site copies those files rather than drawing its own."""
+    from disentangle.run_figures import ALWAYS_DRAWN, figures_current
+
+    runs_dir = tmp_path / "runs"
+    shutil.copytree(study, runs_dir)
+    configs = grid.expand("beta_vae", "dsprites", betas=(1.0, 4.0), seeds=(0,), **TINY)
+    first = grid.run_grid(configs, runs_dir, (), workers=1, progress=False, figures=True)
+    assert [(r.outcome, r.detail) for r in first] == [("done", "training was already done; figures drawn")] * 2
+    run_dir = runs_dir / first[0].run_id
+    assert figures_current(run_dir) and all((run_dir / runs.FIGURES / name).stat().st_size > 1000 for name in ALWAYS_DRAWN)
+    assert [r.outcome for r in grid.run_grid(configs, runs_dir, (), workers=1, progress=False, figures=True)] == ["skipped"] * 2
+    earlier = time.time() - 60
+    os.utime(run_dir / runs.FIGURES / "samples.png", (earlier, earlier))  # drawn before the run last changed
+    assert not figures_current(run_dir)
+    again = grid.run_grid(configs[:1], runs_dir, (), workers=1, progress=False, figures=True)
+    assert again[0].detail == "training was already done; figures drawn" and figures_current(run_dir)
+
+    marker = (run_dir / runs.FIGURES / "samples.png").read_bytes() + b"drawn by the run"
+    (run_dir / runs.FIGURES / "samples.png").write_bytes(marker)  # newer than the run: current, and told apart from a redraw
+    index = write_html_report(runs_dir, tmp_path / "metrics")
+    copied = index.parent / "img" / run_dir.name
+    assert (copied / "samples.png").read_bytes() == marker
+    assert figures_current(run_dir, copied)
+    drawn_here = index.parent / "img" / next(d.name for d in runs_dir.iterdir() if "beta_tcvae" in d.name) / "samples.png"
+    assert drawn_here.is_file() and b"drawn by the run" not in drawn_here.read_bytes()  # a run without figures: drawn by the report
+    stamp = (copied / "samples.png").stat().st_mtime_ns
+    write_html_report(runs_dir, tmp_path / "metrics")
+    assert (copied / "samples.png").stat().st_mtime_ns == stamp  # nothing changed, nothing copied again
+
+
+def test_a_figure_counts_as_current_only_when_drawn_after_the_checkpoint_and_log(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    figure = run_dir / "figure.png"
+    assert not runs.drawn_from_current_run(figure, run_dir)  # missing
+    for name in (runs.CHECKPOINT, runs.LOG, "figure.png"):
+        (run_dir / name).write_bytes(b"x")
+    os.utime(figure, (100, 100))
+    os.utime(run_dir / runs.CHECKPOINT, (50, 50))
+    os.utime(run_dir / runs.LOG, (150, 150))
+    assert not runs.drawn_from_current_run(figure, run_dir)  # the log was written after it
+    os.utime(run_dir / runs.LOG, (100, 100))
+    assert runs.drawn_from_current_run(figure, run_dir)
+    (run_dir / runs.LOG).unlink()
+    assert runs.drawn_from_current_run(figure, run_dir)  # a source that does not exist does not make it stale

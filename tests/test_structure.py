@@ -125,7 +125,7 @@ def test_train_loads_no_metric_library(tmp_path):
 def test_importing_and_drawing_leave_matplotlibs_backend_and_style_alone():
     """A notebook's backend and rcParams are the user's: the figures draw on figures of their own."""
     code = ("import matplotlib\nmatplotlib.use('pdf')\nsize = matplotlib.rcParams['font.size']\n"
-            "import disentangle, disentangle.viz, disentangle.html_report, disentangle.viz.images as images\n"
+            "import disentangle, disentangle.viz, disentangle.html_report, disentangle.images as images\n"
             "images.new_figure(figsize=(1, 1))\n"
             "print(matplotlib.get_backend(), matplotlib.rcParams['font.size'] == size)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from disentangle.devices import model_device
-from disentangle.mosaic import mosaic
+from disentangle.images import mosaic
 
 TRAVERSAL_VALUES = np.linspace(-2.0, 2.0, 9)
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from disentangle.metrics import get_metric, human_name, list_metrics
-from disentangle.viz.images import new_figure, save_figure
+from disentangle.images import new_figure, save_figure
 
 TRAINING_COLUMNS = ("final_kl", "final_recon")
 FORMATS = ("png", "svg", "pdf")

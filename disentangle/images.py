@@ -1,20 +1,31 @@
-"""Image grids without torchvision: numpy mosaics, saved with matplotlib or Pillow."""
+"""Images without torchvision: numpy mosaics (what the trackers' snapshots and the figures both
+tile), figures saved with matplotlib and GIFs with Pillow. matplotlib and Pillow load when a figure or
+GIF is made, so training, which tiles its snapshots here, never imports them."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-from matplotlib.figure import Figure
-from PIL import Image
 
 from disentangle._io import atomic_path
 
+
+def mosaic(images: np.ndarray, rows: int, cols: int, pad: int = 2, fill: float = 1.0) -> np.ndarray:
+    """[rows * cols, C, H, W] in [0, 1] -> one [H', W'] (grey) or [H', W', 3] image."""
+    n, c, h, w = images.shape
+    canvas = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, c), fill, dtype=np.float32)
+    for i in range(min(n, rows * cols)):
+        r, k = divmod(i, cols)
+        canvas[pad + r * (h + pad): pad + r * (h + pad) + h, pad + k * (w + pad): pad + k * (w + pad) + w] = images[i].transpose(1, 2, 0)
+    return canvas[..., 0] if c == 1 else canvas
 
 
 def new_figure(*grid, figsize, **options):
     """(figure, axes) drawn off-screen: a :class:`matplotlib.figure.Figure` of its own, never pyplot's,
     so importing or drawing here neither picks nor changes the caller's backend (a notebook's stays)."""
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=figsize)
     return fig, fig.subplots(*grid, **options)
 
@@ -31,7 +42,7 @@ def save_gif(frames: list[np.ndarray], path: str | Path, duration_ms: int = 80, 
              column_labels: list[str] | None = None, caption: str | None = None) -> Path:
     """Frames of [H, W] (grey) or [H, W, 3] in [0, 1] to an animated, looping GIF; ``column_labels``
     (one per equal-width column) and a ``caption`` are drawn on a white strip above every frame."""
-    from PIL import ImageDraw
+    from PIL import Image, ImageDraw
 
     path = Path(path)
     pictures = []

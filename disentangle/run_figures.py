@@ -1,5 +1,9 @@
 """Figures of one trained run: latent traversals (PNG and GIF), reconstructions,
-prior samples and KL per latent."""
+prior samples, KL per latent and training curves.
+
+They belong to the run: ``grid --figures`` draws them into ``RUN/figures`` when the run finishes
+(``traverse`` does on demand), and the HTML report copies them from there instead of drawing them
+again (see :data:`disentangle.runs.FIGURES`)."""
 
 from __future__ import annotations
 
@@ -8,14 +12,40 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from disentangle import runs
 from disentangle.evaluation import kl_per_latent, make_posterior
 from disentangle.metrics._utils import discretize, mutual_info_matrix
+from disentangle.images import mosaic, new_figure, save_figure, save_gif, show_mosaic
 from disentangle.training.loading import load_trained
-from disentangle.mosaic import mosaic
-from disentangle.viz.images import new_figure, save_figure, save_gif, show_mosaic
 from disentangle.training.snapshots import TRAVERSAL_VALUES, decode_images, traversal_grid  # the trackers' snapshots draw the same
 
 INACTIVE_KL = 0.01  # nats: a latent whose KL from the prior is below this carries (almost) nothing
+ALWAYS_DRAWN = ("traversals.png", "traversals.gif", "reconstructions.png", "samples.png", "kl_per_latent.png")
+FIGURE_FILES = (*ALWAYS_DRAWN, "training_curves.png")  # what render_run_figures writes in PNG (the curves need a log)
+
+
+def figures_current(run_dir: str | Path, folder: str | Path | None = None) -> bool:
+    """Whether ``folder`` (default ``RUN/figures``) holds every figure :func:`render_run_figures` always
+    draws, each drawn after the run's checkpoint and log were last written (stats only)."""
+    folder = Path(folder) if folder is not None else Path(run_dir) / runs.FIGURES
+    return all(runs.drawn_from_current_run(folder / name, run_dir) for name in ALWAYS_DRAWN)
+
+
+def draw_run_figures(run_dir: str | Path, out: str | Path | None = None, data_root: str | Path | None = None,
+                     device: str = "auto", curves_only: bool = False) -> str | None:
+    """:func:`render_run_figures` (or only the training curves, of a run still training) that never
+    raises: the problem in one line when the figures cannot be drawn (shown on the report's run page,
+    or beside a grid's result), else None."""
+    run_dir = Path(run_dir)
+    out = Path(out) if out is not None else run_dir / runs.FIGURES
+    try:
+        if curves_only:
+            training_curves(run_dir / runs.LOG, out, f"{run_dir.name}: training")
+        else:
+            render_run_figures(run_dir, out, data_root=data_root, device=device)
+    except Exception as error:  # noqa: BLE001 -- a broken run file is reported, never raised
+        return f"figures could not be drawn: {str(error).splitlines()[0] if str(error) else type(error).__name__}"
+    return None
 
 
 def latent_labels(kl: np.ndarray, factor_names: list, order: np.ndarray, num_factors: int) -> list[str]:
