@@ -310,7 +310,9 @@ def report(runs_dir, out, as_html, fmt, no_run_figures, data_root, quiet):
     figures = viz.sweep_figures(table, out, fmt) + [p for p in [viz.variance_figure(variance_explained(table), out, fmt)] if p]
     if not quiet:
         click.echo(summary_text(summary))
-        click.echo(f"wrote {out}: runs.csv, summary.csv, summary_long.csv, variance_explained.csv" + (f" and {len(figures)} figures" if figures else ""))
+        tables = [name for name in ("runs.csv", "summary.csv", "summary_long.csv", "variance_explained.csv", "rank_correlation.csv")
+                  if (out / name).is_file()]
+        click.echo(f"wrote {out}: {', '.join(tables)}" + (f" and {len(figures)} figures" if figures else ""))
 
 
 @main.command()

@@ -121,8 +121,40 @@ def identity_columns(table: pd.DataFrame) -> list[str]:
     return [c for c in IDENTITY_COLUMNS if c in table.columns] + extra
 
 
+def finished_runs(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of finished runs (done, every step trained): what the summaries and grid figures use."""
+    return table[table["finished"] == True] if "finished" in table else table.iloc[0:0]  # noqa: E712 (object column)
+
+
+def disentanglement_columns() -> list[str]:
+    """Headline columns of the registered metrics that score codes against factors (and UDR, which
+    scores them against other seeds)."""
+    from disentangle.metrics import get_metric, list_metrics
+
+    return [get_metric(n).headline_column for n in list_metrics(needs=("codes", "train_test", "sampling", "runs"))]
+
+
+def rank_correlations(table: pd.DataFrame, minimum_runs: int = 5) -> pd.DataFrame:
+    """Spearman rank correlation between every pair of disentanglement metrics (and the final
+    reconstruction and KL) across finished runs: Locatello et al. 2019, Fig. 2 ("most metrics agree
+    with each other, except modularity"). A metric enters when at least ``minimum_runs`` runs have it;
+    each pair uses the runs that have both.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Square, one row and one column per metric (headline column names), values in [-1, 1]; NaN
+        for a pair that never varies together. Empty below ``minimum_runs`` finished runs or two metrics.
+    """
+    done = finished_runs(table)
+    metrics = [m for m in (*disentanglement_columns(), *TRAINING_COLUMNS) if m in done.columns and done[m].notna().sum() >= minimum_runs]
+    if len(done) < minimum_runs or len(metrics) < 2:
+        return pd.DataFrame()
+    return done[metrics].astype(float).corr(method="spearman", min_periods=minimum_runs)
+
+
 def _groups(table: pd.DataFrame):
-    done = table[table["finished"] == True] if "finished" in table else table.iloc[0:0]  # noqa: E712 (object column)
+    done = finished_runs(table)
     keys = identity_columns(done)
     filled = done.copy()
     for key in keys:
@@ -227,9 +259,10 @@ def variance_explained(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_report(runs_dir: str | Path = "runs", out: str | Path = "metrics") -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
-    """Write ``out/runs.csv``, ``out/summary.csv`` (wide), ``out/summary_long.csv`` (tidy) and
-    ``out/variance_explained.csv`` (:func:`variance_explained`); return the runs table, the wide
-    summary and the problems met.
+    """Write ``out/runs.csv``, ``out/summary.csv`` (wide), ``out/summary_long.csv`` (tidy),
+    ``out/variance_explained.csv`` (:func:`variance_explained`) and ``out/rank_correlation.csv``
+    (:func:`rank_correlations`, with a ``metric`` column naming the rows); return the runs table, the
+    wide summary and the problems met.
 
     A ``runs_dir`` that is not a folder is an error, and nothing is written.
     """
@@ -245,6 +278,11 @@ def write_report(runs_dir: str | Path = "runs", out: str | Path = "metrics") -> 
     _write_csv(summary, out / "summary.csv")
     _write_csv(summarize_long(table), out / "summary_long.csv")
     _write_csv(variance_explained(table), out / "variance_explained.csv")
+    correlations = rank_correlations(table)
+    if correlations.empty:
+        (out / "rank_correlation.csv").unlink(missing_ok=True)  # not left over from an earlier report
+    else:
+        _write_csv(correlations.rename_axis("metric").reset_index(), out / "rank_correlation.csv")
     return table, summary, problems
 
 

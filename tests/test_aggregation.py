@@ -31,3 +31,22 @@ def test_a_metric_that_only_the_seed_moves_is_all_seed_and_a_constant_one_is_und
     assert seeds_only.loc[0, ["model", "hyperparameters", "seed"]].tolist() == pytest.approx([0, 0, 1])
     constant = variance_explained(_table({("beta_vae", 1.0): [2, 2], ("factor_vae", 1.0): [2, 2]}))
     assert np.isnan(constant.loc[0, "seed"]) and variance_figure(constant, ".") is None
+
+
+def test_rank_correlations_by_hand_and_their_table():
+    """ρ = 1 − 6 Σd² / (n (n² − 1)): ranks 1..5 against 2 1 4 3 5 give Σd² = 4, ρ = 0.8; a monotone
+    decreasing transform gives −1; a constant metric correlates with nothing (NaN); below five
+    finished runs there is no matrix."""
+    from disentangle.report import rank_correlations
+
+    x = np.array([0.1, 0.2, 0.3, 0.4, 0.5])
+    table = pd.DataFrame({"finished": True, "model": "beta_vae", "seed": range(5), "mig.discrete_mig": x,
+                          "sap.sap_score": [0.2, 0.1, 0.4, 0.3, 0.5], "modularity.modularity_score": -x ** 3, "dci.disentanglement": 0.5})
+    rho = rank_correlations(table)
+    assert rho.loc["mig.discrete_mig", "sap.sap_score"] == pytest.approx(1 - 6 * 4 / (5 * 24))
+    assert rho.loc["mig.discrete_mig", "modularity.modularity_score"] == pytest.approx(-1)
+    assert np.isnan(rho.loc["mig.discrete_mig", "dci.disentanglement"])
+    assert (np.diag(rho.drop(index="dci.disentanglement", columns="dci.disentanglement")) == 1).all()
+    assert rank_correlations(table.iloc[:4]).empty
+    unfinished = table.assign(finished=[True] * 4 + [False])
+    assert rank_correlations(unfinished).empty  # only finished runs count

@@ -9,6 +9,7 @@ import os
 import shutil
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -48,6 +49,11 @@ def test_summary_groups_by_identity_minus_seed_and_skips_unfinished(study, tmp_p
     assert sorted(v for (m, *_), v in groups.items() if m == "beta_tcvae") == [1, 2]  # the killed run is listed, not averaged
     assert {"median", "iqr", "min", "max", "count"} <= set(long.columns)
     assert "mig.discrete_mig:iqr" in summary.columns
+    rho = pd.read_csv(tmp_path / "metrics" / "rank_correlation.csv", index_col="metric")
+    assert list(rho.index) == list(rho.columns) and {"mig.discrete_mig", "sap.sap_score", "final_kl"} <= set(rho.columns)
+    assert np.allclose(rho.to_numpy(), rho.to_numpy().T, equal_nan=True)
+    assert rho.loc["mig.discrete_mig", "sap.sap_score"] == pytest.approx(table[table["finished"] == True][["mig.discrete_mig", "sap.sap_score"]]  # noqa: E712
+                                                                         .astype(float).corr(method="spearman").iloc[0, 1])
 
 
 @pytest.fixture(scope="module")

@@ -14,19 +14,13 @@ import matplotlib
 import numpy as np
 import pandas as pd
 
-from disentangle.metrics import get_metric, human_name, list_metrics
 from disentangle.images import new_figure, save_figure
+from disentangle.metrics import human_name
+from disentangle.report import TRAINING_COLUMNS, disentanglement_columns, finished_runs, rank_correlations
 
-TRAINING_COLUMNS = ("final_kl", "final_recon")
 FORMATS = ("png", "svg", "pdf")
 STYLE = {"font.size": 8, "axes.titlesize": 9, "axes.labelsize": 8, "legend.fontsize": 7,
          "axes.spines.top": False, "axes.spines.right": False}  # one style, readable at column width, only while drawing here
-
-
-def disentanglement_columns() -> list[str]:
-    """Headline columns of the registered metrics that score codes against factors (and UDR, which
-    scores them against other seeds)."""
-    return [get_metric(n).headline_column for n in list_metrics(needs=("codes", "train_test", "sampling", "runs"))]
 
 
 DOWNSTREAM = {"downstream_task_logistic_regression": "logistic regression", "downstream_task_boosted_trees": "boosted trees"}
@@ -47,7 +41,7 @@ def sample_efficiency(table: pd.DataFrame, out: str | Path, fmt: str = "png") ->
     """Sample efficiency (test accuracy with 100 labels over that with the largest budget, e.g.
     10,000) against each disentanglement score, one point per finished run and predictor
     (Locatello et al. 2019, Fig. 9); None without downstream scores."""
-    table = _finished(table)
+    table = finished_runs(table)
     pairs = {name: cols for name in DOWNSTREAM if (cols := efficiency_columns(table, name))}
     scores = [m for m in disentanglement_columns() if m in table.columns and table[m].notna().any()
               and m.partition(".")[0] not in DOWNSTREAM]
@@ -71,10 +65,6 @@ def sample_efficiency(table: pd.DataFrame, out: str | Path, fmt: str = "png") ->
 
 def _label(column: str) -> str:
     return {"final_kl": "KL (nats, end of training)", "final_recon": "reconstruction (nats, end of training)"}.get(column, human_name(column))
-
-
-def _finished(table: pd.DataFrame) -> pd.DataFrame:
-    return table[table["finished"] == True] if "finished" in table else table  # noqa: E712 (object column)
 
 
 def _note(table: pd.DataFrame) -> str:
@@ -104,7 +94,7 @@ def _check_format(fmt: str) -> str:
 @matplotlib.rc_context(STYLE)
 def metric_vs_beta(table: pd.DataFrame, out: str | Path, x: str = "beta", fmt: str = "png") -> Path | None:
     """Every headline metric against ``x`` (log2 axis): seeds as points, median line, min-max band per model."""
-    table = _finished(table)
+    table = finished_runs(table)
     metrics = [m for m in (*disentanglement_columns(), *TRAINING_COLUMNS) if m in table.columns and table[m].notna().any()]
     if x not in table.columns or not metrics or pd.to_numeric(table[x], errors="coerce").dropna().empty:
         return None
@@ -135,7 +125,7 @@ def metric_vs_beta(table: pd.DataFrame, out: str | Path, x: str = "beta", fmt: s
 @matplotlib.rc_context(STYLE)
 def tradeoff(table: pd.DataFrame, out: str | Path, fmt: str = "png") -> Path | None:
     """Reconstruction against each disentanglement score, one point per finished run."""
-    table = _finished(table)
+    table = finished_runs(table)
     metrics = [m for m in disentanglement_columns() if m in table.columns and table[m].notna().any()]
     if "final_recon" not in table.columns or not metrics:
         return None
@@ -159,13 +149,12 @@ def tradeoff(table: pd.DataFrame, out: str | Path, fmt: str = "png") -> Path | N
 
 @matplotlib.rc_context(STYLE)
 def rank_correlation(table: pd.DataFrame, out: str | Path, fmt: str = "png", minimum_runs: int = 5) -> Path | None:
-    """Spearman rank correlation between the metrics across finished runs (Locatello et al. 2019, Fig. 2);
-    None below ``minimum_runs`` runs or two metrics."""
-    table = _finished(table)
-    metrics = [m for m in (*disentanglement_columns(), *TRAINING_COLUMNS) if m in table.columns and table[m].notna().sum() >= minimum_runs]
-    if len(table) < minimum_runs or len(metrics) < 2:
+    """The matrix of :func:`disentangle.report.rank_correlations` (Locatello et al. 2019, Fig. 2);
+    None below ``minimum_runs`` finished runs or two metrics."""
+    correlations = rank_correlations(table, minimum_runs)
+    if correlations.empty:
         return None
-    matrix = table[metrics].astype(float).corr(method="spearman").to_numpy()
+    metrics, matrix, runs_drawn = list(correlations.columns), correlations.to_numpy(), len(finished_runs(table))
     fig, ax = new_figure(figsize=(1.0 + 0.55 * len(metrics), 0.8 + 0.5 * len(metrics)))
     image = ax.imshow(matrix, vmin=-1, vmax=1, cmap="RdBu_r")
     names = [_label(m) for m in metrics]
@@ -176,7 +165,7 @@ def rank_correlation(table: pd.DataFrame, out: str | Path, fmt: str = "png", min
             if not np.isnan(matrix[i, j]):
                 ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=6)
     fig.colorbar(image, ax=ax, shrink=0.8, label="Spearman ρ")
-    ax.set_title(f"rank correlation across {len(table)} finished runs", fontsize=8)
+    ax.set_title(f"rank correlation across {runs_drawn:,} finished runs", fontsize=8)
     fig.tight_layout()
     return save_figure(fig, Path(out) / f"rank_correlation.{_check_format(fmt)}")
 
