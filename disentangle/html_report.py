@@ -157,7 +157,8 @@ def _summary_table(long: pd.DataFrame) -> str:
     return f"<table class=sortable><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _run_page(run_dir: Path, row: dict, site: Path, figure_problem: str | None = None) -> str:
+def _run_page(run_dir: Path, row: dict, site: Path, metrics: list[str], figure_problem: str | None = None) -> str:
+    """A run's page; ``metrics``: the study's metric columns (the row shows those it has a value for)."""
     run_id = row["run_id"]
     folder = site / "img" / run_id
     problem = row.get("problem") or figure_problem
@@ -170,7 +171,7 @@ def _run_page(run_dir: Path, row: dict, site: Path, figure_problem: str | None =
         parts.append(f"<h2>config</h2><pre>{_e(json.dumps(config, indent=2, sort_keys=True))}</pre>")
     except (OSError, ValueError, UnicodeDecodeError):
         pass
-    metrics = [c for c in metric_columns(pd.DataFrame([row])) if c not in TRAINING_COLUMNS]
+    metrics = [c for c in metrics if _number(row.get(c)) != ""]
     if metrics:
         body = "".join(f"<tr><td class=l>{_e(human_name(c))}</td><td class=l><code>{_e(c)}</code></td><td>{_number(row[c])}</td>"
                        f"<td>{_interval(row, c)}</td><td class=l>{_e(row.get('eval:' + c.partition('.')[0]))}</td></tr>" for c in metrics)
@@ -221,9 +222,10 @@ def write_html_report(runs_dir: str | Path = "runs", out: str | Path = "metrics"
     rows = table.to_dict("records")
     work = [(Path(runs_dir) / row["run_id"], row, site / "img" / row["run_id"]) for row in rows] if run_figures else []
     drawn = _draw_figures(work, data_root, progress)
+    metrics = [c for c in metric_columns(table) if c not in TRAINING_COLUMNS]  # once: a one-row frame per run cost 1 ms each
     for row in rows:
         problem = drawn.get(row["run_id"])
-        atomic_write_text(site / "runs" / f"{row['run_id']}.html", _run_page(Path(runs_dir) / row["run_id"], row, site, problem))
+        atomic_write_text(site / "runs" / f"{row['run_id']}.html", _run_page(Path(runs_dir) / row["run_id"], row, site, metrics, problem))
     if progress:
         print(f"report: {len(rows)} run pages in {time.perf_counter() - start:.1f} s", flush=True)
     return site / "index.html"

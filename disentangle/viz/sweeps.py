@@ -56,11 +56,19 @@ def sample_efficiency(table: pd.DataFrame, out: str | Path, fmt: str = "png") ->
                            label=f"{model}, {DOWNSTREAM[name]}")
         ax.set_xlabel(_label(metric))
         ax.set_ylabel("sample efficiency")
-        ax.legend()
+        _legend(ax, len(table))
     budget = next(iter(pairs.values()))[1].split(".", 1)[1].split(":")[0]
     fig.suptitle(f"sample efficiency: test accuracy at 100 labels / at {int(budget):,} — {_note(table)}", fontsize=8)
     fig.tight_layout()
     return save_figure(fig, Path(out) / f"sample_efficiency.{_check_format(fmt)}")
+
+
+MANY_POINTS = 500  # above this many runs in a panel, points shrink and the legend takes a fixed corner
+
+
+def _legend(ax, points: int) -> None:
+    """The panel's legend; matplotlib's "best" spot costs time in the number of points drawn (minutes at 12,800 runs)."""
+    ax.legend(loc="best" if points <= MANY_POINTS else "upper right")
 
 
 def _label(column: str) -> str:
@@ -116,7 +124,7 @@ def metric_vs_beta(table: pd.DataFrame, out: str | Path, x: str = "beta", fmt: s
             ax.set_xscale("log", base=2)
         ax.set_xlabel(x)
         ax.set_title(_label(metric))
-        ax.legend()
+        _legend(ax, len(table))
     fig.suptitle(f"metrics against {x} (points: seeds; line: median; band: min-max) — {_note(table)}", fontsize=8)
     fig.tight_layout()
     return save_figure(fig, Path(out) / f"metric_vs_{x}.{_check_format(fmt)}")
@@ -132,16 +140,15 @@ def tradeoff(table: pd.DataFrame, out: str | Path, fmt: str = "png") -> Path | N
     fig, axes = _panels(len(metrics))
     for ax, metric in zip(axes, metrics):
         for model, rows in table.dropna(subset=["final_recon", metric]).groupby("model"):
-            points = ax.scatter(rows["final_recon"], rows[metric], label=model, s=14)
-            if "beta" in rows:
-                for _, row in rows.iterrows():
-                    beta = pd.to_numeric(row.get("beta"), errors="coerce")
-                    if not pd.isna(beta):
-                        ax.annotate(f"β={beta:g}", (row["final_recon"], row[metric]), fontsize=6,
-                                    xytext=(3, 3), textcoords="offset points", color=points.get_facecolor()[0])
+            points = ax.scatter(rows["final_recon"], rows[metric], label=model, s=14 if len(rows) <= MANY_POINTS else 3)
+            betas = pd.to_numeric(rows["beta"], errors="coerce") if "beta" in rows else None
+            medians = rows[["final_recon", metric]].astype(float).groupby(betas).median() if betas is not None else pd.DataFrame()
+            for beta, (recon, score) in medians.iterrows():  # one label per beta, at its runs' median, not one per run
+                ax.annotate(f"β={beta:g}", (recon, score), fontsize=6, xytext=(3, 3), textcoords="offset points",
+                            color=points.get_facecolor()[0])
         ax.set_xlabel("reconstruction (nats)")
         ax.set_title(_label(metric))
-        ax.legend()
+        _legend(ax, len(table))
     fig.suptitle(f"reconstruction against disentanglement — {_note(table)}", fontsize=8)
     fig.tight_layout()
     return save_figure(fig, Path(out) / f"tradeoff.{_check_format(fmt)}")
