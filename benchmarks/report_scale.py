@@ -46,7 +46,7 @@ BETAS = (1.0, 2.0, 4.0, 8.0, 16.0)
 TINY = {"steps": 20, "batch_size": 8, "fixed": {"latent_dim": 3}}
 
 
-def make_template(folder: Path, runs_timed: int = 4) -> tuple[Path, float]:
+def make_template(folder: Path, runs_timed: int = 10) -> tuple[Path, float]:
     """A tiny trained, evaluated run whose worker drew its figures, and what drawing them added to a
     run: the same ``runs_timed``-run grid timed with and without ``--figures``, one worker."""
     grid = ["grid", "--model", "beta_vae", "--beta", "1,2", "--seeds", f"0-{runs_timed // 2 - 1}", "--steps", str(TINY["steps"]),
