@@ -119,6 +119,24 @@ def test_a_grid_larger_than_max_array_size_goes_as_chained_arrays(slurm_cluster,
     assert len(arrays) == 2  # 4 + 2 tasks, the second array after the first
 
 
+def test_no_wait_submits_every_array_and_reruns_collect_them_all(slurm_cluster, tmp_path):
+    """--no-wait over chained arrays: every run is submitted (its job id kept), a rerun submits nothing
+    while any is queued, and a rerun after the queue empties finds every run done."""
+    configs = grid.expand("beta_vae", "dsprites", betas=(1.0, 4.0, 16.0), seeds=(0, 1), steps=4, **TINY)
+    runs_dir, options = tmp_path / "runs", {"partition": "debug", "time": 10, "slurm_array_parallelism": 2, "wait": False}
+    submitted = grid.run_grid(configs, runs_dir, (), executor="slurm", workers=2, progress=False, threads=1, executor_options=options)
+    assert [r.outcome for r in submitted] == ["submitted"] * 6, submitted
+    jobs = {r.run_id: r.detail.split()[-1] for r in submitted}
+    assert len({job.split("_")[0] for job in jobs.values()}) == 2  # two arrays of at most MaxArraySize = 4
+    queued = grid.run_grid(configs, runs_dir, (), executor="slurm", progress=False, threads=1, executor_options=options)
+    for result in queued:  # whatever is still queued is not submitted again; what finished is not redone
+        assert result.outcome == "skipped" and (jobs[result.run_id] in result.detail or result.detail == "already done"), result
+    _wait_for(lambda: all(runs.read_status(runs_dir / c.run_id()) == "done" for c in configs), 300, "every array to finish")
+    _wait_for(lambda: not subprocess.run(["squeue", "-h"], capture_output=True, text=True).stdout.strip(), 60, "the queue to empty")
+    collected = grid.run_grid(configs, runs_dir, (), executor="slurm", progress=False, threads=1, executor_options=options)
+    assert [(r.outcome, r.detail) for r in collected] == [("skipped", "already done")] * 6
+
+
 def test_trackers_log_from_a_slurm_job(slurm_cluster, tmp_path):
     pytest.importorskip("tensorboard")
     from conftest import assert_tensorboard_holds_the_log
