@@ -132,7 +132,12 @@ class GroundTruthDataset(abc.ABC):
         check_choice(part, "part", ("train", "held_out"))
         if self.holdout_region is None:
             raise DisentangleError(f"{self.name} was built without a holdout: there is no held-out region to draw {part} factors from")
-        return FactorJoint(self.factor_sizes, [self.holdout_region.table(part, self.factor_sizes)]).sample(check_count(n), rng)
+        return self._holdout_joints[part].sample(check_count(n), rng)
+
+    @functools.cached_property
+    def _holdout_joints(self) -> dict[str, FactorJoint]:
+        """The uniform joints over the training part and the held-out region, built once per instance."""
+        return {part: FactorJoint(self.factor_sizes, [self.holdout_region.table(part, self.factor_sizes)]) for part in ("train", "held_out")}
 
     def complete_grid_needed(self, what: str) -> None:
         """A one-line error when this set draws from a joint (``correlations``, ``holdout``) but ``what``
@@ -202,7 +207,7 @@ class FactorsAsObservations(GroundTruthDataset):
         self.factor_names = tuple(f"factor_{j}" for j in range(len(self.factor_sizes)))
         self.observation_shape = (1, 1, len(self.factor_sizes))
         check_joint_options({"correlations": correlations, "holdout": holdout, "holdout_part": holdout_part}, self.factor_names, self.factor_sizes)
-        self.correlations, self.holdout, self.holdout_part = correlations or None, holdout or None, holdout_part
+        self.correlations, self.holdout, self.holdout_part = correlations or None, holdout or None, holdout_part  # its sizes are the instance's
 
     def __len__(self) -> int:
         return int(np.prod(self.factor_sizes))
