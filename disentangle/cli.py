@@ -284,7 +284,7 @@ def grid(spec_file, model, betas, seeds, dataset, steps, batch_size, settings, m
 @click.option("--out", type=click.Path(path_type=Path), default=Path("metrics"), show_default=True)
 @click.option("--html", "as_html", is_flag=True, help="Also write a static site: OUT/report/index.html and a page per run.")
 @click.option("--format", "fmt", type=click.Choice(["png", "svg", "pdf"]), default="png", show_default=True, help="Format of the grid figures.")
-@click.option("--no-run-figures", is_flag=True, help="--html without drawing each run's figures (~3 s a run): a quick site of a big study.")
+@click.option("--no-run-figures", is_flag=True, help="--html without drawing run figures (1-3 s a run); those runs drew as they finished (grid --figures) are still copied.")
 @click.option("--data-root", type=click.Path(path_type=Path), default=None, help="Where the runs' data set files are on this machine (--html figures).")
 @click.option("--quiet", is_flag=True)
 @reports_errors

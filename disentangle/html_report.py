@@ -199,7 +199,8 @@ def write_html_report(runs_dir: str | Path = "runs", out: str | Path = "metrics"
     PNG figures; return the index path. (The paper figures in ``out`` are
     :func:`disentangle.viz.sweep_figures`' job, in any format.) ``data_root``: where the runs' data set
     files are on this machine (for the traversal figures; default ``$DISENTANGLE_DATA`` or ``datasets/``).
-    ``run_figures=False`` draws no run's figures (pages show those already drawn): a quick site of a big study."""
+    ``run_figures=False`` draws no run's figures (pages show those already in the site, and the runs' own,
+    drawn as they finished, are still copied): a quick site of a big study."""
     start = time.perf_counter()
     table, problems = collected if collected is not None else write_report(runs_dir, out)[::2]
     site = Path(out) / "report"
@@ -220,8 +221,8 @@ def write_html_report(runs_dir: str | Path = "runs", out: str | Path = "metrics"
     body.append("<p><small>tables: runs.csv, summary.csv, summary_long.csv beside this folder</small></p>")
     atomic_write_text(site / "index.html", _page("disentangle report", "".join(body)))  # first: a stopped report still leaves a site
     rows = table.to_dict("records")
-    work = [(Path(runs_dir) / row["run_id"], row, site / "img" / row["run_id"]) for row in rows] if run_figures else []
-    drawn = _draw_figures(work, data_root, progress)
+    work = [(Path(runs_dir) / row["run_id"], row, site / "img" / row["run_id"]) for row in rows]
+    drawn = _draw_figures(work, data_root, progress, draw=run_figures)
     metrics = [c for c in metric_columns(table) if c not in TRAINING_COLUMNS]  # once: a one-row frame per run cost 1 ms each
     for row in rows:
         problem = drawn.get(row["run_id"])
@@ -252,15 +253,15 @@ def _copy_figures(run_dir: Path, folder: Path) -> None:
                 shutil.copy2(source, tmp)
 
 
-def _draw_figures(work: list[tuple[Path, dict, Path]], data_root=None, progress: bool = False) -> dict[str, str]:
-    """Copy the figures runs drew themselves; draw every other run's stale or missing figures, over the
-    cores when there are several: {run id: problem}."""
+def _draw_figures(work: list[tuple[Path, dict, Path]], data_root=None, progress: bool = False, draw: bool = True) -> dict[str, str]:
+    """Copy the figures runs drew themselves; with ``draw``, draw every other run's stale or missing
+    figures, over the cores when there are several: {run id: problem}."""
     import os
 
     needs = [(run_dir, folder, kind, row["run_id"]) for run_dir, row, folder in work if (kind := _figures_needed(run_dir, row, folder))]
     for run_dir, folder, _, _ in (item for item in needs if item[2] == "copy"):
         _copy_figures(run_dir, folder)
-    todo = [item for item in needs if item[2] != "copy"]
+    todo = [item for item in needs if item[2] != "copy"] if draw else []
     problems: dict[str, str] = {}
     workers = min(os.cpu_count() or 1, len(todo))
     draws = [((run_dir, folder), {"data_root": data_root, "curves_only": kind == "curves"}, run_id) for run_dir, folder, kind, run_id in todo]

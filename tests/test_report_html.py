@@ -206,6 +206,9 @@ def test_runs_draw_their_figures_as_they_finish_and_the_report_copies_them(study
     stamp = (copied / "samples.png").stat().st_mtime_ns
     write_html_report(runs_dir, tmp_path / "metrics")
     assert (copied / "samples.png").stat().st_mtime_ns == stamp  # nothing changed, nothing copied again
+    quick = write_html_report(runs_dir, tmp_path / "quick", run_figures=False).parent / "img"
+    assert (quick / run_dir.name / "samples.png").read_bytes() == marker  # --no-run-figures still copies what runs drew
+    assert not (quick / drawn_here.parent.name).exists()  # and draws nothing
 
 
 def test_a_figure_counts_as_current_only_when_drawn_after_the_checkpoint_and_log(tmp_path):
