@@ -201,7 +201,7 @@ def evaluate(run_dirs, metric_names, seed, profile, old_fast_flag, force, split,
 @click.option("--device", default=None, help="auto (CUDA when available), cpu, cuda, cuda:N or mps; not part of the run id.")
 @click.option("--compile", "compile_loss", is_flag=True, help="torch.compile each run's loss (eager if compiling fails); not part of the run id.")
 @click.option("--retry-failed", is_flag=True, help="Train failed runs again.")
-@click.option("--figures", is_flag=True, help="Draw each run's figures into RUN/figures as it finishes (~3 s a run): report --html copies them.")
+@click.option("--figures", is_flag=True, help="Draw each run's figures into RUN/figures as it finishes (under a second a run in its worker): report --html copies them.")
 @click.option("--max-runs", type=click.IntRange(min=1), default=None, help="Refuse a grid of more runs than this, counted before any is built [default: 10,000].")
 @click.option("--dry-run", is_flag=True, help="Print what the grid would do (new, resumable, finished, failed, running runs; the training budget) and stop.")
 @click.option("--data-root", type=click.Path(path_type=Path), default=None)

@@ -104,8 +104,8 @@ def run_grid(configs: list[runs.RunConfig], runs_dir: str | Path = "runs", metri
              representations: tuple[str, ...] = ("mean",), prepared: bool = False, figures: bool = False) -> list[GridResult]:
     """Train and evaluate every config on ``executor`` (see :mod:`disentangle.executors`, with its own
     ``executor_options``), scoring codes of each of ``representations`` ("mean", "sampled"), and with
-    ``figures`` draw each run's figures into ``RUN/figures`` as it finishes (~3 s a run on 2 cores, in the
-    worker: the HTML report then copies them); return one result per config, in the order given. ``prepared``: the configs already went through
+    ``figures`` draw each run's figures into ``RUN/figures`` as it finishes (in the worker, under a second
+    a run once it has trained: the HTML report then copies them); return one result per config, in the order given. ``prepared``: the configs already went through
     :func:`disentangle.run_setup.prepare_runs` (a study's tables are all checked before the first trains).
 
     Runs start seed by seed (every setting at the first seed before any at the

@@ -207,7 +207,7 @@ class FactorsAsObservations(GroundTruthDataset):
         self.factor_names = tuple(f"factor_{j}" for j in range(len(self.factor_sizes)))
         self.observation_shape = (1, 1, len(self.factor_sizes))
         check_joint_options({"correlations": correlations, "holdout": holdout, "holdout_part": holdout_part}, self.factor_names, self.factor_sizes)
-        self.correlations, self.holdout, self.holdout_part = correlations or None, holdout or None, holdout_part  # its sizes are the instance's
+        self.correlations, self.holdout, self.holdout_part = correlations or None, holdout or None, holdout_part
 
     def __len__(self) -> int:
         return int(np.prod(self.factor_sizes))
