@@ -163,3 +163,66 @@ def md5_file(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
         for chunk in iter(lambda: f.read(chunk_size), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+class UntrustedFileError(OSError):
+    """A file inside a shared folder that is not a regular file of that folder (a FIFO, a device, a
+    symbolic link leading out of it) or larger than its schema allows: refused before a byte is read."""
+
+
+def _open_inside(folder: str | os.PathLike, name: str):
+    """A binary stream on ``folder/name`` if it is a regular file whose real path lies inside ``folder``,
+    opened without blocking (a FIFO never hangs the reader); the open descriptor itself is checked, so
+    what was checked is what is read."""
+    import errno
+    import stat
+
+    path = Path(folder) / name
+    if not os.path.lexists(path):
+        raise FileNotFoundError(errno.ENOENT, "No such file", str(path))
+    real = os.path.realpath(path)
+    if not Path(real).is_relative_to(os.path.realpath(folder)):
+        raise UntrustedFileError(f"{path} is a link to {real}, outside {folder}: refused")
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except NotADirectoryError:
+        raise FileNotFoundError(errno.ENOENT, "No such file", str(path)) from None
+    stream = os.fdopen(fd, "rb")
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        stream.close()
+        raise UntrustedFileError(f"{path} is not a regular file: refused")
+    return stream
+
+
+def read_inside(folder: str | os.PathLike, name: str, max_bytes: int) -> bytes:
+    """The bytes of ``folder/name``, a file of a folder that may come from anyone (a run, a study export).
+
+    Read only if it is a regular file whose real path lies inside ``folder`` (a symbolic link to a
+    file elsewhere, a FIFO or a device is refused), without blocking, and only up to ``max_bytes``
+    (its schema's bound: a larger file is refused rather than read).
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    UntrustedFileError
+        Present but refused; the message says why, in one line.
+    """
+    with _open_inside(folder, name) as stream:
+        size = os.fstat(stream.fileno()).st_size
+        data = stream.read(max_bytes + 1) if size <= max_bytes else b""
+    if size > max_bytes or len(data) > max_bytes:
+        shown = max(size, len(data))
+        raise UntrustedFileError(f"{Path(folder) / name} is {shown:,} bytes, more than the {max_bytes:,} it may hold: refused")
+    return data
+
+
+def read_tail_inside(folder: str | os.PathLike, name: str, tail_bytes: int) -> tuple[bytes, bytes]:
+    """The first line (at most ``tail_bytes``) and the last ``tail_bytes`` after it of ``folder/name``,
+    checked as :func:`read_inside` checks, of any size: what a reader of a log's newest rows needs,
+    whatever the log's length."""
+    with _open_inside(folder, name) as stream:
+        head = stream.readline(tail_bytes)
+        size = os.fstat(stream.fileno()).st_size
+        stream.seek(max(len(head), size - tail_bytes))
+        return head, stream.read(tail_bytes)

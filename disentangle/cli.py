@@ -293,7 +293,8 @@ def report(runs_dir, out, as_html, fmt, no_run_figures, data_root, quiet):
     from disentangle import viz
     from disentangle.report import summary_text, variance_explained, write_report
 
-    table, summary, problems = write_report(runs_dir, out)
+    notes: list[str] = []
+    table, summary, problems = write_report(runs_dir, out, notes)
     if as_html:
         from disentangle.html_report import write_html_report
 
@@ -303,6 +304,8 @@ def report(runs_dir, out, as_html, fmt, no_run_figures, data_root, quiet):
             click.echo(f"wrote {site}")
     for problem in problems:
         click.echo(f"unreadable: {problem}", err=True)
+    for note in notes:
+        click.echo(f"left out: {note}", err=True)
     if table.empty:
         if not quiet:
             click.echo(f"no runs in {runs_dir}")

@@ -213,14 +213,8 @@ def plan_grid(configs: list[runs.RunConfig], runs_dir: str | Path) -> GridPlan:
 
 def _logged_steps(run_dir: Path) -> int:
     """The last step a run's log.csv holds (0 without one): what a resume starts near."""
-    try:
-        with open(run_dir / runs.LOG, "rb") as log:
-            log.seek(0, 2)
-            log.seek(max(0, log.tell() - 4096))
-            last = log.read().decode("utf-8", "replace").strip().splitlines()[-1]
-        return int(float(last.split(",")[0]))
-    except (OSError, IndexError, ValueError):
-        return 0
+    row = runs.read_log_tail(run_dir)
+    return int(row["step"]) if row else 0
 
 
 def summary_line(results: list[GridResult]) -> str:

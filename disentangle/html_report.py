@@ -23,9 +23,11 @@ import pandas as pd
 
 from disentangle import runs
 from disentangle._io import atomic_path, atomic_write_text, remove_stale_temporaries
+from disentangle.errors import DisentangleError
 from disentangle.metrics import headline_columns, human_name
 from disentangle.report import TRAINING_COLUMNS, identity_columns, metric_columns, summarize_long, variance_explained, write_report
 from disentangle.run_figures import FIGURE_FILES, draw_run_figures, figures_current
+from disentangle.validation import without_numeric_warnings
 from disentangle.viz.sweeps import sweep_figures, variance_figure
 
 STYLE = """
@@ -108,14 +110,16 @@ def _varying(table: pd.DataFrame) -> list[str]:
     return [c for c in identity_columns(table) if table[c].astype(str).nunique() > 1 and c not in ("model", "dataset")]
 
 
-def _runs_table(table: pd.DataFrame) -> str:
+def _runs_table(table: pd.DataFrame, linked=lambda run_id: True) -> str:
+    """The runs table; a run's id links to its page when ``linked(run_id)`` (a page that exists)."""
     varying, metrics = _varying(table), _headline(table)
     head = ["run", "status", "model", "dataset", "seed", *varying, "steps", *metrics]
     labels = [_column_name(c) if c in metrics else c for c in head]
     rows = []
     for number, row in enumerate(table.to_dict("records")):
         steps = f"{_number(row.get('steps_done'))} / {_number(row.get('steps'))}" if row.get("steps") is not None else ""
-        cells = [f'<td class=l><a href="runs/{_url(row["run_id"])}.html">{_e(row["run_id"])}</a></td>',
+        name = (f'<a href="runs/{_url(row["run_id"])}.html">{_e(row["run_id"])}</a>' if linked(row["run_id"]) else _e(row["run_id"]))
+        cells = [f'<td class=l>{name}</td>',
                  f'<td class=l>{_e(row.get("problem") and "unreadable" or row.get("status"))}</td>',
                  f'<td class=l>{_e(row.get("model"))}</td>', f'<td class=l>{_e(row.get("dataset"))}</td>',
                  f'<td>{_number(row.get("seed"))}</td>', *[f"<td>{_number(row.get(c))}</td>" for c in varying],
@@ -167,9 +171,9 @@ def _run_page(run_dir: Path, row: dict, site: Path, metrics: list[str], figure_p
     if problem:
         parts.append(f"<p class=problem>{_e(problem)}</p>")
     try:
-        config = json.loads((run_dir / runs.CONFIG).read_text())
+        config = runs.read_config_data(run_dir)  # through the run folder's gate, as every reader
         parts.append(f"<h2>config</h2><pre>{_e(json.dumps(config, indent=2, sort_keys=True))}</pre>")
-    except (OSError, ValueError, UnicodeDecodeError):
+    except (DisentangleError, ValueError, TypeError):
         pass
     metrics = [c for c in metrics if _number(row.get(c)) != ""]
     if metrics:
@@ -192,6 +196,7 @@ PAGE_ROWS = 100  # rows of the runs table a page shows (the script's PAGE_ROWS)
 STALE_SECONDS = 600  # a figure or page is written in seconds: a temporary this old belongs to a killed report
 
 
+@without_numeric_warnings
 def write_html_report(runs_dir: str | Path = "runs", out: str | Path = "metrics", progress: bool = False,
                       collected: tuple | None = None, data_root: str | Path | None = None, run_figures: bool = True) -> Path:
     """Write the CSVs (see :func:`disentangle.report.write_report`; ``collected`` = its
@@ -209,27 +214,46 @@ def write_html_report(runs_dir: str | Path = "runs", out: str | Path = "metrics"
     variance = variance_figure(variance_explained(table), site / "img") if not table.empty else None
     figures += [variance] if variance else []
     (site / "runs").mkdir(parents=True, exist_ok=True)
+    rows = [row for row in table.to_dict("records") if _page_name(row["run_id"])]
     counts = table["status"].astype(str).str.split(":").str[0].value_counts().to_dict() if not table.empty else {}
-    body = [f"<h1>disentangle report</h1><p>{len(table)} runs in <code>{_e(Path(runs_dir).resolve())}</code> — "
-            + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) + f"; generated {time.strftime('%Y-%m-%d %H:%M')}</p>"]
-    if problems:
-        body.append("<ul>" + "".join(f"<li class=problem>{_e(p)}</li>" for p in problems) + "</ul>")
-    body.append("<h2>runs</h2>" + (_filters(table) + _runs_table(table) if not table.empty else "<p>No runs yet.</p>"))
-    body.append("<h2>summary over seeds (finished runs)</h2>" + _summary_table(summarize_long(table)))
-    if figures:
-        body.append("<h2>figures</h2><div class=figs>" + "".join(f'<img src="img/{_url(f.name)}" alt="{_e(f.stem)}">' for f in figures) + "</div>")
-    body.append("<p><small>tables: runs.csv, summary.csv, summary_long.csv beside this folder</small></p>")
-    atomic_write_text(site / "index.html", _page("disentangle report", "".join(body)))  # first: a stopped report still leaves a site
-    rows = table.to_dict("records")
-    work = [(Path(runs_dir) / row["run_id"], row, site / "img" / row["run_id"]) for row in rows]
-    drawn = _draw_figures(work, data_root, progress, draw=run_figures)
+
+    def index(linked) -> None:
+        body = [f"<h1>disentangle report</h1><p>{len(table)} runs in <code>{_e(Path(runs_dir).resolve())}</code> — "
+                + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) + f"; generated {time.strftime('%Y-%m-%d %H:%M')}</p>"]
+        if problems:
+            body.append("<ul>" + "".join(f"<li class=problem>{_e(p)}</li>" for p in problems) + "</ul>")
+        body.append("<h2>runs</h2>" + (_filters(table) + _runs_table(table, linked) if not table.empty else "<p>No runs yet.</p>"))
+        body.append("<h2>summary over seeds (finished runs)</h2>" + _summary_table(summarize_long(table)))
+        if figures:
+            body.append("<h2>figures</h2><div class=figs>" + "".join(f'<img src="img/{_url(f.name)}" alt="{_e(f.stem)}">' for f in figures) + "</div>")
+        body.append("<p><small>tables: runs.csv, summary.csv, summary_long.csv beside this folder</small></p>")
+        atomic_write_text(site / "index.html", _page("disentangle report", "".join(body)))
+
+    # every moment of the site is whole: the index first, linking only the pages that exist (a stopped report
+    # still leaves a site, and no link to a page not yet written), then every page, then the index linking them
+    # all; a run's page is rewritten as soon as its figures are in place
+    index(lambda run_id: (site / "runs" / f"{run_id}.html").is_file())
     metrics = [c for c in metric_columns(table) if c not in TRAINING_COLUMNS]  # once: a one-row frame per run cost 1 ms each
-    for row in rows:
-        problem = drawn.get(row["run_id"])
+
+    def page(row: dict, problem: str | None = None) -> None:
         atomic_write_text(site / "runs" / f"{row['run_id']}.html", _run_page(Path(runs_dir) / row["run_id"], row, site, metrics, problem))
+
+    for row in rows:
+        page(row)
+    index(lambda run_id: _page_name(run_id) is not None)
+    by_id = {row["run_id"]: row for row in rows}
+    work = [(Path(runs_dir) / row["run_id"], row, site / "img" / row["run_id"]) for row in rows]
+    _draw_figures(work, data_root, progress, draw=run_figures, drawn=lambda run_id, problem: page(by_id[run_id], problem))
     if progress:
         print(f"report: {len(rows)} run pages in {time.perf_counter() - start:.1f} s", flush=True)
     return site / "index.html"
+
+
+def _page_name(run_id) -> str | None:
+    """``run_id`` if it can name a page and an image folder of the site: one path component (it is a run
+    folder's own name, never a value read from inside it; checked again where it becomes a path)."""
+    name = str(run_id)
+    return name if name not in ("", ".", "..") and "/" not in name and "\\" not in name and "\0" not in name else None
 
 
 def _figures_needed(run_dir: Path, row: dict, folder: Path) -> str | None:
@@ -253,14 +277,17 @@ def _copy_figures(run_dir: Path, folder: Path) -> None:
                 shutil.copy2(source, tmp)
 
 
-def _draw_figures(work: list[tuple[Path, dict, Path]], data_root=None, progress: bool = False, draw: bool = True) -> dict[str, str]:
+def _draw_figures(work: list[tuple[Path, dict, Path]], data_root=None, progress: bool = False, draw: bool = True,
+                  drawn=lambda run_id, problem: None) -> dict[str, str]:
     """Copy the figures runs drew themselves; with ``draw``, draw every other run's stale or missing
-    figures, over the cores when there are several: {run id: problem}."""
+    figures, over the cores when there are several, calling ``drawn(run_id, problem)`` as each run's are
+    in place: {run id: problem}. The drawing processes end with this one, even if it is killed."""
     import os
 
     needs = [(run_dir, folder, kind, row["run_id"]) for run_dir, row, folder in work if (kind := _figures_needed(run_dir, row, folder))]
-    for run_dir, folder, _, _ in (item for item in needs if item[2] == "copy"):
+    for run_dir, folder, _, run_id in (item for item in needs if item[2] == "copy"):
         _copy_figures(run_dir, folder)
+        drawn(run_id, None)
     todo = [item for item in needs if item[2] != "copy"] if draw else []
     problems: dict[str, str] = {}
     workers = min(os.cpu_count() or 1, len(todo))
@@ -271,16 +298,43 @@ def _draw_figures(work: list[tuple[Path, dict, Path]], data_root=None, progress:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))  # no fork of a threaded torch
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),  # no fork of a threaded torch
+                                   initializer=end_with_parent, initargs=(os.getpid(),))
         futures = {pool.submit(draw_run_figures, *args, **options): run_id for args, options, run_id in draws}
         results = ((futures[f], f.result()) for f in futures)
     try:
         for number, (run_id, problem) in enumerate(results, 1):
             if problem:
                 problems[run_id] = problem
+            drawn(run_id, problem)
             if progress:
                 print(f"report: figures of {run_id} ({number}/{len(todo)})", flush=True)
     finally:
         if workers > 1:
             pool.shutdown(cancel_futures=True)
     return problems
+
+
+def end_with_parent(parent_pid: int) -> None:
+    """A drawing process's first act: end when the report that started it ends, however it ends (a SIGKILL
+    leaves it no chance to stop its pool). Linux tells the child at once (``PR_SET_PDEATHSIG``); elsewhere,
+    and for a parent already gone, a watcher thread checks the parent every second."""
+    import os
+    import signal
+    import threading
+
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()

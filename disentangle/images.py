@@ -30,9 +30,35 @@ def new_figure(*grid, figsize, **options):
     return fig, fig.subplots(*grid, **options)
 
 
+def _literal_texts(fig) -> None:
+    """Titles, axis labels, legends and annotations drawn as the text they hold, never as mathtext: they
+    show names read from shared runs (a model called ``$\\undefined{$`` must not stop the figure). Tick
+    labels keep their mathtext (a log axis's powers of ten)."""
+    texts = [*fig.texts, *(legend for legend in fig.legends)]
+    if getattr(fig, "_suptitle", None) is not None:
+        texts.append(fig._suptitle)
+    for ax in fig.axes:
+        texts += [ax.title, ax.xaxis.label, ax.yaxis.label, *ax.texts]
+        if ax.get_legend() is not None:
+            texts += [*ax.get_legend().get_texts(), ax.get_legend().get_title()]
+    for legend in fig.legends:
+        texts += [*legend.get_texts(), legend.get_title()]
+    for text in texts:
+        if hasattr(text, "set_parse_math"):
+            text.set_parse_math(False)
+
+
+def lay_out(fig) -> None:
+    """``fig.tight_layout()`` once its names are literal text (:func:`_literal_texts`): laying out measures
+    every text, so a name that is broken mathtext must be literal before it."""
+    _literal_texts(fig)
+    fig.tight_layout()
+
+
 def save_figure(fig, path: str | Path, dpi: int = 150) -> Path:
     """Save a matplotlib figure to ``path`` (folders made, written atomically)."""
     path = Path(path)
+    _literal_texts(fig)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=dpi, bbox_inches="tight")
     return path

@@ -32,19 +32,16 @@ STATS = ("median", "iqr", "min", "max", "mean", "std", "count")
 
 
 def _log_values(run_dir: Path, batch_size: int) -> dict:
-    """Final recon and KL, steps logged, and training seconds (sum of step time from images/s)."""
-    try:
-        log = pd.read_csv(run_dir / runs.LOG)
-    except (FileNotFoundError, pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError):
+    """Final recon and KL and steps logged, from the log's newest whole row (its tail only), and
+    training seconds (sum of step time from images/s, the log read a line at a time)."""
+    last = runs.read_log_tail(run_dir)
+    if last is None:
         return {}
-    if log.empty or "step" not in log:
-        return {}
-    last = log.iloc[-1]
     values = {"steps_done": int(last["step"])}
-    values.update({name: float(last[column]) for name, column in (("final_recon", "recon"), ("final_kl", "kl")) if column in log})
-    if "images_per_s" in log:
-        steps = log["step"].diff().fillna(log["step"].iloc[0])
-        values["train_seconds"] = round(float((steps * batch_size / log["images_per_s"]).sum()), 1)
+    values.update({name: last[column] for name, column in (("final_recon", "recon"), ("final_kl", "kl")) if column in last})
+    seconds = runs.log_train_seconds(run_dir, batch_size)
+    if seconds is not None:
+        values["train_seconds"] = seconds
     return values
 
 
@@ -66,39 +63,105 @@ def _settings_text(settings: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(settings.items()) if k not in ("seconds", "seed"))
 
 
-def run_row(run_dir: Path) -> dict:
-    """One row of the runs table; a run whose files cannot be read gets its ``problem``."""
-    row = {"run_id": run_dir.name, "status": runs.read_status(run_dir)}
-    if row["status"] == runs.UNREADABLE:
-        return {**row, "finished": False, "problem": f"{run_dir / runs.STATUS} is not UTF-8 text"}
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _row_name(name: str) -> str | None:
+    """Why ``name``, an option read from a run's config.json, cannot be a column of its row (None if it can):
+    options live in their own namespace and never take a row's own fields (status, run id, ...)."""
+    if not isinstance(name, str) or not name.isidentifier():
+        return f"option name {str(name)[:40]!r} is not a name"
+    if name in RUN_COLUMNS or name in TRAINING_COLUMNS:
+        return f"option {name!r} would replace the row's own {name!r}"
+    return None
+
+
+def _folder_name(run_dir: Path) -> tuple[str, str | None]:
+    """The run's name as shown (its folder's own name, the only name used for a path) and the problem
+    with it, if any: a name that is not UTF-8 is shown with replacement characters and the run is unreadable."""
     try:
-        data = runs.read_config_data(run_dir)
-        config = runs.config_from_data(data, run_dir)
-        values = runs.read_metrics(run_dir)
-    except (DisentangleError, UnicodeDecodeError) as error:
-        return {**row, "finished": False, "problem": str(error)}
+        run_dir.name.encode("utf-8")
+        return run_dir.name, None
+    except UnicodeEncodeError:
+        shown = run_dir.name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        return shown, "its folder name is not UTF-8"
+
+
+def run_row(run_dir: Path, notes: list[str] | None = None) -> dict:
+    """One row of the runs table, read through the run folder's gate: the row's own fields (run id = the
+    folder's name, status from its status file, ...) come first and nothing read from inside the folder
+    replaces them; a model or data set option that would, or whose value is not a plain value, and a metric
+    value that is not a number are left out with a note in ``notes``. A run whose files cannot be read
+    gets its ``problem``."""
+    notes = [] if notes is None else notes
+    name, problem = _folder_name(run_dir)
+    row = {"run_id": name, "status": runs.read_status(run_dir)}
+    if problem is None and row["status"] == runs.UNREADABLE:
+        problem = f"{runs.STATUS} is not UTF-8 text"
+    if problem is None:
+        try:
+            data = runs.read_config_data(run_dir)
+            config = runs.config_from_data(data, run_dir)
+            values = runs.read_metrics(run_dir)
+        except (DisentangleError, UnicodeDecodeError) as error:
+            problem = str(error)
+    if problem is not None:
+        return {**row, "finished": False, "problem": problem}
     row.update({"model": config.model, "dataset": config.dataset, "precision": config.precision, "seed": config.seed,
-                "steps": config.steps, "batch_size": config.batch_size, "package_version": data.get("package_version")})
-    row.update(resolved_model_options(config, data))
-    row.update({f"data:{k}": v for k, v in config.identity()["dataset_options"].items()})
+                "steps": config.steps, "batch_size": config.batch_size,
+                "package_version": data.get("package_version") if isinstance(data.get("package_version"), str) else None})
+    fields = dict(row)
+    for option, value in resolved_model_options(config, data).items():
+        why = _row_name(option) or (None if isinstance(value, _SCALARS) else f"option {option!r} is not a plain value")
+        if why:
+            notes.append(f"{name}: {why}: left out")
+        else:
+            row[option] = value
+    for option, value in config.identity()["dataset_options"].items():
+        if isinstance(value, _SCALARS):
+            row[f"data:{option}"] = value
+        else:
+            notes.append(f"{name}: data set option {str(option)[:40]!r} is not a plain value: left out")
     row.update(_log_values(run_dir, config.batch_size))
+    row.update(_metric_values(values, name, notes))
+    row.update(fields)  # the row's own fields, whatever was read
     row["finished"] = row["status"] == "done" and row.get("steps_done", config.steps) >= config.steps
-    row.update({k: v for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
-    for name, settings in (values.get("settings") or {}).items():
-        if isinstance(settings, dict):
-            row[f"eval:{name}"] = _settings_text(settings)
+    for metric, settings in (values.get("settings") or {}).items():
+        if isinstance(settings, dict) and isinstance(metric, str):
+            row[f"eval:{metric}"] = _settings_text(settings)
     return row
 
 
-def collect(runs_dir: str | Path = "runs", problems: list[str] | None = None) -> pd.DataFrame:
-    """One row per run folder under ``runs_dir``; unreadable runs keep a row and go to ``problems``."""
+def _metric_values(values: dict, name: str, notes: list[str]) -> dict:
+    """The numbers of a metrics.json that may be columns: ``metric.key`` names with numeric values, and
+    intervals only as ``.ci_low`` / ``.ci_high`` pairs (one without the other is left out, with a note)."""
+    numbers = {k: float(v) if isinstance(v, int) else v for k, v in values.items()
+               if isinstance(k, str) and "." in k and isinstance(v, (int, float)) and not isinstance(v, bool)}
+    for key in [k for k in numbers if k.endswith((".ci_low", ".ci_high"))]:
+        stem, _, end = key.rpartition(".")
+        other = f"{stem}.{'ci_high' if end == 'ci_low' else 'ci_low'}"
+        if other not in numbers:
+            notes.append(f"{name}: {key} has no {other.rpartition('.')[2]}: left out")
+            numbers.pop(key)
+    return numbers
+
+
+def collect(runs_dir: str | Path = "runs", problems: list[str] | None = None, notes: list[str] | None = None) -> pd.DataFrame:
+    """One row per run folder under ``runs_dir``; unreadable runs keep a row and go to ``problems``, fields
+    left out of a readable run's row (:func:`run_row`) to ``notes``; each is also a warning."""
     problems = [] if problems is None else problems
+    outer_notes = notes
     folder = Path(runs_dir)
     run_dirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")) if folder.is_dir() else []
-    rows = [run_row(d) for d in run_dirs]  # hidden folders (.slurm, .drivers) are the executors', not runs
+    notes: list[str] = []
+    rows = [run_row(d, notes) for d in run_dirs]  # hidden folders (.slurm, .drivers) are the executors', not runs
     problems += [f"{row['run_id']}: {row['problem']}" for row in rows if row.get("problem")]
     for problem in problems:
         warnings.warn(f"unreadable: {problem}", stacklevel=2)
+    for note in notes:
+        warnings.warn(note, stacklevel=2)
+    if outer_notes is not None:
+        outer_notes += notes
     table = pd.DataFrame(rows)
     if not table.empty:  # "" for a readable run: a missing value would be NaN, which reads as true
         table["problem"] = table["problem"].fillna("").astype(str) if "problem" in table else ""
@@ -258,31 +321,33 @@ def variance_explained(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["metric", "runs", "settings", "model", "hyperparameters", "seed"])
 
 
-def write_report(runs_dir: str | Path = "runs", out: str | Path = "metrics") -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+def write_report(runs_dir: str | Path = "runs", out: str | Path = "metrics", notes: list[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """Write ``out/runs.csv``, ``out/summary.csv`` (wide), ``out/summary_long.csv`` (tidy),
     ``out/variance_explained.csv`` (:func:`variance_explained`) and ``out/rank_correlation.csv``
     (:func:`rank_correlations`, with a ``metric`` column naming the rows); return the runs table, the
-    wide summary and the problems met.
+    wide summary and the problems met (``notes``, when given, receives the fields left out of readable
+    runs' rows). No numpy warning about NaN or infinite values reaches the terminal: a metric that is NaN
+    is a value of the table, not a fault of the report.
 
     A ``runs_dir`` that is not a folder is an error, and nothing is written.
     """
     if not Path(runs_dir).is_dir():
         raise DisentangleError(f"runs folder {runs_dir} does not exist (or is not a folder): nothing to report")
     problems: list[str] = []
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
-        table = collect(runs_dir, problems)
-    summary = summarize(table)
-    out = Path(out)
-    _write_csv(table, out / "runs.csv")
-    _write_csv(summary, out / "summary.csv")
-    _write_csv(summarize_long(table), out / "summary_long.csv")
-    _write_csv(variance_explained(table), out / "variance_explained.csv")
-    correlations = rank_correlations(table)
-    if correlations.empty:
-        (out / "rank_correlation.csv").unlink(missing_ok=True)  # not left over from an earlier report
-    else:
-        _write_csv(correlations.rename_axis("metric").reset_index(), out / "rank_correlation.csv")
+        table = collect(runs_dir, problems, notes)
+        summary = summarize(table)
+        out = Path(out)
+        _write_csv(table, out / "runs.csv")
+        _write_csv(summary, out / "summary.csv")
+        _write_csv(summarize_long(table), out / "summary_long.csv")
+        _write_csv(variance_explained(table), out / "variance_explained.csv")
+        correlations = rank_correlations(table)
+        if correlations.empty:
+            (out / "rank_correlation.csv").unlink(missing_ok=True)  # not left over from an earlier report
+        else:
+            _write_csv(correlations.rename_axis("metric").reset_index(), out / "rank_correlation.csv")
     return table, summary, problems
 
 

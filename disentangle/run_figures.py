@@ -15,7 +15,7 @@ import torch
 from disentangle import runs
 from disentangle.evaluation import kl_per_latent, make_posterior
 from disentangle.metrics._utils import discretize, mutual_info_matrix
-from disentangle.images import mosaic, new_figure, save_figure, save_gif, show_mosaic
+from disentangle.images import lay_out, mosaic, new_figure, save_figure, save_gif, show_mosaic
 from disentangle.training.loading import load_trained
 from disentangle.training.snapshots import TRAVERSAL_VALUES, decode_images, traversal_grid  # the trackers' snapshots draw the same
 
@@ -82,7 +82,7 @@ def training_curves(log_path: Path, out: Path, title: str, fmt: str = "png") -> 
     for column in per_latent:
         axes[2].plot(log["step"], log[column], lw=0.7, alpha=0.6)
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
+    lay_out(fig)
     return save_figure(fig, out / f"training_curves.{fmt}")
 
 

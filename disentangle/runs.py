@@ -12,15 +12,35 @@ import dataclasses
 import fcntl
 import hashlib
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
 
 from disentangle import __version__
-from disentangle._io import atomic_write_json, atomic_write_text, exclusive_lock, finite_json_value, md5_file
+from disentangle._io import (UntrustedFileError, atomic_write_json, atomic_write_text, exclusive_lock, finite_json_value, md5_file,
+                             read_inside)
 from disentangle.errors import DisentangleError
 
 CONFIG, CHECKPOINT, LOG, METRICS, STATUS, LOCK = "config.json", "checkpoint.pt", "log.csv", "metrics.json", "status", ".lock"
+MANIFEST = "manifest.json"  # the finished checkpoint's size, md5 and run id: reruns tell a broken run apart without loading it
+
+MAX_BYTES = {CONFIG: 1 << 20, METRICS: 64 << 20, STATUS: 4 << 10, MANIFEST: 64 << 10, CHECKPOINT: 4 << 30}
+"""The schema's size bounds: the most bytes each file of a run folder may hold (a larger one is refused
+unread). ``log.csv`` has none: only its tail is read (:func:`read_log_tail`)."""
+
+
+def read_run_file(run_dir: str | Path, name: str) -> bytes:
+    """The bytes of one file of a run folder, through the one gate every reader uses
+    (:func:`disentangle._io.read_inside`: a regular file inside the folder, opened without blocking,
+    within :data:`MAX_BYTES`); a missing file raises FileNotFoundError, a refused one a one-line
+    :class:`~disentangle.errors.DisentangleError`."""
+    try:
+        return read_inside(run_dir, name, MAX_BYTES[name])
+    except UntrustedFileError as error:
+        raise DisentangleError(str(error)) from None
+    except IsADirectoryError:
+        raise DisentangleError(f"{Path(run_dir) / name} is a folder, expected a file") from None
 PRECISIONS = ("fp32", "bf16")  # what a run is (in its id)
 PRECISION_CHOICES = ("auto", *PRECISIONS)  # what may be asked: auto resolves on the run's device before the id
 
@@ -119,11 +139,11 @@ def read_config_data(run_dir: str | Path):
     """``run_dir/config.json`` as written (with ``package_version``), or a one-line error if missing or unreadable."""
     path = Path(run_dir) / CONFIG
     try:
-        return json.loads(path.read_text())
+        return json.loads(read_run_file(run_dir, CONFIG))
     except (FileNotFoundError, NotADirectoryError):
         raise DisentangleError(f"{run_dir} is not a run folder: no {CONFIG}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise DisentangleError(f"{path} is corrupt ({error})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
+        raise DisentangleError(f"{path} is corrupt ({type(error).__name__}: {str(error)[:200]})") from None
 
 
 def config_from_data(data, run_dir: str | Path) -> RunConfig:
@@ -144,13 +164,67 @@ def write_config(run_dir: Path, config: RunConfig, resolved_model_options: dict 
     atomic_write_json(run_dir / CONFIG, config.to_json(resolved_model_options))
 
 
-MANIFEST = "manifest.json"  # the finished checkpoint's size and md5: reruns tell a broken run apart without loading it
-
-
-def write_manifest(run_dir: Path) -> None:
-    """Record the checkpoint's size and md5 (written when a run finishes, and by an export)."""
+def write_manifest(run_dir: Path, run_id: str) -> None:
+    """Record the checkpoint's size and md5 and the run it belongs to (written when a run finishes, and by
+    an export): what :func:`verified_checkpoint_bytes` holds a checkpoint to before anything trusts it."""
     path = Path(run_dir) / CHECKPOINT
-    atomic_write_json(Path(run_dir) / MANIFEST, {"checkpoint": {"bytes": path.stat().st_size, "md5": md5_file(path)}})
+    atomic_write_json(Path(run_dir) / MANIFEST, {"checkpoint": {"bytes": path.stat().st_size, "md5": md5_file(path)}, "run_id": run_id})
+
+
+def read_manifest(run_dir: str | Path) -> dict | None:
+    """The manifest as ``{"bytes": int, "md5": str, "run_id": str | None}``, None without one (a run made
+    before manifests), or a one-line error for one that does not follow its schema."""
+    import re
+
+    try:
+        data = json.loads(read_run_file(run_dir, MANIFEST))
+    except FileNotFoundError:
+        return None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise DisentangleError(f"{Path(run_dir) / MANIFEST} is corrupt (not JSON)") from None
+    entry = data.get("checkpoint") if isinstance(data, dict) else None
+    run_id = data.get("run_id") if isinstance(data, dict) else None
+    if (not isinstance(entry, dict) or not isinstance(entry.get("bytes"), int) or isinstance(entry.get("bytes"), bool)
+            or not isinstance(entry.get("md5"), str) or not re.fullmatch(r"[0-9a-f]{32}", entry["md5"])
+            or not isinstance(run_id, (str, type(None)))):
+        raise DisentangleError(f"{Path(run_dir) / MANIFEST} is corrupt (expected a checkpoint's bytes and md5, and a run id)")
+    return {"bytes": entry["bytes"], "md5": entry["md5"], "run_id": run_id}
+
+
+def verified_checkpoint_bytes(run_dir: str | Path) -> bytes:
+    """A finished run's ``checkpoint.pt``, read once through the gate and verified before anything trusts it:
+    its size and md5 are those its manifest recorded when the run finished, and the manifest belongs to this
+    run (its run id is the config's). The bytes verified are the bytes returned (no second read to swap).
+    A run without a manifest (made before manifests) is returned unverified: loading it is the check.
+
+    Raises
+    ------
+    DisentangleError
+        One line: ``<run> is broken: ...`` (missing, not a regular file inside the folder, or another
+        checkpoint than the one the run finished with).
+    """
+    import hashlib
+
+    run_dir = Path(run_dir)
+    try:
+        data = read_run_file(run_dir, CHECKPOINT)
+    except FileNotFoundError:
+        raise DisentangleError(f"{run_dir} is broken: it has no {CHECKPOINT}") from None
+    except DisentangleError as error:
+        raise DisentangleError(f"{run_dir} is broken: {error}") from None
+    manifest = read_manifest(run_dir)
+    if manifest is None:
+        return data
+    digest = hashlib.md5(data).hexdigest()
+    if len(data) != manifest["bytes"] or digest != manifest["md5"]:
+        raise DisentangleError(f"{run_dir} is broken: its {CHECKPOINT} (md5 {digest}) is not the one it finished with "
+                               f"(md5 {manifest['md5']}, {MANIFEST})")
+    if manifest["run_id"] is not None:
+        run_id = read_config(run_dir).run_id()
+        if manifest["run_id"] != run_id:
+            raise DisentangleError(f"{run_dir} is broken: its {MANIFEST} and {CHECKPOINT} belong to run {manifest['run_id']}, "
+                                   f"not to {run_id} (its config)")
+    return data
 
 
 FIGURES = "figures"  # the run's own figures (grid --figures, traverse): the report copies them rather than draw
@@ -174,37 +248,105 @@ def drawn_from_current_run(path: str | Path, run_dir: str | Path) -> bool:
     return True
 
 
-def checkpoint_intact(run_dir: str | Path) -> bool | None:
-    """Whether a finished run's checkpoint is the one its manifest records, by its size alone (a stat,
-    no read); None for a run without a manifest (made before manifests: load it to know)."""
-    try:
-        recorded = json.loads((Path(run_dir) / MANIFEST).read_text())["checkpoint"]["bytes"]
-    except (OSError, ValueError, KeyError, TypeError):
+LOG_TAIL_BYTES = 64 << 10  # the newest rows of a log are in its last 64 KiB (a row is ~300 bytes)
+LOG_FULL_READ_MAX = 64 << 20  # a log read whole (training seconds) only up to this: 200,000 rows
+
+
+def _log_row(header: list[str], line: str) -> dict[str, float] | None:
+    """A log.csv line as floats by column, or None for a line that is not a whole row of numbers (a
+    partial last line a kill left mid-append, text)."""
+    fields = line.split(",")
+    if len(fields) != len(header):
         return None
     try:
-        return (Path(run_dir) / CHECKPOINT).stat().st_size == recorded
-    except OSError:
-        return False
+        return dict(zip(header, map(float, fields)))
+    except ValueError:
+        return None
+
+
+def _log_header(first_line: bytes) -> list[str] | None:
+    try:
+        header = first_line.decode("utf-8").strip().split(",")
+    except UnicodeDecodeError:
+        return None
+    return header if header and header[0] == "step" else None
+
+
+def read_log_tail(run_dir: str | Path) -> dict[str, float] | None:
+    """The newest whole row of ``log.csv`` as ``{column: float}``, reading its header and last
+    :data:`LOG_TAIL_BYTES` only (through the gate: a regular file inside the folder), whatever the log's
+    size; a partial or malformed last line is passed over for the row before it. None without a log
+    or a readable row."""
+    from disentangle._io import read_tail_inside
+
+    try:
+        head, tail = read_tail_inside(run_dir, LOG, LOG_TAIL_BYTES)
+    except (OSError, UntrustedFileError):
+        return None
+    header = _log_header(head)
+    if header is None:
+        return None
+    lines = tail.decode("utf-8", "replace").split("\n")
+    for line in reversed(lines[1:] if len(tail) == LOG_TAIL_BYTES else lines):  # the first may be cut
+        row = _log_row(header, line.strip())
+        if row is not None and math.isfinite(row.get("step", math.nan)):
+            return row
+    return None
+
+
+def log_train_seconds(run_dir: str | Path, batch_size: int) -> float | None:
+    """Training seconds: each row's steps since the one before times ``batch_size`` over its images/s,
+    summed; read a line at a time (constant memory), only from a log of at most :data:`LOG_FULL_READ_MAX`
+    bytes, skipping rows that are not numbers. None without a log, its column, or above the bound."""
+    from disentangle._io import _open_inside
+
+    try:
+        stream = _open_inside(run_dir, LOG)
+    except (OSError, UntrustedFileError):
+        return None
+    with stream:
+        if os.fstat(stream.fileno()).st_size > LOG_FULL_READ_MAX:
+            return None
+        header = _log_header(stream.readline())
+        if header is None or "images_per_s" not in header:
+            return None
+        total, previous = 0.0, 0.0
+        for raw in stream:
+            row = _log_row(header, raw.decode("utf-8", "replace").strip())
+            if row is None or not row["images_per_s"] > 0:
+                continue
+            total += (row["step"] - previous) * batch_size / row["images_per_s"]
+            previous = row["step"]
+    return round(total, 1) if math.isfinite(total) else None
 
 
 RUNNING = "running"
 INTERRUPTED = "interrupted (resumable)"  # stopped by a signal, a full disk or a kill: the next train or grid continues it
 UNREADABLE = "unknown (unreadable status file)"
+_STATUS_MAX_CHARS = 500  # a failure's reason is cut here: a status is one line a table shows
 
 
 def read_status(run_dir: str | Path) -> str:
     """The run's status: ``running`` (a live process holds it), ``done``, ``failed: ...``,
     ``interrupted (resumable)`` (also a ``running`` run whose process died: nobody holds its lock),
-    ``new`` without a file, or ``unknown (...)`` for an unreadable file."""
+    ``new`` without a file, or ``unknown (...)`` for a file that is unreadable or says anything else
+    (the schema of a status: one of those lines, printable text only)."""
     try:
-        status = (Path(run_dir) / STATUS).read_text(encoding="utf-8").strip() or "unknown (empty status file)"
+        text = read_run_file(run_dir, STATUS).decode("utf-8")
     except (FileNotFoundError, NotADirectoryError):
         return "new"
-    except UnicodeDecodeError:
+    except (UnicodeDecodeError, DisentangleError):
         return UNREADABLE
+    status = text.strip()
+    if not status:
+        return "unknown (empty status file)"
+    if "\n" in status or not status.isprintable():
+        return "unknown (a status file that is not one line of text)"
     if status.startswith("interrupted") or (status == RUNNING and not is_held(run_dir)):
         return INTERRUPTED
-    return status
+    if status in ("done", RUNNING) or status.startswith("failed"):
+        return status[:_STATUS_MAX_CHARS]
+    return f"unknown (status {status[:60]!r})"
 
 
 def write_status(run_dir: Path, status: str) -> None:
@@ -215,12 +357,12 @@ def write_status(run_dir: Path, status: str) -> None:
 def read_metrics(run_dir: str | Path) -> dict[str, Any]:
     """The run's metrics.json as a dict ({} without a file), or a one-line error if corrupt."""
     path = Path(run_dir) / METRICS
-    if not path.exists():
-        return {}
     try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise DisentangleError(f"{path} is corrupt ({error})") from None
+        data = json.loads(read_run_file(run_dir, METRICS))
+    except (FileNotFoundError, NotADirectoryError):
+        return {}
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
+        raise DisentangleError(f"{path} is corrupt ({type(error).__name__}: {str(error)[:200]})") from None
     if not isinstance(data, dict):
         raise DisentangleError(f"{path} is corrupt (expected a JSON object)")
     return {_current_key(key): finite_json_value(value) for key, value in data.items()}

@@ -70,3 +70,21 @@ def parse_setting(text: str, flag: str = "--set") -> tuple[str, object]:
     if not sep or not key.strip():
         raise DisentangleError(f"{flag} expects KEY=VALUE, got {text!r}")
     return key.strip(), parse_value(raw)
+
+
+def without_numeric_warnings(function):
+    """Run ``function`` with numpy's floating-point warnings (and the RuntimeWarnings pandas and numpy raise on
+    NaN or infinite values: an all-NaN median, a std of one value) silenced: in a report a NaN metric is a
+    value of the table, and hundreds of warning lines about it would bury what the command printed."""
+    import functools
+    import warnings
+
+    @functools.wraps(function)
+    def quiet(*args, **kwargs):
+        import numpy as np
+
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return function(*args, **kwargs)
+
+    return quiet

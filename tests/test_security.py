@@ -37,6 +37,7 @@ def crafted_run(tmp_path_factory):
     buffer = io.BytesIO()
     torch.save({**state, "extra": _Payload(marker)}, buffer)
     (run_dir / runs.CHECKPOINT).write_bytes(buffer.getvalue())
+    runs.write_manifest(run_dir, config.run_id())  # a crafter writes the manifest too: the load itself must refuse
     return run_dir, marker
 
 
@@ -57,7 +58,7 @@ def test_resuming_or_regridding_a_crafted_run_does_not_run_it(crafted_run):
                                        "--set", "latent_dim=3", "--evaluate", "", "--workers", "1",
                                        "--runs-dir", str(run_dir.parent), "--quiet"])
     assert not marker.exists()
-    assert "is marked done but is broken" in result.output  # reported broken, not opened: its size is not its manifest's
+    assert "already done" in result.output or "1 skipped" in result.output  # judged by its manifest, never unpickled
 
 
 def test_the_opt_in_loads_a_trusted_file(crafted_run, monkeypatch):
@@ -158,6 +159,7 @@ def test_a_checkpoint_that_does_not_fit_its_config_is_one_line_and_never_exporte
     name = next(k for k, v in state["model"].items() if v.ndim == 2)
     state["model"][name] = torch.zeros(*(s + 1 for s in state["model"][name].shape))  # one tensor of another shape
     torch.save(state, run / runs.CHECKPOINT)
+    runs.write_manifest(run, config.run_id())  # its manifest agrees: the misfit itself must be caught
     for command in (["evaluate", str(run), "--metrics", "mig", "--profile", "tiny"], ["export", str(run), str(tmp_path / "out")]):
         result = CliRunner().invoke(main, command)
         assert result.exit_code != 0 and "Traceback" not in result.output
@@ -165,4 +167,5 @@ def test_a_checkpoint_that_does_not_fit_its_config_is_one_line_and_never_exporte
     assert not (tmp_path / "out").exists()
     del state["model"][name]
     torch.save(state, run / runs.CHECKPOINT)
+    runs.write_manifest(run, config.run_id())
     assert "1 missing" in CliRunner().invoke(main, ["export", str(run), str(tmp_path / "out")]).output

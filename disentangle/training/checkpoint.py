@@ -39,20 +39,31 @@ def save_checkpoint(path: Path, model, optimizers: dict, step: int, rng: np.rand
 TRUST_VARIABLE = "DISENTANGLE_TRUST_CHECKPOINTS"  # =1: unpickle checkpoints in full (files you made yourself only)
 
 
-def load_checkpoint(path: Path) -> dict:
+def load_checkpoint(path: Path, data: bytes | None = None) -> dict:
     """Read a checkpoint (full or weights-only) on the CPU, or a one-line error if unreadable.
 
-    Checkpoints are untrusted files (runs are shared, studies commit them): they are read with
+    Checkpoints are untrusted files (runs are shared, studies commit them): they are read through
+    the run folder's gate (:func:`disentangle.runs.read_run_file`: a regular file inside its folder,
+    never a FIFO or a link out of it, within its size bound) and loaded with
     ``torch.load(..., weights_only=True)``, which loads tensors and plain data and never runs
     code. Everything this project writes loads that way. A file that needs full unpickling is
     refused with one line, unless ``DISENTANGLE_TRUST_CHECKPOINTS=1`` says the user trusts it.
+    ``data``: the file's bytes, already read and verified (:func:`load_run_checkpoint`).
     """
     import os
     import pickle
 
+    from disentangle import runs
+
+    path = Path(path)
+    if data is None:
+        try:
+            data = runs.read_run_file(path.parent, runs.CHECKPOINT) if path.name == runs.CHECKPOINT else path.read_bytes()
+        except FileNotFoundError:
+            raise DisentangleError(f"{path} does not exist") from None
     trusted = os.environ.get(TRUST_VARIABLE) == "1"
     try:
-        return torch.load(path, map_location="cpu", weights_only=not trusted)
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=not trusted)
     except pickle.UnpicklingError as error:
         if trusted or "Weights only load failed" not in str(error):  # a damaged file, not a refused object
             raise DisentangleError(f"{path} is not a readable checkpoint ({type(error).__name__}: {error})") from None
@@ -60,6 +71,16 @@ def load_checkpoint(path: Path) -> dict:
                                f"loaded: refused (set {TRUST_VARIABLE}=1 only for a file you made yourself)") from None
     except Exception as error:  # torch raises many kinds for a damaged file
         raise DisentangleError(f"{path} is not a readable checkpoint ({type(error).__name__}: {error})") from None
+
+
+def load_run_checkpoint(run_dir: Path) -> dict:
+    """A finished run's checkpoint, verified against its manifest before it is loaded
+    (:func:`disentangle.runs.verified_checkpoint_bytes`): what evaluate, traverse, export, udr and the
+    report trust, never another run's file put in its place."""
+    from disentangle import runs
+
+    run_dir = Path(run_dir)
+    return load_checkpoint(run_dir / runs.CHECKPOINT, runs.verified_checkpoint_bytes(run_dir))
 
 
 def load_weights(model, state, path: Path | str = "the checkpoint") -> None:

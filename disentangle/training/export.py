@@ -12,7 +12,7 @@ import torch
 from disentangle import runs
 from disentangle._io import current_umask
 from disentangle.errors import DisentangleError
-from disentangle.training.checkpoint import load_checkpoint, load_weights
+from disentangle.training.checkpoint import load_run_checkpoint, load_weights
 from disentangle.training.loading import model_for_config
 
 
@@ -30,7 +30,7 @@ def export_run(run_dir: Path, out_dir: Path) -> Path:
         raise DisentangleError(f"{out_dir} is not empty and is not an export of {run_dir}: give a new or empty folder")
     if runs.read_status(run_dir) != "done":
         raise DisentangleError(f"{run_dir} is not finished (status: {runs.read_status(run_dir)}): only finished runs are exported")
-    state = load_checkpoint(run_dir / runs.CHECKPOINT)
+    state = load_run_checkpoint(run_dir)  # verified against its manifest: never another run's weights under this name
     config = runs.read_config(run_dir)
     load_weights(model_for_config(config), state, run_dir / runs.CHECKPOINT)  # a misfit is not exported as good
     config.dataset_options.pop("root", None)  # where the data lived on this machine: --data-root says it elsewhere
@@ -43,7 +43,7 @@ def export_run(run_dir: Path, out_dir: Path) -> Path:
     try:
         torch.save({"model": state["model"], "step": state["step"]}, staging / runs.CHECKPOINT)
         runs.write_config(staging, config)
-        runs.write_manifest(staging)  # the weights-only checkpoint's own
+        runs.write_manifest(staging, config.run_id())  # the weights-only checkpoint's own
         for name in (runs.METRICS, runs.LOG, runs.STATUS):
             if (run_dir / name).exists():
                 shutil.copyfile(run_dir / name, staging / name)

@@ -98,7 +98,7 @@ def _train_if_needed(config: runs.RunConfig, runs_dir, progress: bool, threads: 
         except BaseException as error:
             _record_status(run_dir, f"failed: {type(error).__name__}: {error}")
             raise
-        runs.write_manifest(run_dir)  # before "done": a finished run always has one
+        runs.write_manifest(run_dir, config.run_id())  # before "done": a finished run always has one
         runs.write_status(run_dir, "done")
     return run_dir, True
 
@@ -153,6 +153,7 @@ def _train_locked(config: runs.RunConfig, dataset, model, run_dir: Path, progres
         compile_loss(model)
     step, log_rows, window = 0, [], []
     checkpoint_path = run_dir / runs.CHECKPOINT
+    (run_dir / runs.MANIFEST).unlink(missing_ok=True)  # a finished checkpoint's record: this one is not finished
     if checkpoint_path.exists():
         state = load_checkpoint(checkpoint_path)
         step = restore(state, model, optimizers, rng, checkpoint_path)

@@ -14,8 +14,9 @@ import matplotlib
 import numpy as np
 import pandas as pd
 
-from disentangle.images import new_figure, save_figure
+from disentangle.images import lay_out, new_figure, save_figure
 from disentangle.metrics import human_name
+from disentangle.validation import without_numeric_warnings
 from disentangle.report import TRAINING_COLUMNS, disentanglement_columns, finished_runs, rank_correlations
 
 FORMATS = ("png", "svg", "pdf")
@@ -29,8 +30,9 @@ DOWNSTREAM = {"downstream_task_logistic_regression": "logistic regression", "dow
 def efficiency_columns(table: pd.DataFrame, metric: str) -> tuple[str, str] | None:
     """(accuracy at 100 labels, accuracy at the largest budget above 100) columns of a downstream
     metric in ``table``, or None."""
-    budgets = sorted(int(c.split(".", 1)[1].split(":")[0]) for c in table.columns
-                     if c.startswith(metric + ".") and c.endswith(":mean_test_accuracy") and table[c].notna().any())
+    budgets = sorted(int(budget) for c in table.columns
+                     if c.startswith(metric + ".") and c.endswith(":mean_test_accuracy") and table[c].notna().any()
+                     and (budget := c.split(".", 1)[1].split(":")[0]).isdigit())  # a key of a shared run may hold anything
     if 100 not in budgets or budgets[-1] <= 100:
         return None
     return f"{metric}.100:mean_test_accuracy", f"{metric}.{budgets[-1]}:mean_test_accuracy"
@@ -59,7 +61,7 @@ def sample_efficiency(table: pd.DataFrame, out: str | Path, fmt: str = "png") ->
         _legend(ax, len(table))
     budget = next(iter(pairs.values()))[1].split(".", 1)[1].split(":")[0]
     fig.suptitle(f"sample efficiency: test accuracy at 100 labels / at {int(budget):,} — {_note(table)}", fontsize=8)
-    fig.tight_layout()
+    lay_out(fig)
     return save_figure(fig, Path(out) / f"sample_efficiency.{_check_format(fmt)}")
 
 
@@ -126,7 +128,7 @@ def metric_vs_beta(table: pd.DataFrame, out: str | Path, x: str = "beta", fmt: s
         ax.set_title(_label(metric))
         _legend(ax, len(table))
     fig.suptitle(f"metrics against {x} (points: seeds; line: median; band: min-max) — {_note(table)}", fontsize=8)
-    fig.tight_layout()
+    lay_out(fig)
     return save_figure(fig, Path(out) / f"metric_vs_{x}.{_check_format(fmt)}")
 
 
@@ -150,7 +152,7 @@ def tradeoff(table: pd.DataFrame, out: str | Path, fmt: str = "png") -> Path | N
         ax.set_title(_label(metric))
         _legend(ax, len(table))
     fig.suptitle(f"reconstruction against disentanglement — {_note(table)}", fontsize=8)
-    fig.tight_layout()
+    lay_out(fig)
     return save_figure(fig, Path(out) / f"tradeoff.{_check_format(fmt)}")
 
 
@@ -173,10 +175,11 @@ def rank_correlation(table: pd.DataFrame, out: str | Path, fmt: str = "png", min
                 ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=6)
     fig.colorbar(image, ax=ax, shrink=0.8, label="Spearman ρ")
     ax.set_title(f"rank correlation across {runs_drawn:,} finished runs", fontsize=8)
-    fig.tight_layout()
+    lay_out(fig)
     return save_figure(fig, Path(out) / f"rank_correlation.{_check_format(fmt)}")
 
 
+@without_numeric_warnings
 def variance_figure(shares: pd.DataFrame, out: str | Path, fmt: str = "png") -> Path | None:
     """Stacked bars, one per metric: the share of its variance across runs explained by the model, added by
     its hyperparameters and left to the seed (the table of :func:`disentangle.report.variance_explained`);
@@ -196,10 +199,11 @@ def variance_figure(shares: pd.DataFrame, out: str | Path, fmt: str = "png") -> 
     ax.set_xlabel("share of the variance across runs")
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=3, frameon=False)
     ax.set_title(f"what the metrics' variance comes from ({int(shares['runs'].max())} runs)", fontsize=8)
-    fig.tight_layout()
+    lay_out(fig)
     return save_figure(fig, Path(out) / f"variance_explained.{_check_format(fmt)}")
 
 
+@without_numeric_warnings
 def sweep_figures(table: pd.DataFrame, out: str | Path, fmt: str = "png") -> list[Path]:
     """The grid figures the table has columns for: metrics against β, the trade-off, the rank
     correlation, the sample efficiency."""
