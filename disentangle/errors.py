@@ -9,6 +9,10 @@ class DisentangleError(ValueError):
     """
 
 
+class DegenerateInputWarning(UserWarning):
+    """Input a metric cannot score (constant codes, a single latent): the value is NaN, said in one line."""
+
+
 def describe_os_error(error: OSError) -> str | None:
     """One line for a file-system error on a named path (a file where a folder is expected, a
     read-only or full disk), or None when the error names no path."""

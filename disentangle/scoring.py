@@ -223,6 +223,14 @@ def score_arrays(metric, settings: dict, codes_train, factors_train, codes_test=
     interval per key (``<key>.ci_low`` / ``<key>.ci_high``) over N resamples of the rows."""
     s = dict(settings)
     replicates = s.pop("bootstrap", 0)
+    reason = metric.degenerate(codes_train, None if metric.needs == "codes_only" else factors_train)
+    if reason is not None:  # never a perfect or worst score from nothing
+        import warnings
+
+        from disentangle.errors import DegenerateInputWarning
+
+        warnings.warn(f"{metric.name}: {reason}: NaN", DegenerateInputWarning, stacklevel=2)
+        return {metric.headline: float("nan")}
     train = (codes_train,) if metric.needs == "codes_only" else (codes_train, factors_train)
     test = (codes_test, factors_test) if metric.needs == "train_test" else None
 

@@ -15,10 +15,11 @@ the support factorizes.
 from __future__ import annotations
 
 import itertools
+import warnings
 
 import numpy as np
 
-from disentangle.errors import DisentangleError
+from disentangle.errors import DegenerateInputWarning, DisentangleError
 from disentangle.metrics._utils import check_bins, check_codes, check_pair, discretize, mutual_info_matrix
 from disentangle.metrics.registry import register_metric
 from disentangle.validation import check_count
@@ -42,7 +43,7 @@ def _factor_pairs(text: str, num_factors: int) -> list[tuple[int, int]]:
 
 @register_metric("latent_correlation", needs="codes", published={"num_train": 10000, "n_bins": 20, "pairs": "all"},
                  tiny={"num_train": 1000}, headline="mean_abs_correlation", title="Latent correlation",
-                 reference="Träuble et al. 2021")
+                 reference="Träuble et al. 2021", min_factors=2)
 def latent_correlation(codes, factors, *, n_bins: int = 20, pairs: str = "all") -> dict[str, float]:
     """How correlated the latents capturing two factors are, on data where the factors are independent.
 
@@ -94,14 +95,24 @@ def latent_correlation(codes, factors, *, n_bins: int = 20, pairs: str = "all") 
     codes, factors = check_pair(codes, factors)
     n_bins = check_bins(n_bins)
     chosen = _factor_pairs(pairs, factors.shape[1])
-    capturing = mutual_info_matrix(discretize(codes, n_bins), factors).argmax(axis=0)  # [k]: the latent of each factor
+    information = mutual_info_matrix(discretize(codes, n_bins), factors)  # [d, k]
+    capturing = information.argmax(axis=0)  # [k]: the latent of each factor
+    captured = information.max(axis=0) > 0  # a factor no latent tells anything about has no capturing latent
     with np.errstate(invalid="ignore", divide="ignore"):
-        correlation = np.nan_to_num(np.abs(np.corrcoef(codes, rowvar=False)), nan=0.0).reshape(codes.shape[1], codes.shape[1])
-    values = {}
+        correlation = np.abs(np.corrcoef(codes, rowvar=False)).reshape(codes.shape[1], codes.shape[1])  # NaN for a constant latent
+    values, undefined = {}, []
     for i, j in chosen:
         a, b = capturing[i], capturing[j]
-        values[f"pair_{i}_{j}"] = 1.0 if a == b else float(correlation[a, b])
-    values["mean_abs_correlation"] = float(np.mean(list(values.values()))) if values else 0.0
+        if codes.shape[1] < 2 or not (captured[i] and captured[j]):
+            values[f"pair_{i}_{j}"] = float("nan")  # one latent, or a factor no latent captures: no pair of latents to measure
+            undefined.append(f"{i}:{j}")
+        else:
+            values[f"pair_{i}_{j}"] = 1.0 if a == b else float(correlation[a, b])
+    if undefined:
+        warnings.warn(f"latent_correlation: no pair of capturing latents for factor pair(s) {', '.join(undefined)} "
+                      "(a single latent, or a factor no latent tells anything about): NaN", DegenerateInputWarning, stacklevel=2)
+    finite = [v for v in values.values() if np.isfinite(v)]
+    values["mean_abs_correlation"] = float(np.mean(finite)) if finite else float("nan")
     return values
 
 
@@ -162,6 +173,9 @@ def factorized_support(codes, *, batch_size: int = 128) -> dict[str, float]:
     """
     codes = check_codes(codes)
     batch_size = check_count(batch_size, "batch_size")
+    if codes.shape[1] < 2:  # no pair: a distance of 0 would read as a perfectly factorized support
+        warnings.warn("factorized_support: 1 latent, no latent pair to measure: NaN", DegenerateInputWarning, stacklevel=2)
+        return {"fos": float("nan")}
     pairs = list(itertools.combinations(range(codes.shape[1]), 2))
     totals = [sum(_hausdorff_to_product(codes[start:start + batch_size][:, list(pair)]) for pair in pairs)
               for start in range(0, len(codes), batch_size)]

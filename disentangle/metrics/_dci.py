@@ -80,7 +80,7 @@ def importance_matrix(codes_train, factors_train, codes_test, factors_test, esti
 @register_metric("dci", needs="train_test", published={"num_train": 10000, "num_test": 5000, "estimator": "gbt"},
                  fast={"estimator": "gbt_fast"}, tiny={"num_train": 500, "num_test": 250},
                  headline="disentanglement", title="DCI disentanglement", reference="Eastwood & Williams 2018", default=True,
-                 family="DCI", continuous=True)
+                 family="DCI", continuous=True, min_factors=2)
 def dci(codes_train, factors_train, codes_test, factors_test, *, estimator: str = "gbt", seed: int = 0, n_jobs: int = 2,
         continuous_factors: bool = False) -> dict[str, float]:
     """Disentanglement, completeness and informativeness (DCI) of codes against factors.

@@ -64,7 +64,7 @@ def area_explicitness(capacities, losses, baseline_loss: float) -> float:
 @register_metric("dci_es", needs="train_test",
                  published={"num_train": 10000, "num_test": 5000, "depths": list(PAPER_DEPTHS), "n_estimators": 100},
                  fast={"depths": [1, 2, 4, 8, 16, 32], "n_estimators": 20}, tiny={"num_train": 500, "num_test": 250},
-                 headline="explicitness", title="DCI-ES explicitness", reference="Eastwood et al. 2023", continuous=True)
+                 headline="explicitness", title="DCI-ES explicitness", reference="Eastwood et al. 2023", continuous=True, min_latents=1)
 def dci_es_explicitness(codes_train, factors_train, codes_test, factors_test, *, depths=PAPER_DEPTHS, n_estimators: int = 100,
                         seed: int = 0, n_jobs: int = 2, continuous_factors: bool = False) -> dict:
     """DCI-ES explicitness: how simple a probe recovers each factor from the codes.
@@ -72,7 +72,9 @@ def dci_es_explicitness(codes_train, factors_train, codes_test, factors_test, *,
     Random forests of growing ``depths`` predict each factor from all codes; their test losses
     form the factor's loss-capacity curve (made non-increasing). E_j = 1 - AULCC_j / (0.5 *
     capacity range * baseline loss_j): 1 when the smallest probe already reaches the best loss,
-    not clipped below. ``explicitness`` is the mean over factors with more than one value.
+    not clipped below. ``explicitness`` is the mean over factors with more than one value. It is relative
+    to the best loss the probes reach, as the paper defines it: codes that tell nothing about a factor reach
+    their (chance) loss with the smallest probe and score 1; read it beside ``informativeness_test``.
     (The size, S, of DCI-ES is not implemented.)
 
     .. math:: E = 1 - \\frac{\\mathrm{AULCC}}{\\mathrm{AULCC}_{\\mathrm{baseline}}}

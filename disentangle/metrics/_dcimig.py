@@ -18,7 +18,7 @@ from disentangle.metrics.registry import register_metric
 
 
 @register_metric("dcimig", needs="codes", published={"num_train": 10000, "n_bins": 20}, tiny={"num_train": 1000},
-                 headline="discrete_dcimig", title="DCIMIG", reference="Sepliarskaia et al. 2019")
+                 headline="discrete_dcimig", title="DCIMIG", reference="Sepliarskaia et al. 2019", min_factors=2)
 def dcimig(codes, factors, *, n_bins: int = 20) -> dict[str, float]:
     """DCIMIG: MIG's gap credited once per code, normalised by the factors' entropies.
 

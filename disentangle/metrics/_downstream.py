@@ -174,7 +174,7 @@ def downstream_task(codes_train, factors_train, codes_test, factors_test, *, lab
 @register_metric("reduced_downstream_task", needs="train_test",
                  published={"num_train": 100, "num_test": 100, "label_budgets": [100], "num_factors_to_remove": 1, "predictor": "gbt"},
                  headline="100:mean_test_accuracy_factor_of_interest", title="Reduced downstream accuracy",
-                 reference="disentanglement_lib", family="Reduced downstream")
+                 reference="disentanglement_lib", family="Reduced downstream", min_latents=1)
 def reduced_downstream_task(codes_train, factors_train, codes_test, factors_test, *, label_budgets=(100,),
                             num_factors_to_remove: int = 1, predictor: str = "gbt", seed: int = 0,
                             n_jobs: int = 2) -> dict[str, float]:
@@ -294,8 +294,8 @@ _PROFILES = {"published": {"num_train": 10000, "num_test": 5000, "label_budgets"
 downstream_task_logistic_regression = register_metric(
     "downstream_task_logistic_regression", needs="train_test", published=_PROFILES["published"], fast=_PROFILES["fast"],
     tiny=_PROFILES["tiny"], headline="100:mean_test_accuracy", title="Downstream accuracy, 100 labels (LR)",
-    reference="Locatello et al. 2019", family="Downstream (logistic regression)")(_registered("logistic_regression", "downstream_task_logistic_regression"))
+    reference="Locatello et al. 2019", family="Downstream (logistic regression)", min_latents=1)(_registered("logistic_regression", "downstream_task_logistic_regression"))
 downstream_task_boosted_trees = register_metric(
     "downstream_task_boosted_trees", needs="train_test", published=_PROFILES["published"], fast=_PROFILES["fast"],
     tiny=_PROFILES["tiny"], headline="100:mean_test_accuracy", title="Downstream accuracy, 100 labels (GBT)",
-    reference="Locatello et al. 2019", family="Downstream (boosted trees)")(_registered("gbt", "downstream_task_boosted_trees"))
+    reference="Locatello et al. 2019", family="Downstream (boosted trees)", min_latents=1)(_registered("gbt", "downstream_task_boosted_trees"))

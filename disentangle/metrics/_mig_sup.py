@@ -16,7 +16,7 @@ from disentangle.metrics.registry import register_metric
 
 
 @register_metric("mig_sup", needs="codes", published={"num_train": 10000, "n_bins": 20}, tiny={"num_train": 1000},
-                 headline="discrete_mig_sup", title="MIG-sup", reference="Li et al. 2020")
+                 headline="discrete_mig_sup", title="MIG-sup", reference="Li et al. 2020", min_factors=2)
 def mig_sup(codes, factors, *, n_bins: int = 20) -> dict[str, float]:
     """MIG-sup: per code, the gap between its two largest normalised MIs with factors.
 

@@ -57,7 +57,7 @@ def _explicitness(x_train, y_train, x_test, y_test) -> tuple[float, float]:
 
 @register_metric("modularity", needs="train_test", published={"num_train": 10000, "num_test": 5000, "n_bins": 20},
                  tiny={"num_train": 500, "num_test": 250}, headline="modularity_score", title="modularity",
-                 reference="Ridgeway & Mozer 2018", default=True)
+                 reference="Ridgeway & Mozer 2018", default=True, min_factors=2)
 def modularity_explicitness(codes_train, factors_train, codes_test, factors_test, *, n_bins: int = 20) -> dict[str, float]:
     """Modularity and explicitness of codes against factors.
 

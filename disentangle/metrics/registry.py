@@ -50,6 +50,30 @@ class Metric:
     family: str = ""  # the name other keys are shown under ("DCI: completeness"); default: title
     continuous: bool = False  # takes continuous_factors=True (regression / binned-factor variant)
     reports_progress: bool = False  # takes progress=callable(number of observations done): a bar for a minutes-long score
+    min_latents: int = 2  # codes with fewer latents are degenerate for it (NaN, a warning): nothing to compare a latent with
+    min_factors: int = 1  # fewer factors with more than one value: refused (SingleFactorError, recorded as skipped)
+
+    def degenerate(self, codes, factors=None) -> str | None:
+        """Why ``codes`` (and ``factors``) are degenerate input for this metric, or None: every code
+        constant, or fewer latents than :attr:`min_latents` (the runner then gives NaN and a one-line
+        warning, never a perfect or worst score). Fewer varying factors than :attr:`min_factors` raise
+        :class:`~disentangle.metrics._utils.SingleFactorError`, so that the metric is recorded as skipped."""
+        import numpy as np
+
+        from disentangle.metrics._utils import SingleFactorError
+
+        codes = np.asarray(codes)
+        if codes.ndim == 2 and len(codes) and not np.ptp(codes, axis=0).any():
+            return "every code is constant (the encoder ignores its input)"
+        if codes.ndim == 2 and codes.shape[1] < self.min_latents:
+            return f"{codes.shape[1]} latent: {self.title} compares at least {self.min_latents}"
+        if factors is not None and self.min_factors > 1:
+            factors = np.asarray(factors)
+            varying = int(sum(len(np.unique(column)) > 1 for column in factors.T)) if factors.ndim == 2 else 0
+            if varying < self.min_factors:
+                raise SingleFactorError(f"{self.name} needs at least {self.min_factors} factors with more than one value, got {varying}: "
+                                        "it compares factors")
+        return None
 
     @property
     def headline_column(self) -> str:
@@ -68,13 +92,15 @@ METRICS = Registry("metric")  # the same registry as models, data sets and execu
 
 def register_metric(name: str, *, needs: str, published: dict, headline: str, title: str, reference: str,
                     fast: dict | None = None, tiny: dict | None = None, default: bool = False, family: str = "",
-                    continuous: bool = False, reports_progress: bool = False) -> Callable:
+                    continuous: bool = False, reports_progress: bool = False, min_latents: int = 2, min_factors: int = 1) -> Callable:
     """Function decorator: register a metric under ``name``.
 
     ``fast`` and ``tiny`` update the published settings (``tiny``: on top of ``fast``);
     ``default`` puts the metric in ``evaluate``'s default set; ``continuous`` says the function
     takes ``continuous_factors=True`` for real-valued factors; ``reports_progress`` that it takes
-    ``progress=callable(n)`` and calls it as it scores ``n`` more observations (the runner shows a bar).
+    ``progress=callable(n)`` and calls it as it scores ``n`` more observations (the runner shows a bar);
+    ``min_latents`` / ``min_factors``: the least input it scores (:meth:`Metric.degenerate`), declared here so
+    that the runner holds every metric to it the same way.
     """
     if needs not in NEEDS:
         raise ValueError(f"metric {name!r}: needs must be one of {NEEDS}, got {needs!r}")
@@ -83,7 +109,7 @@ def register_metric(name: str, *, needs: str, published: dict, headline: str, ti
 
     def decorate(function: Callable) -> Callable:
         METRICS.add(name, Metric(name, function, needs, profiles, headline, title, reference, default, family or title, continuous,
-                                 reports_progress))
+                                 reports_progress, min_latents, min_factors))
         return function
 
     return decorate
