@@ -47,8 +47,15 @@ def resolve_config(config: runs.RunConfig) -> runs.RunConfig:
     from disentangle.datasets import DATASETS
     from disentangle.models.registry import MODELS
 
+    dataset_options = normalized_options(DATASETS, config.dataset, config.dataset_options)
+    try:  # correlations spelled canonically: " posX : posY : 0.20" and "posX:posY:0.2" are one run
+        from disentangle.datasets.base import canonical_joint_options
+
+        dataset_options = canonical_joint_options(dataset_options, DATASETS.get(config.dataset).factor_names)
+    except DisentangleError:
+        pass  # an unknown data set or a bad value: check_config names it
     resolved = dataclasses.replace(config, model_options=normalized_options(MODELS, config.model, config.model_options),
-                                   dataset_options=normalized_options(DATASETS, config.dataset, config.dataset_options))
+                                   dataset_options=dataset_options)
     if config.precision != "auto":
         return resolved
     from disentangle.devices import resolve_device

@@ -91,10 +91,10 @@ def test_weak_pairs_draw_their_first_observation_under_the_weights():
 @pytest.mark.parametrize(("text", "message"), [
     ("posX:posZ:0.1", "unknown factor 'posZ', expected one of shape, scale, orientation, posX, posY"),
     ("posX:posX:0.1", "pairs factor 'posX' with itself"),
-    ("posX:posY:0", "sigma must be a finite number > 0, got 0"),
-    ("posX:posY:-1", "sigma must be a finite number > 0, got -1"),
-    ("posX:posY:nan", "sigma must be a finite number > 0"),
-    ("posX:posY:wide", "sigma must be a number > 0, got 'wide'"),
+    ("posX:posY:0", r"sigma must be in \[0.001, 1000\] \(values are normalised to \[0, 1\]\), got 0"),
+    ("posX:posY:-1", r"sigma must be in \[0.001, 1000\].*got -1"),
+    ("posX:posY:nan", r"sigma must be in \[0.001, 1000\]"),
+    ("posX:posY:wide", "sigma must be a number, got 'wide'"),
     ("posX:posY", "must read FACTOR:FACTOR:SIGMA"),
     ("posX:posY:0.1,posY:posX:0.2", r"the pair \(posY, posX\) is given twice"),
 ])
@@ -243,3 +243,86 @@ def test_fos_is_the_training_penalty_over_every_pair_averaged_over_batches():
     pairs = torch.tensor(list(itertools.combinations(range(4), 2)))
     batches = [hausdorff_support_distance(torch.from_numpy(codes[s:s + 8]), pairs).item() for s in (0, 8, 16)]
     assert factorized_support(codes, batch_size=8)["fos"] == pytest.approx(np.mean(batches), rel=1e-5)
+
+
+def _line_band_by_hand(n1, n2, width):
+    """Träuble et al.'s line band computed cell by cell, without numpy's vector forms: the definition."""
+    import math as m
+
+    if width >= 1:
+        return [[1.0] * n2 for _ in range(n1)]
+    thickness = m.ceil(width * min(n1, n2))
+    ex, ey = float(n2), float(n1)
+    reach = (ex + ey) / (2 * m.hypot(ex, ey))
+    band = [[0.0] * n2 for _ in range(n1)]
+    for i in range(n1):
+        for j in range(n2):
+            t = min(1.0, max(0.0, (j * ex + i * ey) / (ex * ex + ey * ey)))
+            band[i][j] = 255.0 if m.hypot(j - t * ex, i - t * ey) <= thickness / 2 + reach else 0.0
+    k = min(n1, n2) // 4
+    k = k if k % 2 else k + 1
+    sigma = 0.3 * ((k - 1) / 2 - 1) + 0.8
+    g = [m.exp(-((a - (k - 1) / 2) ** 2) / (2 * sigma * sigma)) for a in range(k)]
+    g = [v / sum(g) for v in g]
+
+    def reflect(index, size):  # OpenCV's BORDER_REFLECT_101: gfedcb|abcdefgh|gfedcba
+        while index < 0 or index >= size:
+            index = -index if index < 0 else 2 * (size - 1) - index
+        return index
+
+    half = (k - 1) // 2
+    rows = [[sum(g[a] * band[reflect(i + a - half, n1)][j] for a in range(k)) for j in range(n2)] for i in range(n1)]
+    both = [[sum(g[a] * rows[i][reflect(j + a - half, n2)] for a in range(k)) for j in range(n2)] for i in range(n1)]
+    return [[float(min(255, max(0, round(v)))) for v in row] for row in both]
+
+
+@pytest.mark.parametrize("n1, n2, width", [(32, 32, 0.2), (32, 32, 0.7), (40, 32, 0.4), (6, 32, 0.4), (10, 10, 10.0)])
+def test_the_line_band_is_its_definition_cell_by_cell(n1, n2, width):
+    from disentangle.datasets.correlations import line_band
+
+    assert line_band(n1, n2, width).tolist() == _line_band_by_hand(n1, n2, width)
+
+
+def test_the_line_kind_draws_from_its_band_exactly_and_leaves_cells_empty():
+    from disentangle.datasets.correlations import CorrelatedFactors, line_band
+
+    names, sizes = ("a", "b", "c"), (32, 32, 3)
+    joint = CorrelatedFactors("a:b:line=0.2", names, sizes)
+    band = line_band(32, 32, 0.2)
+    assert np.allclose(joint.probabilities, band / band.sum())
+    assert 0.37 < (band == 0).mean() < 0.45  # more than a third of the pair's cells get no mass (OpenCV's: 36.7%)
+    flipped = CorrelatedFactors("~a:b:line=0.2", names, sizes).probabilities
+    assert np.allclose(flipped, joint.probabilities[:, ::-1])  # the inverse pairing: the other diagonal
+    assert np.allclose(CorrelatedFactors("a:b:line=10", names, sizes).probabilities, 1 / 1024)  # w >= 1: independent
+
+
+@pytest.mark.parametrize("text, expected", [(" posX : posY : 0.20", "posX:posY:0.2"), ("posX:posY:line= 0.40", "posX:posY:line=0.4"),
+                                            ("", None), ("~shape:scale:0.5,posX:posY:0.1", "~shape:scale:0.5,posX:posY:0.1")])
+def test_correlations_are_one_spelling_before_the_run_id(text, expected):
+    from disentangle import runs
+    from disentangle.run_setup import resolve_config
+
+    config = resolve_config(runs.RunConfig("beta_vae", dataset_options={"correlations": text}))
+    assert config.dataset_options.get("correlations") == expected
+    if expected:
+        assert config.run_id() == resolve_config(runs.RunConfig("beta_vae", dataset_options={"correlations": expected})).run_id()
+    else:
+        assert config.run_id() == resolve_config(runs.RunConfig("beta_vae")).run_id()
+
+
+@pytest.mark.parametrize("options, message", [({"correlations": "posX:posY:1e200"}, "sigma must be in [0.001, 1000]"),
+                                              ({"correlations": "posX:posY:1e-200"}, "sigma must be in [0.001, 1000]"),
+                                              ({"correlations": "posX:posY:line=-1"}, "line width must be a number > 0"),
+                                              ({"holdout_part": "held_out"}, "needs a holdout")])
+def test_data_set_option_values_are_refused_before_any_folder(tmp_path, options, message):
+    from click.testing import CliRunner
+
+    from disentangle.cli import main
+
+    args = ["grid", "--model", "beta_vae", "--steps", "2", "--runs-dir", str(tmp_path / "runs"), "--evaluate", ""]
+    for key, value in options.items():
+        args += ["--dataset-option", f"{key}={value}"]
+    for extra in ([], ["--dry-run"]):
+        result = CliRunner().invoke(main, args + extra)
+        assert result.exit_code == 2 and message in result.output and len(result.output.strip().splitlines()) == 1, result.output
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

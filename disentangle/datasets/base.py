@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from disentangle.datasets.correlations import correlation_tables, parse_correlations
+from disentangle.datasets.correlations import canonical_correlations, correlation_tables, parse_correlations
 from disentangle.datasets.holdout import HOLDOUT_PARTS, Holdout, parse_holdout
 from disentangle.datasets.joint import FactorJoint, independent_factors
 from disentangle.datasets.files import DataFile, check_md5, missing_message
@@ -46,13 +46,35 @@ def grid_factors(index, factor_sizes) -> np.ndarray:
 
 
 def check_joint_options(options: dict, factor_names, factor_sizes) -> None:
-    """One-line errors for ``correlations``, ``holdout`` and ``holdout_part`` against these factors."""
-    if options.get("correlations"):
-        parse_correlations(options["correlations"], factor_names)
-    if options.get("holdout"):
-        parse_holdout(options["holdout"], factor_names, factor_sizes)
+    """One-line errors for ``correlations``, ``holdout`` and ``holdout_part`` against these factors, complete:
+    each parses, ``holdout_part`` comes with a holdout, and the joint they make together leaves some cell
+    of the grid to draw from (three pairs whose product is zero everywhere, or a holdout that removes
+    every cell the correlations allow, are refused here, before any run folder exists)."""
+    pairs = parse_correlations(options["correlations"], factor_names) if options.get("correlations") else ()
+    region = parse_holdout(options["holdout"], factor_names, factor_sizes) if options.get("holdout") else None
     if "holdout_part" in options:
         check_choice(options["holdout_part"], "holdout_part", HOLDOUT_PARTS)
+        if region is None and options["holdout_part"] != "train":  # "train", the default, is the whole grid without one
+            raise DisentangleError(f"holdout_part={options['holdout_part']!r} needs a holdout: without one there is no part to choose")
+    tables = correlation_tables(pairs, tuple(int(s) for s in factor_sizes))
+    if region is not None and (table := region.table(options.get("holdout_part", "train"), factor_sizes)) is not None:
+        tables.append(table)
+    if len(tables) > 1:
+        try:
+            FactorJoint(factor_sizes, tables)
+        except (DisentangleError, ValueError, FloatingPointError) as error:
+            raise DisentangleError(f"correlations and holdout together leave no cell of the grid to draw from ({error})") from None
+
+
+def canonical_joint_options(options: dict, factor_names) -> dict:
+    """``options`` with ``correlations`` spelled canonically (an empty one dropped): what the run id hashes,
+    so that one training is one run whatever the spacing or the digits typed."""
+    options = dict(options)
+    if "correlations" in options:
+        text = canonical_correlations(options.pop("correlations") or "", factor_names)
+        if text:
+            options["correlations"] = text
+    return options
 
 
 class GroundTruthDataset(abc.ABC):
