@@ -256,11 +256,10 @@ def grid(spec_file, model, betas, seeds, dataset, steps, batch_size, settings, m
             tracking_uri=tracking_uri or config.tracking_uri) for config in group.configs]
         warn_if_bf16_emulated(group.configs)
     if dry_run:  # resolved and checked like a real grid, but nothing migrated, created or trained
-        from disentangle.run_setup import check_config, resolve_config
+        from disentangle.run_setup import check_configs, resolve_config
 
         planned = [resolve_config(config) for group in groups for config in group.configs]
-        for config in planned:
-            check_config(config)
+        check_configs(planned)
         for line in grid_lib.plan_grid(planned, runs_dir).lines(threads or 1):
             click.echo(line)
         return

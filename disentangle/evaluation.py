@@ -158,7 +158,7 @@ def evaluate(run_dir: str | Path, metrics=None, *, profile: str = "published", s
         except DisentangleError:
             result = {}  # a corrupt file is rebuilt from scratch
         result.setdefault("settings", {})
-        todo = [m for m in metrics if force or not same_settings(result["settings"].get(result_key(m, split, representation)),
+        todo = [m for m in metrics if force or not same_settings(result["settings"].get(result_key(m, split, representation, scored_on)),
                                                                    metric_settings(m, profile, seed, split, options.get(m), bootstrap, note,
                                                                                    representation, scored_on))]
         # the published sampling scores draw millions of images: a data set's in-memory cache (dSprites: the
@@ -173,7 +173,7 @@ def evaluate(run_dir: str | Path, metrics=None, *, profile: str = "published", s
                                             encoded_in=note, distribution=scored_on, dataset=dataset, model=model, progress=progress, label=run_dir.name):
             record(result, name, values, settings, split, representation)
             atomic_write_json(run_dir / runs.METRICS, result)
-            key = result_key(name, split, representation)
+            key = result_key(name, split, representation, scored_on)
             fresh.update({f"{key}.{k}": v for k, v in (values or {}).items()})
         if config.loggers and fresh:  # the run's trackers show what this evaluation computed, at its last step
             from disentangle.trackers import Trackers

@@ -222,6 +222,13 @@ def _groups(table: pd.DataFrame):
     filled = done.copy()
     for key in keys:
         filled[key] = filled[key].map(lambda v: "-" if v is None or (isinstance(v, float) and np.isnan(v)) else v)
+    if "seed" in filled and not filled.empty:  # the same training in two folders (a copy, a rename) is one run, counted once
+        same = filled[[*keys, "seed"]].astype(str).duplicated(keep="first")
+        for run_id in filled.loc[same, "run_id"]:
+            twin = filled.loc[~same & (filled[[*keys, "seed"]].astype(str) == filled.loc[same & (filled["run_id"] == run_id), [*keys, "seed"]]
+                                       .astype(str).iloc[0]).all(axis=1), "run_id"].iloc[0]
+            warnings.warn(f"runs {twin} and {run_id} are one run (the same config and seed): counted once", stacklevel=3)
+        filled = filled[~same]
     return filled, keys
 
 
@@ -302,7 +309,7 @@ def variance_explained(table: pd.DataFrame) -> pd.DataFrame:
     from disentangle.metrics import headline_columns
 
     done, keys = _groups(table)
-    rows = []
+    rows, not_estimable = [], set()
     for metric in (c for c in (*headline_columns(), *TRAINING_COLUMNS) if c in done.columns):
         values = done[[*keys, metric]].dropna(subset=[metric])
         if len(values) < 2:
@@ -316,8 +323,17 @@ def variance_explained(table: pd.DataFrame) -> pd.DataFrame:
 
         settings = values[keys].astype(str).drop_duplicates().shape[0]
         model, setting = (between(["model"]), between(keys)) if total > 0 else (np.nan, np.nan)
-        rows.append({"metric": metric, "runs": len(values), "settings": settings, "model": model / total if total else np.nan,
-                     "hyperparameters": (setting - model) / total if total else np.nan, "seed": 1 - setting / total if total else np.nan})
+        share = {"model": model / total if total else np.nan, "hyperparameters": (setting - model) / total if total else np.nan,
+                 "seed": 1 - setting / total if total else np.nan}
+        if values["model"].nunique() < 2:  # one model: its share is 0 by construction, not a measurement
+            share["model"] = np.nan
+            not_estimable.add("the model's share (one model)")
+        if settings == len(values):  # one run per setting: no spread within a setting to measure the seed by
+            share["seed"] = share["hyperparameters"] = np.nan
+            not_estimable.add("the seed's and the hyperparameters' shares (one seed per setting)")
+        rows.append({"metric": metric, "runs": len(values), "settings": settings, **share})
+    for what in sorted(not_estimable):
+        warnings.warn(f"variance explained: {what} cannot be estimated: NaN", stacklevel=2)
     return pd.DataFrame(rows, columns=["metric", "runs", "settings", "model", "hyperparameters", "seed"])
 
 

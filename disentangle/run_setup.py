@@ -30,8 +30,7 @@ def prepare_run(config: runs.RunConfig, runs_dir: str | Path) -> runs.RunConfig:
 def prepare_runs(configs, runs_dir: str | Path) -> list[runs.RunConfig]:
     """:func:`prepare_run` for each config (in order, one result each), all checked before any folder is touched."""
     resolved = [resolve_config(config) for config in configs]
-    for config in resolved:
-        check_config(config)
+    check_configs(resolved)
     for given, config in zip(configs, resolved):
         migrate_legacy_run(Path(runs_dir), given, config)
     from disentangle.trackers import prepare_trackers
@@ -117,7 +116,25 @@ def check_config(config: runs.RunConfig) -> None:
     dataset_class(config.dataset).check_option_values(config.dataset_options)  # e.g. binarize="bogus", before any file is read
     cls = model_class(config.model)  # e.g. a pair model on a data set it cannot draw pairs from, before any data is read
     cls.check_dataset({**cls.default_options(), **config.model_options}, dataset_class(config.dataset).factor_sizes,
-                      repr(config.dataset))
+                      repr(config.dataset), dataset_options=config.dataset_options)
+
+
+def check_configs(configs) -> None:
+    """:func:`check_config` for each config, and each distinct model (name, data set, options) built once
+    (no data: milliseconds) so that a bad option value (``gamma = -1``) fails here, with the others, before any
+    folder exists: what every grid, study file and ``grid --dry-run`` runs."""
+    from disentangle.training.loading import model_for_config
+
+    built = set()
+    for config in configs:
+        check_config(config)
+        key = (config.model, config.dataset, repr(sorted(config.model_options.items())))
+        if key not in built:
+            built.add(key)
+            try:
+                model_for_config(config)
+            except (ValueError, TypeError) as error:  # DisentangleError is a ValueError
+                raise DisentangleError(f"model {config.model!r} with {config.model_options}: {error}") from None
 
 
 def resolved_model_options(config: runs.RunConfig, observation_shape=None) -> dict:

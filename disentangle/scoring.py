@@ -18,7 +18,7 @@ import numpy as np
 from disentangle import __version__
 from disentangle.errors import DisentangleError
 from disentangle.metrics._utils import SingleFactorError
-from disentangle.metrics.registry import ARRAY_NEEDS, REPRESENTATIONS, get_metric, list_metrics, result_key
+from disentangle.metrics.registry import ARRAY_NEEDS, REPRESENTATIONS, get_metric, list_metrics, result_key, setting_bounds
 from disentangle.metrics.sampling import represent_sample
 from disentangle.registry import function_schema
 from disentangle.validation import check_choice, check_count, parse_setting
@@ -138,6 +138,9 @@ def metric_settings(name: str, profile: str = "published", seed: int = 0, split:
             kinds[key].check(value, f"metric {name!r}")
         elif not (key == "num_points" and value == "all"):  # a sample size the runner draws
             check_count(value, f"{name}.{key}")
+        bounds = setting_bounds(get_metric(name), key)
+        if bounds and isinstance(value, (int, float)) and not isinstance(value, bool) and not bounds[0] <= value <= bounds[1]:
+            raise DisentangleError(f"{name}.{key} must be in [{bounds[0]:,}, {bounds[1]:,}], got {value:,}")
         if key.startswith("num_") and isinstance(value, int) and value > MAX_SAMPLE_POINTS:
             raise DisentangleError(f"{name}.{key} must be at most {MAX_SAMPLE_POINTS:,} (points drawn and coded in memory; "
                                    f"the published setting is {get_metric(name).settings('published').get(key, 'smaller')}), got {value:,}")
@@ -319,7 +322,7 @@ def collect(scores, split: str = "train", representation: str = "mean") -> dict:
 def record(result: dict, name: str, values: dict | None, settings: dict, split: str = "train", representation: str = "mean") -> None:
     """Put one metric's values and settings into a metrics.json mapping (under :func:`result_key`), in
     place, replacing what an earlier run of the metric left (its keys, and its values when it is now skipped)."""
-    key = result_key(name, split, representation)
+    key = result_key(name, split, representation, settings.get("distribution"))
     for old in [k for k in result if k.startswith(key + ".")]:
         del result[old]
     result.update({f"{key}.{value_key}": float(value) for value_key, value in (values or {}).items()})

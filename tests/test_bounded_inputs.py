@@ -52,3 +52,33 @@ def test_iwae_streams_its_samples_whatever_k_is(monkeypatch):
         torch.manual_seed(1)
         streamed = likelihood.log_mean_importance_weight(model, x, 7)
     assert torch.allclose(streamed, torch.logsumexp(everything, 0) - math.log(7), atol=1e-5)
+
+
+def test_every_metric_setting_lies_within_its_declared_bound_and_bigger_is_refused():
+    from disentangle.metrics import get_metric, list_metrics
+    from disentangle.metrics.registry import setting_bounds
+    from disentangle.scoring import metric_settings
+
+    bounded = 0
+    for name in list_metrics():
+        for profile in ("published", "fast", "tiny"):
+            for key, value in metric_settings(name, profile).items():
+                bounds = setting_bounds(get_metric(name), key)
+                if bounds and isinstance(value, (int, float)):
+                    assert bounds[0] <= value <= bounds[1], (name, profile, key, value)
+                    bounded += 1
+    assert bounded > 20
+    for name, key, value in (("mig", "n_bins", 2_000_000_000), ("factorized_support", "batch_size", 20_000), ("iwae", "k", 10 ** 9)):
+        with pytest.raises(DisentangleError, match=rf"{name}\.{key} must be in \["):
+            metric_settings(name, "published", options={key: value})
+
+
+def test_the_support_penalty_in_chunks_is_the_same_number_with_bounded_memory(monkeypatch):
+    import torch
+
+    from disentangle.models import hfs
+
+    z, pairs = torch.randn(96, 10, generator=torch.Generator().manual_seed(0)), hfs._all_pairs(10)[:25]
+    whole = hfs.hausdorff_support_distance(z, pairs)
+    monkeypatch.setattr(hfs, "_SUPPORT_CHUNK_ELEMENTS", 96 * 96 * 25 * 7)  # 7 product rows a chunk: 14 chunks
+    assert hfs.hausdorff_support_distance(z, pairs).item() == whole.item()

@@ -126,6 +126,7 @@ def _hausdorff_to_product(pair_codes: np.ndarray) -> float:
 
 
 @register_metric("factorized_support", needs="codes_only", published={"num_train": 10000, "batch_size": 128},
+                 bounds={"batch_size": (2, 512)},  # a batch's product support is batch_size^3 distances: 0.5 GB at 512
                  fast={"num_train": 2560}, tiny={"num_train": 512}, headline="fos", title="Factorized support (FoS)",
                  reference="Roth et al. 2023")
 def factorized_support(codes, *, batch_size: int = 128) -> dict[str, float]:

@@ -23,6 +23,7 @@ every other setting goes to the function.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
@@ -52,6 +53,7 @@ class Metric:
     reports_progress: bool = False  # takes progress=callable(number of observations done): a bar for a minutes-long score
     min_latents: int = 2  # codes with fewer latents are degenerate for it (NaN, a warning): nothing to compare a latent with
     min_factors: int = 1  # fewer factors with more than one value: refused (SingleFactorError, recorded as skipped)
+    bounds: Mapping[str, tuple] = dataclasses.field(default_factory=dict)  # its settings' (least, most), over SETTING_BOUNDS
 
     def degenerate(self, codes, factors=None) -> str | None:
         """Why ``codes`` (and ``factors``) are degenerate input for this metric, or None: every code
@@ -87,12 +89,29 @@ class Metric:
         return dict(self.profiles[profile])
 
 
+SETTING_BOUNDS = {  # the most any metric setting of this name may be (inclusive), beside the kinds its signature declares
+    "n_bins": (2, 1_000),          # 20 is the published; a histogram of 2e9 bins is 15 GB
+    "batch_size": (1, 4_096),
+    "k": (1, 100_000),             # IWAE's importance samples: 5,000 is the paper's largest
+    "n_neighbors": (1, 1_000),
+    "n_estimators": (1, 10_000),
+    "num_eval": (1, 1_000_000),
+}
+
+
+def setting_bounds(metric: "Metric", key: str) -> tuple[float, float] | None:
+    """The (least, most) value ``metric``'s setting ``key`` accepts: its own declaration, else the shared
+    :data:`SETTING_BOUNDS`; None for a setting without one."""
+    return metric.bounds.get(key) or SETTING_BOUNDS.get(key)
+
+
 METRICS = Registry("metric")  # the same registry as models, data sets and executors; entries are Metric records
 
 
 def register_metric(name: str, *, needs: str, published: dict, headline: str, title: str, reference: str,
                     fast: dict | None = None, tiny: dict | None = None, default: bool = False, family: str = "",
-                    continuous: bool = False, reports_progress: bool = False, min_latents: int = 2, min_factors: int = 1) -> Callable:
+                    continuous: bool = False, reports_progress: bool = False, min_latents: int = 2, min_factors: int = 1,
+                    bounds: dict | None = None) -> Callable:
     """Function decorator: register a metric under ``name``.
 
     ``fast`` and ``tiny`` update the published settings (``tiny``: on top of ``fast``);
@@ -109,7 +128,7 @@ def register_metric(name: str, *, needs: str, published: dict, headline: str, ti
 
     def decorate(function: Callable) -> Callable:
         METRICS.add(name, Metric(name, function, needs, profiles, headline, title, reference, default, family or title, continuous,
-                                 reports_progress, min_latents, min_factors))
+                                 reports_progress, min_latents, min_factors, dict(bounds or {})))
         return function
 
     return decorate
@@ -142,27 +161,31 @@ def parse_metric_names(text: str | None, default: tuple[str, ...] | None = None)
         get_metric(name)
     return names
 
-def result_key(name: str, split: str = "train", representation: str = "mean") -> str:
-    """The metrics.json name of a metric on a split and representation: ``mig`` (train, mean),
-    ``mig_test``, ``mig_sampled``, ``mig_sampled_test``. The likelihoods read no codes: ``iwae``
-    whatever the representation."""
+def result_key(name: str, split: str = "train", representation: str = "mean", distribution: str | None = None) -> str:
+    """The metrics.json name of a metric on a split, representation and distribution: ``mig`` (train, mean,
+    the unaltered grid), ``mig_test``, ``mig_sampled``, ``mig_sampled_test``, ``mig_training`` (a run trained
+    under correlations or a holdout, scored on its own training joint: never over the unaltered score).
+    The likelihoods read no codes: ``iwae`` whatever the representation."""
     sampled = representation != "mean" and get_metric(name).needs not in ("model", "runs")
-    return name + ("_" + representation if sampled else "") + ("" if split == "train" else f"_{split}")
+    return (name + ("_" + representation if sampled else "") + ("_training" if distribution == "training" else "")
+            + ("" if split == "train" else f"_{split}"))
 
 
 def result_names() -> set[str]:
-    """Every metrics.json name :func:`result_key` can give (each metric on each split and representation)."""
-    return {result_key(name, split, representation) for name in list_metrics() for split in ("train", "test")
-            for representation in REPRESENTATIONS}
+    """Every metrics.json name :func:`result_key` can give (each metric on each split, representation and distribution)."""
+    return {result_key(name, split, representation, distribution) for name in list_metrics() for split in ("train", "test")
+            for representation in REPRESENTATIONS for distribution in (None, "training")}
 
 
 def parse_result_key(key: str) -> tuple[str, str, str]:
-    """``"mig_sampled_test"`` -> ``("mig", "test", "sampled")``: the inverse of :func:`result_key`."""
+    """``"mig_sampled_test"`` -> ``("mig", "test", "sampled")``: the inverse of :func:`result_key` (a score on the
+    training distribution parses as its metric's)."""
     for name in list_metrics():
         for split in ("train", "test"):
             for representation in REPRESENTATIONS:
-                if result_key(name, split, representation) == key:
-                    return name, split, representation
+                for distribution in (None, "training"):
+                    if result_key(name, split, representation, distribution) == key:
+                        return name, split, representation
     raise DisentangleError(f"{key!r} is not a metric result name")
 
 

@@ -162,9 +162,10 @@ class BaseVAE(nn.Module):
 
     # -- training hooks (the trainer calls only these) -------------------------------
     @classmethod
-    def check_dataset(cls, options: dict, factor_sizes, name: str = "the data set") -> None:
+    def check_dataset(cls, options: dict, factor_sizes, name: str = "the data set", dataset_options: dict | None = None) -> None:
         """One-line errors when a model of this class with ``options`` (defaults filled in) cannot train
-        on a data set with factors of ``factor_sizes``; checked before any data is read (none here)."""
+        on a data set with factors of ``factor_sizes`` and ``dataset_options``; checked before any data is
+        read (none here)."""
 
     def draw_batch(self, dataset, batch_size: int, rng) -> tuple:
         """One training batch from ``dataset``: (images float32 [batch_size, C, H, W], extra inputs of

@@ -56,8 +56,14 @@ def hausdorff_support_distance(z: torch.Tensor, pairs: torch.Tensor) -> torch.Te
     # product point (a, b) against batch point k: (z_ai - z_ki)^2 + (z_bj - z_kj)^2, summed without the B^2 x 2 product tensor
     to_first = (first[:, None, :] - first[None, :, :]).pow(2)  # [a, k, P]
     to_second = (second[:, None, :] - second[None, :, :]).pow(2)  # [b, k, P]
-    distances = to_first[:, None, :, :] + to_second[None, :, :, :]  # [a, b, k, P]
-    return distances.min(dim=2).values.flatten(0, 1).max(dim=0).values.sum()
+    batch, num_pairs = first.shape
+    rows = max(1, _SUPPORT_CHUNK_ELEMENTS // max(1, batch * batch * num_pairs))  # product rows a per chunk: bounded memory
+    nearest = [(to_first[start:start + rows, None, :, :] + to_second[None, :, :, :]).min(dim=2).values  # [a chunk, b, P]
+               for start in range(0, batch, rows)]
+    return torch.cat(nearest).flatten(0, 1).max(dim=0).values.sum()  # min and max are exact: any chunking gives the same value
+
+
+_SUPPORT_CHUNK_ELEMENTS = 1 << 25  # [a, b, k, P] distances held at once: 128 MB of float32 (batch 64 with 25 pairs: one chunk)
 
 
 def _all_pairs(latent_dim: int) -> torch.Tensor:

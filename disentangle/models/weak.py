@@ -82,8 +82,12 @@ class WeakVAE(BaseVAE):
         self.k = k if k == "random" else check_count(k, "k ('random' or a count)")
 
     @classmethod
-    def check_dataset(cls, options: dict, factor_sizes, name: str = "the data set") -> None:
-        """One-line errors when pairs cannot be drawn from factors of ``factor_sizes`` (before training)."""
+    def check_dataset(cls, options: dict, factor_sizes, name: str = "the data set", dataset_options: dict | None = None) -> None:
+        """One-line errors when pairs cannot be drawn from factors of ``factor_sizes`` or under ``dataset_options``
+        (before training)."""
+        if (dataset_options or {}).get("holdout"):
+            raise DisentangleError(f"pair models cannot train under holdout={dataset_options['holdout']!r}: a pair's partner "
+                                   "could fall in the held-out region")
         check_pair_options(factor_sizes, options["k"], options["pair_sampler"], name)
         latent_dim = options["latent_dim"]  # a value of the wrong kind is build_model's to report
         if not cls.adaptive and isinstance(latent_dim, int) and latent_dim < len(factor_sizes):

@@ -1,0 +1,56 @@
+"""The reference-settings study's tables, from the committed exports: median [min, max] over seeds per arm,
+then per seed (the arms share seeds 0, 1, 2: each seed is a paired comparison).
+
+    python studies/dsprites_correlated/reference_settings/tables.py [CHECKPOINTS_DIR]
+
+An arm is a model, its γ and the correlation it trained under (``data:correlations``); every value is read
+from a run's ``metrics.json``, scored on the unaltered, independent factor grid at the ``published`` profile.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from disentangle import runs
+
+SCORES = [("MIG", "mig.discrete_mig"), ("DCI disentanglement", "dci.disentanglement"), ("DCI completeness", "dci.completeness"),
+          ("DCI informativeness (test)", "dci.informativeness_test"),
+          ("latent correlation of posX, posY", "latent_correlation.pair_3_4"), ("FoS", "factorized_support.fos"),
+          ("active latents", "active_units.active_units")]
+
+
+def arm(run_dir: Path) -> str:
+    config = runs.read_config(run_dir)
+    correlated = config.dataset_options.get("correlations")
+    gamma = f", γ = {config.model_options['gamma']:g}" if "gamma" in config.model_options else ""
+    return f"{config.model}{gamma} ({'(posX, posY) at σ = 0.1' if correlated else 'independent: the control'})"
+
+
+def cell(values: list[float]) -> str:
+    """``median [min, max]`` (three decimals) over the finite values, or ``–``."""
+    values = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    return f"{np.median(values):.3f} [{min(values):.3f}, {max(values):.3f}]" if values else "–"
+
+
+def main(folder: Path) -> None:
+    run_dirs = sorted(p for p in folder.iterdir() if (p / runs.METRICS).is_file())
+    metrics = {d: runs.read_metrics(d) for d in run_dirs}
+    arms = sorted({arm(d) for d in run_dirs})
+    print("| | " + " | ".join(f"{a} (n={sum(arm(d) == a for d in run_dirs)})" for a in arms) + " |")
+    print("|---|" + "---|" * len(arms))
+    for title, key in SCORES:
+        print(f"| {title} | " + " | ".join(cell([metrics[d].get(key, math.nan) for d in run_dirs if arm(d) == a]) for a in arms) + " |")
+    print()
+    print("| run | seed | " + " | ".join(title for title, _ in SCORES) + " |")
+    print("|---|---|" + "---|" * len(SCORES))
+    for d in sorted(run_dirs, key=lambda d: (runs.read_config(d).seed, arm(d))):
+        values = [f"{metrics[d][key]:.3f}" if isinstance(metrics[d].get(key), (int, float)) else "–" for _, key in SCORES]
+        print(f"| {arm(d)} | {runs.read_config(d).seed} | " + " | ".join(values) + " |")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent / "checkpoints")
