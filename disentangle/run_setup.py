@@ -119,12 +119,30 @@ def check_config(config: runs.RunConfig) -> None:
                       repr(config.dataset), dataset_options=config.dataset_options)
 
 
+def model_for_config(config: runs.RunConfig):
+    """The model a config describes, built without reading its data set's files (its class's image
+    shape): what option values and a checkpoint's weights are checked against."""
+    import math
+
+    from disentangle.datasets import DATASETS
+
+    cls = DATASETS.get(config.dataset)
+    return config_model(config, cls.observation_shape, max(1, math.prod(cls.factor_sizes)))
+
+
+def config_model(config: runs.RunConfig, observation_shape, dataset_size: int):
+    """The config's model for images of ``observation_shape``: its options over the architecture that shape picks."""
+    from disentangle.models import build_model
+    from disentangle.models.architectures import default_architecture
+
+    options = {"architecture": default_architecture(observation_shape), **config.model_options}
+    return build_model(config.model, observation_shape=observation_shape, dataset_size=dataset_size, **options)
+
+
 def check_configs(configs) -> None:
     """:func:`check_config` for each config, and each distinct model (name, data set, options) built once
     (no data: milliseconds) so that a bad option value (``gamma = -1``) fails here, with the others, before any
     folder exists: what every grid, study file and ``grid --dry-run`` runs."""
-    from disentangle.training.loading import model_for_config
-
     built = set()
     for config in configs:
         check_config(config)

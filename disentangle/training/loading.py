@@ -3,7 +3,6 @@ the trained model back from its folder (:func:`load_trained`) for evaluation and
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 
@@ -12,10 +11,9 @@ from disentangle.datasets import get_dataset
 from disentangle.datasets.registry import DATASETS
 from disentangle.devices import resolve_device
 from disentangle.errors import DisentangleError
-from disentangle.models import build_model
-from disentangle.models.architectures import default_architecture
 from disentangle.training.checkpoint import load_checkpoint, load_run_checkpoint, load_weights
 from disentangle.profiles import DISTRIBUTIONS
+from disentangle.run_setup import config_model as _config_model, model_for_config  # noqa: F401 (re-exported)
 from disentangle.validation import check_choice
 
 
@@ -24,19 +22,6 @@ def build(config: runs.RunConfig, dataset=None):
     if dataset is None:
         dataset = get_dataset(config.dataset, **config.dataset_options)
     return dataset, _config_model(config, dataset.observation_shape, len(dataset))
-
-
-def model_for_config(config: runs.RunConfig):
-    """The model a config describes, built without reading its data set's files (its class's image
-    shape): what a checkpoint's weights are checked against."""
-    cls = DATASETS.get(config.dataset)
-    return _config_model(config, cls.observation_shape, max(1, math.prod(cls.factor_sizes)))
-
-
-def _config_model(config: runs.RunConfig, observation_shape, dataset_size: int):
-    """The config's model for images of ``observation_shape``: its options over the architecture that shape picks."""
-    options = {"architecture": default_architecture(observation_shape), **config.model_options}
-    return build_model(config.model, observation_shape=observation_shape, dataset_size=dataset_size, **options)
 
 
 def evaluation_dataset_options(config: runs.RunConfig, split: str = "train", data_root: str | Path | None = None,
