@@ -27,8 +27,10 @@ def test_the_shares_are_the_sums_of_squares_by_hand(tmp_path):
 
 
 def test_a_metric_that_only_the_seed_moves_is_all_seed_and_a_constant_one_is_undefined():
-    seeds_only = variance_explained(_table({("beta_vae", 1.0): [1, 5], ("beta_vae", 4.0): [1, 5]}))
-    assert seeds_only.loc[0, ["model", "hyperparameters", "seed"]].tolist() == pytest.approx([0, 0, 1])
+    with pytest.warns(UserWarning, match=r"the model's share \(one model\) cannot be estimated"):
+        seeds_only = variance_explained(_table({("beta_vae", 1.0): [1, 5], ("beta_vae", 4.0): [1, 5]}))
+    assert np.isnan(seeds_only.loc[0, "model"])  # one model: its share is 0 by construction, not a measurement
+    assert seeds_only.loc[0, ["hyperparameters", "seed"]].tolist() == pytest.approx([0, 1])
     constant = variance_explained(_table({("beta_vae", 1.0): [2, 2], ("factor_vae", 1.0): [2, 2]}))
     assert np.isnan(constant.loc[0, "seed"]) and variance_figure(constant, ".") is None
 
@@ -50,3 +52,22 @@ def test_rank_correlations_by_hand_and_their_table():
     assert rank_correlations(table.iloc[:4]).empty
     unfinished = table.assign(finished=[True] * 4 + [False])
     assert rank_correlations(unfinished).empty  # only finished runs count
+
+
+def test_one_seed_per_setting_leaves_the_seed_share_unestimated_not_zero():
+    with pytest.warns(UserWarning, match=r"the seed's and the hyperparameters' shares \(one seed per setting\) cannot be estimated"):
+        (row,) = variance_explained(_table({("beta_vae", 1.0): [1], ("beta_vae", 4.0): [3], ("factor_vae", 1.0): [9],
+                                            ("factor_vae", 4.0): [14]})).to_dict("records")
+    assert np.isnan(row["seed"]) and np.isnan(row["hyperparameters"]) and row["model"] == pytest.approx(90.25 / 104.75)  # by hand
+
+
+def test_the_same_run_in_two_folders_is_counted_once():
+    from disentangle.report import summarize_long
+
+    table = _table({("beta_vae", 1.0): [1, 3]})
+    twin = table.iloc[[0]].assign(run_id="copy-of-the-first")
+    for frame in (table, twin):
+        frame["status"], frame["precision"], frame["batch_size"], frame["steps"] = "done", "fp32", 64, 10
+    with pytest.warns(UserWarning, match="are one run .the same config and seed.: counted once"):
+        long = summarize_long(pd.concat([table, twin], ignore_index=True))
+    assert long.loc[0, "count"] == 2 and long.loc[0, "seeds"] == "0 1"

@@ -326,3 +326,15 @@ def test_data_set_option_values_are_refused_before_any_folder(tmp_path, options,
         result = CliRunner().invoke(main, args + extra)
         assert result.exit_code == 2 and message in result.output and len(result.output.strip().splitlines()) == 1, result.output
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_a_score_on_the_training_distribution_never_replaces_the_unaltered_one():
+    from disentangle.metrics.registry import parse_result_key, result_key
+    from disentangle.scoring import record
+
+    assert result_key("mig", distribution="training") == "mig_training" and result_key("mig", distribution="unaltered") == "mig"
+    assert parse_result_key("mig_sampled_training_test") == ("mig", "test", "sampled")
+    result = {}
+    record(result, "mig", {"discrete_mig": 0.1}, {"distribution": "unaltered"})
+    record(result, "mig", {"discrete_mig": 0.9}, {"distribution": "training"})
+    assert result["mig.discrete_mig"] == 0.1 and result["mig_training.discrete_mig"] == 0.9

@@ -175,3 +175,29 @@ def test_every_file_of_a_run_folder_is_read_within_its_bound(two_runs, tmp_path)
     assert "more than the" in row["problem"] and "refused" in row["problem"]
     (run / runs.STATUS).write_text("done\x1b[31m\n")
     assert runs.read_status(run).startswith("unknown")
+
+
+def test_a_report_stopped_early_links_only_pages_that_exist(two_runs, tmp_path, monkeypatch):
+    import re
+
+    from disentangle import html_report
+
+    folder = tmp_path / "runs"
+    for source in two_runs[1]:
+        _copy(source, folder)
+    written = []
+    real_page = html_report._run_page
+
+    def stop_after_one(*args, **kwargs):
+        if written:
+            raise KeyboardInterrupt  # Ctrl-C while the second page is being written
+        written.append(args[1]["run_id"])
+        return real_page(*args, **kwargs)
+
+    monkeypatch.setattr(html_report, "_run_page", stop_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        html_report.write_html_report(folder, tmp_path / "out", run_figures=False)
+    site = tmp_path / "out" / "report"
+    links = re.findall(r'href="runs/([^"]+)"', (site / "index.html").read_text())
+    assert all((site / "runs" / link).is_file() for link in links)
+    assert written and not links  # the first index links no page: none existed when it was written
