@@ -224,7 +224,7 @@ def _groups(table: pd.DataFrame):
         filled[key] = filled[key].map(lambda v: "-" if v is None or (isinstance(v, float) and np.isnan(v)) else v)
     if "seed" in filled and not filled.empty:  # the same training in two folders (a copy, a rename) is one run, counted once
         same = filled[[*keys, "seed"]].astype(str).duplicated(keep="first")
-        for run_id in filled.loc[same, "run_id"]:
+        for run_id in (filled.loc[same, "run_id"] if "run_id" in filled else ()):
             twin = filled.loc[~same & (filled[[*keys, "seed"]].astype(str) == filled.loc[same & (filled["run_id"] == run_id), [*keys, "seed"]]
                                        .astype(str).iloc[0]).all(axis=1), "run_id"].iloc[0]
             warnings.warn(f"runs {twin} and {run_id} are one run (the same config and seed): counted once", stacklevel=3)

@@ -197,7 +197,8 @@ def test_a_correlated_run_records_the_distribution_it_was_scored_on(tmp_path):
     assert json.loads((run / "metrics.json").read_text())["settings"]["mig"]["distribution"] == "unaltered"
     result = runner.invoke(main, ["evaluate", str(run), "--metrics", "mig", "--profile", "tiny", "--distribution", "training", "--quiet"])
     assert result.exit_code == 0, result.output
-    assert json.loads((run / "metrics.json").read_text())["settings"]["mig"]["distribution"] == "training"
+    settings = json.loads((run / "metrics.json").read_text())["settings"]  # its own key: the unaltered score stays
+    assert settings["mig_training"]["distribution"] == "training" and settings["mig"]["distribution"] == "unaltered"
 
 
 # -- the metrics ---------------------------------------------------------------------------------
