@@ -202,6 +202,11 @@ def compute_metric(name: str, dataset, model, settings: dict, rng: np.random.Gen
     samples = samples or CodeSamples(dataset, represent, int(settings.get("seed", 0)))
     s = {k: v for k, v in settings.items() if k not in RUNNER_KEYS}
     if metric.needs == "sampling":
+        probe = np.random.default_rng([int(settings.get("seed", 0)), zlib.crc32(b"degenerate-probe")])  # not the metric's stream
+        _, observations = dataset.sample(DEGENERATE_PROBE_POINTS, probe)
+        reason = metric.degenerate(np.asarray(represent(observations), dtype=np.float64))
+        if reason is not None:  # the sampling scores too: never a perfect or worst score from constant codes
+            return _degenerate(metric, reason)
         return metric.function(dataset, represent, rng, **s)
     if metric.needs == "model":
         if model is None:
@@ -228,12 +233,7 @@ def score_arrays(metric, settings: dict, codes_train, factors_train, codes_test=
     replicates = s.pop("bootstrap", 0)
     reason = metric.degenerate(codes_train, None if metric.needs == "codes_only" else factors_train)
     if reason is not None:  # never a perfect or worst score from nothing
-        import warnings
-
-        from disentangle.errors import DegenerateInputWarning
-
-        warnings.warn(f"{metric.name}: {reason}: NaN", DegenerateInputWarning, stacklevel=2)
-        return {metric.headline: float("nan")}
+        return _degenerate(metric, reason)
     train = (codes_train,) if metric.needs == "codes_only" else (codes_train, factors_train)
     test = (codes_test, factors_test) if metric.needs == "train_test" else None
 
@@ -244,6 +244,19 @@ def score_arrays(metric, settings: dict, codes_train, factors_train, codes_test=
     if replicates:
         values.update(bootstrap_interval(call, train, test, replicates, rng or np.random.default_rng(0)))
     return values
+
+
+DEGENERATE_PROBE_POINTS = 256  # observations a sampling score's representation is probed on for constant codes
+
+
+def _degenerate(metric, reason: str) -> dict[str, float]:
+    """NaN for the metric's headline, said in one warning line: what degenerate input gets."""
+    import warnings
+
+    from disentangle.errors import DegenerateInputWarning
+
+    warnings.warn(f"{metric.name}: {reason}: NaN", DegenerateInputWarning, stacklevel=3)
+    return {metric.headline: float("nan")}
 
 
 def bootstrap_interval(call, train: tuple, test: tuple | None, replicates: int, rng: np.random.Generator,

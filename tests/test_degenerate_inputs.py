@@ -80,3 +80,14 @@ def test_every_array_metric_declares_what_it_needs():
     assert all(get_metric(m).min_latents >= 1 and get_metric(m).min_factors >= 1 for m in ARRAY_METRICS)
     assert {m for m in ARRAY_METRICS if get_metric(m).min_factors > 1} >= {"dci", "modularity", "infomec", "mig_sup", "dcimig", "irs",
                                                                              "latent_correlation"}
+
+
+@pytest.mark.parametrize("name", [m for m in list_metrics() if get_metric(m).needs == "sampling"])
+def test_a_sampling_score_of_an_encoder_that_ignores_its_input_is_nan(name):
+    from disentangle.datasets import get_dataset
+    from disentangle.scoring import compute_metric, metric_rng, metric_settings
+
+    constant = lambda observations: np.zeros((len(observations), 5))  # noqa: E731
+    with pytest.warns(DegenerateInputWarning, match=f"{name}: every code is constant"):
+        values = compute_metric(name, get_dataset("dsprites"), None, metric_settings(name, "tiny"), metric_rng(0, name), constant)
+    assert values == {get_metric(name).headline: pytest.approx(float("nan"), nan_ok=True)}

@@ -179,7 +179,7 @@ def intervene(factors_train: np.ndarray, factors_test: np.ndarray, target: int, 
                  published={"num_train": [1000], "num_test": 1000, "n_experiment": 2, "predictor": "gbt"},
                  fast={"num_test": 500, "n_experiment": 1}, tiny={"num_train": [100], "num_test": 100, "n_experiment": 1},
                  headline="1000:strong_generalization_gap", title="Strong generalisation gap", reference="disentanglement_lib",
-                 family="Strong downstream")
+                 family="Strong downstream", min_latents=1)
 def strong_downstream_task(dataset, represent, rng: np.random.Generator, *, num_train: list = (1000,), num_test: int = 1000,
                            n_experiment: int = 2, predictor: str = "gbt", n_jobs: int = 2) -> dict[str, float]:
     """Downstream accuracy under covariate shift: trained where one other factor is fixed,
