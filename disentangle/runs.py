@@ -168,7 +168,10 @@ def write_manifest(run_dir: Path, run_id: str) -> None:
     """Record the checkpoint's size and md5 and the run it belongs to (written when a run finishes, and by
     an export): what :func:`verified_checkpoint_bytes` holds a checkpoint to before anything trusts it."""
     path = Path(run_dir) / CHECKPOINT
-    atomic_write_json(Path(run_dir) / MANIFEST, {"checkpoint": {"bytes": path.stat().st_size, "md5": md5_file(path)}, "run_id": run_id})
+    signature, digest = _signature(path), md5_file(path)
+    atomic_write_json(Path(run_dir) / MANIFEST, {"checkpoint": {"bytes": path.stat().st_size, "md5": digest}, "run_id": run_id})
+    if signature is not None and signature == _signature(path):  # this machine just hashed this very file
+        atomic_write_json(Path(run_dir) / VERIFIED, {**signature, "md5": digest, "run_id": run_id})
 
 
 def read_manifest(run_dir: str | Path) -> dict | None:
@@ -189,6 +192,48 @@ def read_manifest(run_dir: str | Path) -> dict | None:
             or not isinstance(run_id, (str, type(None)))):
         raise DisentangleError(f"{Path(run_dir) / MANIFEST} is corrupt (expected a checkpoint's bytes and md5, and a run id)")
     return {"bytes": entry["bytes"], "md5": entry["md5"], "run_id": run_id}
+
+
+VERIFIED = ".verified"  # this machine's memory of a checkpoint it verified: its stat signature and md5
+
+
+def _signature(path: Path) -> dict | None:
+    """The stat signature of a checkpoint on this machine (inode, size, mtime and ctime in ns): a copy, a
+    rename over it or a rewrite changes it, and no shared folder can bring one that matches (the kernel sets
+    ctime when the file arrives here). None for anything but a regular file inside its folder."""
+    import stat
+
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        return None
+    return {"inode": info.st_ino, "bytes": info.st_size, "mtime_ns": info.st_mtime_ns, "ctime_ns": info.st_ctime_ns}
+
+
+def checkpoint_verified(run_dir: str | Path) -> None:
+    """:func:`verified_checkpoint_bytes` without its bytes, for a rerun's skip decision: when this machine
+    already verified the file as it is now (``.verified`` holds its stat signature and the manifest's md5),
+    a stat suffices; otherwise the file is read and verified and the signature remembered. Raises as
+    :func:`verified_checkpoint_bytes` does."""
+    run_dir = Path(run_dir)
+    manifest = read_manifest(run_dir)
+    signature = _signature(run_dir / CHECKPOINT)
+    if manifest is not None and signature is not None:
+        try:
+            remembered = json.loads((run_dir / VERIFIED).read_bytes()[:4096])
+        except (OSError, ValueError):
+            remembered = None
+        if (remembered == {**signature, "md5": manifest["md5"], "run_id": manifest["run_id"]}
+                and manifest["run_id"] in (None, read_config(run_dir).run_id())):
+            return
+    verified_checkpoint_bytes(run_dir)
+    if manifest is not None and signature is not None:
+        try:
+            atomic_write_json(run_dir / VERIFIED, {**signature, "md5": manifest["md5"], "run_id": manifest["run_id"]})
+        except OSError:  # a read-only runs folder: verified again next time
+            pass
 
 
 def verified_checkpoint_bytes(run_dir: str | Path) -> bytes:

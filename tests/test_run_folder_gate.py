@@ -201,3 +201,21 @@ def test_a_report_stopped_early_links_only_pages_that_exist(two_runs, tmp_path, 
     links = re.findall(r'href="runs/([^"]+)"', (site / "index.html").read_text())
     assert all((site / "runs" / link).is_file() for link in links)
     assert written and not links  # the first index links no page: none existed when it was written
+
+
+def test_a_rerun_remembers_a_verified_checkpoint_by_its_stat_and_still_sees_a_swap(two_runs, tmp_path, monkeypatch):
+    import hashlib
+
+    configs, (first, second) = two_runs
+    folder = tmp_path / "runs"
+    run, other = _copy(first, folder), _copy(second, folder)
+    assert [r.outcome for r in grid.run_grid(configs, folder, (), workers=1, progress=False)] == ["skipped", "skipped"]
+    assert (run / runs.VERIFIED).is_file()
+    hashed = []
+    real_md5 = hashlib.md5
+    monkeypatch.setattr(hashlib, "md5", lambda *a, **k: hashed.append(1) or real_md5(*a, **k))
+    assert [r.outcome for r in grid.run_grid(configs, folder, (), workers=1, progress=False)] == ["skipped", "skipped"]
+    assert not hashed  # remembered: a stat each
+    shutil.copy(other / runs.CHECKPOINT, run / runs.CHECKPOINT)  # same size, same folder entry: another file's bytes
+    results = {r.run_id: r for r in grid.run_grid(configs, folder, (), workers=1, progress=False)}
+    assert results[run.name].outcome == "failed" and "is marked done but is broken" in results[run.name].detail and hashed
