@@ -170,7 +170,7 @@ class UntrustedFileError(OSError):
     symbolic link leading out of it) or larger than its schema allows: refused before a byte is read."""
 
 
-def _open_inside(folder: str | os.PathLike, name: str):
+def open_inside(folder: str | os.PathLike, name: str):
     """A binary stream on ``folder/name`` if it is a regular file whose real path lies inside ``folder``,
     opened without blocking (a FIFO never hangs the reader); the open descriptor itself is checked, so
     what was checked is what is read."""
@@ -208,7 +208,7 @@ def read_inside(folder: str | os.PathLike, name: str, max_bytes: int) -> bytes:
     UntrustedFileError
         Present but refused; the message says why, in one line.
     """
-    with _open_inside(folder, name) as stream:
+    with open_inside(folder, name) as stream:
         size = os.fstat(stream.fileno()).st_size
         data = stream.read(max_bytes + 1) if size <= max_bytes else b""
     if size > max_bytes or len(data) > max_bytes:
@@ -221,7 +221,7 @@ def read_tail_inside(folder: str | os.PathLike, name: str, tail_bytes: int) -> t
     """The first line (at most ``tail_bytes``) and the last ``tail_bytes`` after it of ``folder/name``,
     checked as :func:`read_inside` checks, of any size: what a reader of a log's newest rows needs,
     whatever the log's length."""
-    with _open_inside(folder, name) as stream:
+    with open_inside(folder, name) as stream:
         head = stream.readline(tail_bytes)
         size = os.fstat(stream.fileno()).st_size
         stream.seek(max(len(head), size - tail_bytes))

@@ -150,18 +150,17 @@ def collect(runs_dir: str | Path = "runs", problems: list[str] | None = None, no
     """One row per run folder under ``runs_dir``; unreadable runs keep a row and go to ``problems``, fields
     left out of a readable run's row (:func:`run_row`) to ``notes``; each is also a warning."""
     problems = [] if problems is None else problems
-    outer_notes = notes
     folder = Path(runs_dir)
     run_dirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")) if folder.is_dir() else []
-    notes: list[str] = []
-    rows = [run_row(d, notes) for d in run_dirs]  # hidden folders (.slurm, .drivers) are the executors', not runs
+    left_out: list[str] = []
+    rows = [run_row(d, left_out) for d in run_dirs]  # hidden folders (.slurm, .drivers) are the executors', not runs
     problems += [f"{row['run_id']}: {row['problem']}" for row in rows if row.get("problem")]
     for problem in problems:
         warnings.warn(f"unreadable: {problem}", stacklevel=2)
-    for note in notes:
+    for note in left_out:
         warnings.warn(note, stacklevel=2)
-    if outer_notes is not None:
-        outer_notes += notes
+    if notes is not None:
+        notes += left_out
     table = pd.DataFrame(rows)
     if not table.empty:  # "" for a readable run: a missing value would be NaN, which reads as true
         table["problem"] = table["problem"].fillna("").astype(str) if "problem" in table else ""
@@ -223,11 +222,12 @@ def _groups(table: pd.DataFrame):
     for key in keys:
         filled[key] = filled[key].map(lambda v: "-" if v is None or (isinstance(v, float) and np.isnan(v)) else v)
     if "seed" in filled and not filled.empty:  # the same training in two folders (a copy, a rename) is one run, counted once
-        same = filled[[*keys, "seed"]].astype(str).duplicated(keep="first")
-        for run_id in (filled.loc[same, "run_id"] if "run_id" in filled else ()):
-            twin = filled.loc[~same & (filled[[*keys, "seed"]].astype(str) == filled.loc[same & (filled["run_id"] == run_id), [*keys, "seed"]]
-                                       .astype(str).iloc[0]).all(axis=1), "run_id"].iloc[0]
-            warnings.warn(f"runs {twin} and {run_id} are one run (the same config and seed): counted once", stacklevel=3)
+        run = filled[[*keys, "seed"]].astype(str).apply(tuple, axis=1)
+        same = run.duplicated(keep="first")
+        if "run_id" in filled:
+            first = dict(zip(run[~same], filled.loc[~same, "run_id"]))
+            for identity, run_id in zip(run[same], filled.loc[same, "run_id"]):
+                warnings.warn(f"runs {first[identity]} and {run_id} are one run (the same config and seed): counted once", stacklevel=3)
         filled = filled[~same]
     return filled, keys
 
@@ -350,9 +350,11 @@ def write_report(runs_dir: str | Path = "runs", out: str | Path = "metrics", not
     if not Path(runs_dir).is_dir():
         raise DisentangleError(f"runs folder {runs_dir} does not exist (or is not a folder): nothing to report")
     problems: list[str] = []
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # its problems and notes are returned
         table = collect(runs_dir, problems, notes)
+    with warnings.catch_warnings(record=True) as caught, np.errstate(all="ignore"):
+        warnings.simplefilter("always")
         summary = summarize(table)
         out = Path(out)
         _write_csv(table, out / "runs.csv")
@@ -364,6 +366,8 @@ def write_report(runs_dir: str | Path = "runs", out: str | Path = "metrics", not
             (out / "rank_correlation.csv").unlink(missing_ok=True)  # not left over from an earlier report
         else:
             _write_csv(correlations.rename_axis("metric").reset_index(), out / "rank_correlation.csv")
+    for message, category in dict.fromkeys((str(w.message), w.category) for w in caught if not issubclass(w.category, RuntimeWarning)):
+        warnings.warn(message, category, stacklevel=2)  # each said once (the summaries group the runs several times); numpy's not at all
     return table, summary, problems
 
 

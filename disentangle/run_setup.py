@@ -140,12 +140,18 @@ def config_model(config: runs.RunConfig, observation_shape, dataset_size: int):
 
 
 def check_configs(configs) -> None:
-    """:func:`check_config` for each config, and each distinct model (name, data set, options) built once
-    (no data: milliseconds) so that a bad option value (``gamma = -1``) fails here, with the others, before any
-    folder exists: what every grid, study file and ``grid --dry-run`` runs."""
-    built = set()
+    """:func:`check_config` for each config and :func:`check_model_options` for them all: what every grid,
+    study file and ``grid --dry-run`` runs, before any folder exists."""
     for config in configs:
         check_config(config)
+    check_model_options(configs)
+
+
+def check_model_options(configs) -> None:
+    """Each distinct model of ``configs`` (name, data set, options) built once (no data: milliseconds), so that
+    a bad option value (``gamma = -1``) is a one-line error before anything is created."""
+    built = set()
+    for config in configs:
         key = (config.model, config.dataset, repr(sorted(config.model_options.items())))
         if key not in built:
             built.add(key)

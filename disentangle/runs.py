@@ -19,28 +19,31 @@ from typing import Any
 
 from disentangle import __version__
 from disentangle._io import (UntrustedFileError, atomic_write_json, atomic_write_text, exclusive_lock, finite_json_value, md5_file,
-                             read_inside)
+                             open_inside, read_inside, read_tail_inside)
 from disentangle.errors import DisentangleError
 
 CONFIG, CHECKPOINT, LOG, METRICS, STATUS, LOCK = "config.json", "checkpoint.pt", "log.csv", "metrics.json", "status", ".lock"
 MANIFEST = "manifest.json"  # the finished checkpoint's size, md5 and run id: reruns tell a broken run apart without loading it
+VERIFIED = ".verified"  # this machine's memory of a checkpoint it verified: its stat signature and md5
 
-MAX_BYTES = {CONFIG: 1 << 20, METRICS: 64 << 20, STATUS: 4 << 10, MANIFEST: 64 << 10, CHECKPOINT: 4 << 30}
+MAX_BYTES = {CONFIG: 1 << 20, METRICS: 64 << 20, STATUS: 4 << 10, MANIFEST: 64 << 10, VERIFIED: 4 << 10, CHECKPOINT: 4 << 30}
 """The schema's size bounds: the most bytes each file of a run folder may hold (a larger one is refused
 unread). ``log.csv`` has none: only its tail is read (:func:`read_log_tail`)."""
 
 
-def read_run_file(run_dir: str | Path, name: str) -> bytes:
+def read_run_file(run_dir: str | Path, name: str, max_bytes: int | None = None) -> bytes:
     """The bytes of one file of a run folder, through the one gate every reader uses
     (:func:`disentangle._io.read_inside`: a regular file inside the folder, opened without blocking,
-    within :data:`MAX_BYTES`); a missing file raises FileNotFoundError, a refused one a one-line
-    :class:`~disentangle.errors.DisentangleError`."""
+    within ``max_bytes``, by default the file's :data:`MAX_BYTES`); a missing file raises
+    FileNotFoundError, a refused one a one-line :class:`~disentangle.errors.DisentangleError`."""
     try:
-        return read_inside(run_dir, name, MAX_BYTES[name])
+        return read_inside(run_dir, name, MAX_BYTES[name] if max_bytes is None else max_bytes)
     except UntrustedFileError as error:
         raise DisentangleError(str(error)) from None
     except IsADirectoryError:
         raise DisentangleError(f"{Path(run_dir) / name} is a folder, expected a file") from None
+
+
 PRECISIONS = ("fp32", "bf16")  # what a run is (in its id)
 PRECISION_CHOICES = ("auto", *PRECISIONS)  # what may be asked: auto resolves on the run's device before the id
 
@@ -194,9 +197,6 @@ def read_manifest(run_dir: str | Path) -> dict | None:
     return {"bytes": entry["bytes"], "md5": entry["md5"], "run_id": run_id}
 
 
-VERIFIED = ".verified"  # this machine's memory of a checkpoint it verified: its stat signature and md5
-
-
 def _signature(path: Path) -> dict | None:
     """The stat signature of a checkpoint on this machine (inode, size, mtime and ctime in ns): a copy, a
     rename over it or a rewrite changes it, and no shared folder can bring one that matches (the kernel sets
@@ -220,18 +220,18 @@ def checkpoint_verified(run_dir: str | Path) -> None:
     run_dir = Path(run_dir)
     manifest = read_manifest(run_dir)
     signature = _signature(run_dir / CHECKPOINT)
-    if manifest is not None and signature is not None:
+    expected = {**signature, "md5": manifest["md5"], "run_id": manifest["run_id"]} if manifest and signature else None
+    if expected is not None:
         try:
-            remembered = json.loads((run_dir / VERIFIED).read_bytes()[:4096])
-        except (OSError, ValueError):
+            remembered = json.loads(read_run_file(run_dir, VERIFIED))  # through the gate: it lies in the folder too
+        except (OSError, ValueError, DisentangleError):
             remembered = None
-        if (remembered == {**signature, "md5": manifest["md5"], "run_id": manifest["run_id"]}
-                and manifest["run_id"] in (None, read_config(run_dir).run_id())):
+        if remembered == expected and manifest["run_id"] in (None, read_config(run_dir).run_id()):
             return
     verified_checkpoint_bytes(run_dir)
-    if manifest is not None and signature is not None:
+    if expected is not None:
         try:
-            atomic_write_json(run_dir / VERIFIED, {**signature, "md5": manifest["md5"], "run_id": manifest["run_id"]})
+            atomic_write_json(run_dir / VERIFIED, expected)
         except OSError:  # a read-only runs folder: verified again next time
             pass
 
@@ -322,11 +322,9 @@ def read_log_tail(run_dir: str | Path) -> dict[str, float] | None:
     :data:`LOG_TAIL_BYTES` only (through the gate: a regular file inside the folder), whatever the log's
     size; a partial or malformed last line is passed over for the row before it. None without a log
     or a readable row."""
-    from disentangle._io import read_tail_inside
-
     try:
         head, tail = read_tail_inside(run_dir, LOG, LOG_TAIL_BYTES)
-    except (OSError, UntrustedFileError):
+    except OSError:  # missing, or refused by the gate (UntrustedFileError is an OSError)
         return None
     header = _log_header(head)
     if header is None:
@@ -343,11 +341,9 @@ def log_train_seconds(run_dir: str | Path, batch_size: int) -> float | None:
     """Training seconds: each row's steps since the one before times ``batch_size`` over its images/s,
     summed; read a line at a time (constant memory), only from a log of at most :data:`LOG_FULL_READ_MAX`
     bytes, skipping rows that are not numbers. None without a log, its column, or above the bound."""
-    from disentangle._io import _open_inside
-
     try:
-        stream = _open_inside(run_dir, LOG)
-    except (OSError, UntrustedFileError):
+        stream = open_inside(run_dir, LOG)
+    except OSError:  # missing, or refused by the gate
         return None
     with stream:
         if os.fstat(stream.fileno()).st_size > LOG_FULL_READ_MAX:

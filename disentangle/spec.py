@@ -90,6 +90,7 @@ def _grid_spec(table: dict, where: str) -> GridSpec:
     from disentangle.profiles import PROFILE_NAMES
     from disentangle.scoring import metric_settings
     from disentangle.models import model_class
+    from disentangle.run_setup import check_model_options
 
     def fail(key: str, message: str):
         raise DisentangleError(f"{where}: {key} {message}")
@@ -169,7 +170,10 @@ def _grid_spec(table: dict, where: str) -> GridSpec:
                           dataset_options=dataset_options, checkpoint_every=checkpoint_every, precision=precision, device=device,
                           compile_loss=compile_loss)
     configs = [dataclasses.replace(config, loggers=list(loggers), tracking_uri=tracking_uri) for config in configs]
-    _check_model_options(configs, fail)  # the rest of each config is checked once, by the grid (run_setup.prepare_runs)
+    try:  # the rest of each config is checked once, by the grid (run_setup.prepare_runs)
+        check_model_options(configs)
+    except DisentangleError as error:
+        fail(f"model options of {model!r}", f"are bad: {error}")
     return GridSpec(configs, metrics, profile, metric_options, tuple(dict.fromkeys(representations)))
 
 
@@ -186,19 +190,3 @@ def _positive_int(table: dict, key: str, fail, default: int) -> int:
         return check_count(value, repr(key))
     except DisentangleError as error:
         fail(repr(key), str(error).removeprefix(f"{key!r} "))
-
-
-def _check_model_options(configs: list[runs.RunConfig], fail) -> None:
-    """Build each distinct model once (cheap, no data) so a bad option value fails here."""
-    from disentangle.training.loading import model_for_config
-
-    seen = set()
-    for config in configs:
-        key = (config.model, config.dataset, repr(sorted(config.model_options.items())))
-        if key in seen:
-            continue
-        seen.add(key)
-        try:
-            model_for_config(config)
-        except (DisentangleError, ValueError, TypeError) as error:
-            fail(f"model options {config.model_options}", f"are bad: {error}")

@@ -58,7 +58,7 @@ def load_checkpoint(path: Path, data: bytes | None = None) -> dict:
     path = Path(path)
     if data is None:
         try:
-            data = runs.read_run_file(path.parent, runs.CHECKPOINT) if path.name == runs.CHECKPOINT else path.read_bytes()
+            data = runs.read_run_file(path.parent, path.name, runs.MAX_BYTES[runs.CHECKPOINT])
         except FileNotFoundError:
             raise DisentangleError(f"{path} does not exist") from None
     trusted = os.environ.get(TRUST_VARIABLE) == "1"

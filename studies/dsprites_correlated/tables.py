@@ -1,13 +1,17 @@
-"""The study's tables, from the committed exports: median [min, max] over seeds per arm, then per run.
+"""The correlated-dSprites studies' tables, from committed exports: median [min, max] over seeds per arm,
+then per run (the arms share their seeds: each seed is a paired comparison).
 
     python studies/dsprites_correlated/tables.py [CHECKPOINTS_DIR]
 
-An arm is a model and the correlation it trained under (``data:correlations``); every value is
-read from a run's ``metrics.json`` (scored on the unaltered, independent factor grid).
+``CHECKPOINTS_DIR``: this folder's ``checkpoints`` (the first attempt, the default) or
+``reference_settings/checkpoints`` (the reference's settings). An arm is a model, its γ and the correlation
+it trained under (``data:correlations``); every value is read from a run's ``metrics.json``, scored on the
+unaltered, independent factor grid. A score a study did not compute shows as ``–``.
 """
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -15,19 +19,25 @@ import numpy as np
 
 from disentangle import runs
 
-SCORES = [("MIG", "mig.discrete_mig"), ("DCI disentanglement", "dci.disentanglement"),
-          ("DCI completeness", "dci.completeness"), ("latent correlation of posX, posY", "latent_correlation.pair_3_4"),
-          ("FoS", "factorized_support.fos")]
+SCORES = [("MIG", "mig.discrete_mig"), ("DCI disentanglement", "dci.disentanglement"), ("DCI completeness", "dci.completeness"),
+          ("DCI informativeness (test)", "dci.informativeness_test"),
+          ("latent correlation of posX, posY", "latent_correlation.pair_3_4"), ("FoS", "factorized_support.fos"),
+          ("active latents", "active_units.active_units")]
 
 
 def arm(run_dir: Path) -> str:
     config = runs.read_config(run_dir)
     correlations = config.dataset_options.get("correlations")
-    return f"{config.model} ({'(posX, posY) at σ = 0.2' if correlations else 'independent: the control'})"
+    gamma = f", γ = {config.model_options['gamma']:g}" if "gamma" in config.model_options else ""
+    if not correlations:
+        return f"{config.model}{gamma} (independent: the control)"
+    first, second, sigma = correlations.split(":")
+    return f"{config.model}{gamma} (({first}, {second}) at σ = {sigma})"
 
 
 def cell(values: list[float]) -> str:
-    """``median [min, max]`` (three decimals), or ``–`` when there are none."""
+    """``median [min, max]`` (three decimals) over the finite values, or ``–``."""
+    values = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
     return f"{np.median(values):.3f} [{min(values):.3f}, {max(values):.3f}]" if values else "–"
 
 
@@ -38,12 +48,12 @@ def main(folder: Path) -> None:
     print("| | " + " | ".join(f"{a} (n={sum(arm(d) == a for d in run_dirs)})" for a in arms) + " |")
     print("|---|" + "---|" * len(arms))
     for title, key in SCORES:
-        print(f"| {title} | " + " | ".join(cell([metrics[d][key] for d in run_dirs if arm(d) == a and key in metrics[d]]) for a in arms) + " |")
+        print(f"| {title} | " + " | ".join(cell([metrics[d].get(key, math.nan) for d in run_dirs if arm(d) == a]) for a in arms) + " |")
     print()
     print("| run | seed | " + " | ".join(title for title, _ in SCORES) + " |")
     print("|---|---|" + "---|" * len(SCORES))
-    for d in sorted(run_dirs, key=lambda d: (arm(d), runs.read_config(d).seed)):
-        values = [f"{metrics[d][key]:.3f}" if key in metrics[d] else "–" for _, key in SCORES]
+    for d in sorted(run_dirs, key=lambda d: (runs.read_config(d).seed, arm(d))):
+        values = [f"{metrics[d][key]:.3f}" if isinstance(metrics[d].get(key), (int, float)) else "–" for _, key in SCORES]
         print(f"| {arm(d)} | {runs.read_config(d).seed} | " + " | ".join(values) + " |")
 
 
