@@ -118,3 +118,42 @@ def handled_between_steps(signals=tuple(getattr(signal, name) for name in ("SIGI
         for signum, handler in handlers.items():
             signal.signal(signum, handler)
     check()
+
+
+@contextlib.contextmanager
+def stops_recorded():
+    """Within the block, record every Ctrl-C or SIGTERM that reaches the process, whatever its
+    Python handler then does; the yielded ``arrived()`` says whether one did.
+
+    A library's handler can be lost: Ray's ``ray.init`` answers SIGTERM with ``sys.exit``, and
+    when the signal lands while it forks a helper the ``SystemExit`` is raised in logging's at-fork
+    callback, where Python only prints it ("Exception ignored in ...") and goes on; the grid then
+    ran to the end (seen in CI, 2026-12-08). The interpreter's C-level handler writes each signal's
+    number to the wakeup descriptor before any Python code runs, so the record cannot be swallowed.
+    Main thread only; elsewhere ``arrived()`` is always False.
+    """
+    if not in_main_thread():
+        yield lambda: False
+        return
+    reader, writer = os.pipe()
+    os.set_blocking(reader, False)
+    os.set_blocking(writer, False)
+    previous = signal.set_wakeup_fd(writer, warn_on_full_buffer=False)
+    seen: set[int] = set()
+    recording = True
+
+    def arrived() -> bool:
+        if recording:
+            with contextlib.suppress(BlockingIOError):
+                while chunk := os.read(reader, 512):
+                    seen.update(chunk)
+        return any(signum in seen for signum in _STOPPING_SIGNALS)
+
+    try:
+        yield arrived
+    finally:
+        signal.set_wakeup_fd(previous)
+        arrived()  # what came before the descriptor was handed back: arrived() still answers after the block
+        recording = False
+        os.close(reader)
+        os.close(writer)

@@ -254,7 +254,8 @@ def grid(spec_file, model, betas, seeds, dataset, steps, batch_size, settings, m
             config, device=device or config.device, compile=compile_loss or config.compile,
             loggers=list(dict.fromkeys([*config.loggers, *loggers])),  # the spec's and the command's
             tracking_uri=tracking_uri or config.tracking_uri) for config in group.configs]
-        warn_if_bf16_emulated(group.configs)
+        if not EXECUTORS.get(executor).remote:  # elsewhere each node knows its own hardware
+            warn_if_bf16_emulated(group.configs)
     if dry_run:  # resolved and checked like a real grid, but nothing migrated, created or trained
         from disentangle.run_setup import check_configs, resolve_config
 

@@ -149,8 +149,11 @@ def evaluate(run_dir: str | Path, metrics=None, *, profile: str = "published", s
         raise DisentangleError(f"{run_dir} is not finished (status: {runs.read_status(run_dir)}); train it first")
     with runs.run_lock(run_dir):  # two evaluations of one run would overwrite each other's metrics.json
         options = options or {}
-        trained_config = runs.read_config(run_dir)
-        trained_in = trained_config.precision
+        data = runs.read_config_data(run_dir)
+        trained_config = runs.config_from_data(data, run_dir)
+        trained_in = runs.trained_precision(data, trained_config)
+        if trained_in == "auto":
+            raise DisentangleError(f"{run_dir / runs.CONFIG} does not record the precision its precision='auto' run trained in")
         note = encode_note(trained_in, device)
         scored_on = distribution if any(trained_config.dataset_options.get(o) for o in ("correlations", "holdout")) else None
         try:

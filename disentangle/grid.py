@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from disentangle import runs
 from disentangle._signals import sigterm_as_interrupt
 from disentangle.errors import DisentangleError
-from disentangle.run_setup import prepare_runs
+from disentangle.run_setup import check_here, prepare_runs
 from disentangle.tasks import GridResult, RunTask
 
 
@@ -65,10 +65,11 @@ def expand(model: str, dataset: str = "dsprites", betas=(None,), seeds=(0,), ste
 
 
 def _needs_work(config: runs.RunConfig, runs_dir: Path, metric_names, retry_failed: bool, profile: str = "published",
-                metric_options: dict | None = None, representations: tuple[str, ...] = ("mean",), figures: bool = False) -> str | None:
+                metric_options: dict | None = None, representations: tuple[str, ...] = ("mean",), figures: bool = False,
+                scored_here: bool = True) -> str | None:
     """Why a run is skipped, or None if it has work left (training, a metric missing or run with other
-    settings, or with ``figures`` its figures missing or older than the run)."""
-    from disentangle.evaluation import encode_note
+    settings, or with ``figures`` its figures missing or older than the run). ``scored_here``: the run would be
+    scored on this machine (else on a node this one knows nothing about)."""
     from disentangle.metrics.registry import result_key
     from disentangle.scoring import metric_settings, same_settings
 
@@ -82,6 +83,7 @@ def _needs_work(config: runs.RunConfig, runs_dir: Path, metric_names, retry_fail
         try:
             check_checkpoint_loads(run_dir)
             settings = runs.read_metrics(run_dir).get("settings", {})
+            trained_in = runs.trained_precision(runs.read_config_data(run_dir), config)
         except DisentangleError:
             return None
         if figures:
@@ -90,9 +92,14 @@ def _needs_work(config: runs.RunConfig, runs_dir: Path, metric_names, retry_fail
             if not figures_current(run_dir):
                 return None
         options = metric_options or {}
-        note = encode_note(config.precision, config.device)
-        if all(same_settings(settings.get(result_key(m, "train", r)),
-                             metric_settings(m, profile, options=options.get(m), encoded_in=note, representation=r))
+        if scored_here:  # as this machine would score it: a bf16 run's encoder runs in fp32 where bf16 is emulated
+            from disentangle.evaluation import encode_note
+
+            notes = (encode_note(trained_in, config.device),)
+        else:  # its node decides, unknown here: a score in either encoder precision stands
+            notes = (None, "fp32") if trained_in == "bf16" else (None,)
+        if all(any(same_settings(settings.get(result_key(m, "train", r)),
+                                 metric_settings(m, profile, options=options.get(m), encoded_in=note, representation=r)) for note in notes)
                for m in metric_names for r in representations):
             return "already done"
     return None
@@ -122,9 +129,12 @@ def run_grid(configs: list[runs.RunConfig], runs_dir: str | Path = "runs", metri
     except OSError as error:
         raise DisentangleError(f"runs folder {runs_dir} is not writable ({error.strerror})") from None
     runs.check_locks_work(runs_dir)  # the per-run lock is what keeps two workers off one run
-    every = list(configs) if prepared else prepare_runs(configs, runs_dir)  # resolved ("auto" precision, 4 -> 4.0: the ids are these), checked
+    every = list(configs) if prepared else prepare_runs(configs, runs_dir)  # resolved (4 -> 4.0: the ids are these), checked
     configs = list({config.run_id(): config for config in every}.values())  # beta = [4, 4.0] is one run
-    threads = threads or max(1, (os.cpu_count() or 1) // workers)
+    if not runner.remote:  # the runs train on this machine: a device it lacks is one error before any worker starts
+        check_here(configs)
+        threads = threads or max(1, (os.cpu_count() or 1) // workers)
+    # else threads stay as given: each task resolves what it was not told on its node (run_setup.resolve_here)
     marker = _driver_marker(runs_dir) if runner.remote else None
     results: dict[str, GridResult] = {}
     todo = []
@@ -132,7 +142,7 @@ def run_grid(configs: list[runs.RunConfig], runs_dir: str | Path = "runs", metri
         task = RunTask(config, str(runs_dir), tuple(metric_names), profile, threads, dict(metric_options or {}), driver_marker=marker,
                        representations=tuple(representations), figures=figures)
         reason = runner.pending_reason(task) or _needs_work(config, runs_dir, metric_names, retry_failed, profile, metric_options,
-                                                            tuple(representations), figures)
+                                                            tuple(representations), figures, scored_here=not runner.remote)
         if reason:
             results[config.run_id()] = GridResult(config.run_id(), "skipped", reason)
         else:

@@ -61,7 +61,7 @@ def run_quickstart(out: str | Path = "quickstart", fast: bool = False, workers: 
         why = (f"measured here: {in_all:,.0f} images/s on {cores} core{'s' * (cores > 1)} -> the largest of "
                f"{'/'.join(map(str, STEP_LADDER))} steps whose {len(BETAS)} runs train in ~{TRAINING_SECONDS // 60} min")
     configs = grid.expand("beta_vae", "dsprites", betas=BETAS, seeds=(0,), steps=steps, fixed={"latent_dim": 10},
-                          precision=precision)
+                          precision=requested)  # as asked: each run resolves "auto" where it trains (the same here)
     echo(f"quickstart: beta_vae on procedural dSprites, beta in {list(BETAS)}, {workers} runs at once; metrics "
          f"{', '.join(METRICS)} (DCI with the fast subsampled-GBT estimator" + (", tiny score samples" if fast else "") + ")")
     echo(f"  precision {precision}: {hardware.precision_reason('cpu') if requested == 'auto' else 'as asked'}")

@@ -107,7 +107,7 @@ def run_row(run_dir: Path, notes: list[str] | None = None) -> dict:
             problem = str(error)
     if problem is not None:
         return {**row, "finished": False, "problem": problem}
-    row.update({"model": config.model, "dataset": config.dataset, "precision": config.precision, "seed": config.seed,
+    row.update({"model": config.model, "dataset": config.dataset, "precision": runs.trained_precision(data, config), "seed": config.seed,
                 "steps": config.steps, "batch_size": config.batch_size,
                 "package_version": data.get("package_version") if isinstance(data.get("package_version"), str) else None})
     fields = dict(row)

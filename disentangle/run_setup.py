@@ -1,11 +1,13 @@
 """One home for preparing a run: what a :class:`~disentangle.runs.RunConfig` means on this machine.
 
 Every entry point (``train``, ``grid``, study files, the quickstart, Ray and SLURM tasks) hands its
-configs to :func:`prepare_runs` (or :func:`prepare_run`), which resolves them (``precision="auto"``
-on the run's device, option values normalised: ``beta = 4`` and ``4.0`` are one run), checks each
-once, before anything is created, and renames a run stored under its pre-normalisation id. The run
-folder contract itself (ids, files, status, locks) is :mod:`disentangle.runs`, which imports
-nothing above it.
+configs to :func:`prepare_runs` (or :func:`prepare_run`), which resolves them (option values
+normalised: ``beta = 4`` and ``4.0`` are one run), checks each once, before anything is created, and
+renames a run stored under an older id. None of this asks the machine it runs on anything: a grid is
+planned on a login node and trains elsewhere, so a run's id and its checks are the same wherever it is
+planned. What depends on the machine (the device, ``precision="auto"``, threads) is resolved by
+:func:`resolve_here`, in the process that trains, and recorded in the run folder. The run folder
+contract itself (ids, files, status, locks) is :mod:`disentangle.runs`, which imports nothing above it.
 """
 
 from __future__ import annotations
@@ -40,9 +42,9 @@ def prepare_runs(configs, runs_dir: str | Path) -> list[runs.RunConfig]:
 
 
 def resolve_config(config: runs.RunConfig) -> runs.RunConfig:
-    """A copy of ``config`` as its run id is made: ``precision="auto"`` resolved (bf16 where the run's
-    device computes it natively, else fp32; :func:`disentangle.hardware.resolve_precision`) and option
-    values normalised (:func:`normalized_options`: ``beta = 4`` and ``beta = 4.0`` are one run)."""
+    """A copy of ``config`` as its run id is made, the same on every machine: option values normalised
+    (:func:`normalized_options`: ``beta = 4`` and ``beta = 4.0`` are one run) and correlations spelled
+    canonically; ``precision="auto"`` stays ``auto`` (its node resolves it: :func:`resolve_here`)."""
     from disentangle.datasets import DATASETS
     from disentangle.models.registry import MODELS
 
@@ -53,14 +55,30 @@ def resolve_config(config: runs.RunConfig) -> runs.RunConfig:
         dataset_options = canonical_joint_options(dataset_options, DATASETS.get(config.dataset).factor_names)
     except DisentangleError:
         pass  # an unknown data set or a bad value: check_config names it
-    resolved = dataclasses.replace(config, model_options=normalized_options(MODELS, config.model, config.model_options),
-                                   dataset_options=dataset_options)
-    if config.precision != "auto":
-        return resolved
-    from disentangle.devices import resolve_device
-    from disentangle.hardware import resolve_precision
+    return dataclasses.replace(config, model_options=normalized_options(MODELS, config.model, config.model_options),
+                               dataset_options=dataset_options)
 
-    return dataclasses.replace(resolved, precision=resolve_precision("auto", resolve_device(config.device)))
+
+def resolve_here(config: runs.RunConfig, recorded: dict | None = None, threads: int | None = None) -> dict:
+    """What this machine, the one that trains ``config``, makes of it: the :data:`~disentangle.runs.TRAINED_WITH`
+    record (precision, device, node, threads). ``precision="auto"`` is bf16 where the device computes it
+    natively, else fp32, unless ``recorded`` (the run's record from an earlier start) fixed it already; a device
+    this node lacks is a one-line error naming the node. ``threads`` (None: what this process was given, see
+    :func:`disentangle.hardware.threads_here`) are set for torch."""
+    import torch
+
+    from disentangle.devices import node_name, resolve_device
+    from disentangle.hardware import resolve_precision, threads_here
+
+    device = resolve_device(config.device)
+    if config.precision == "bf16" and device.type not in ("cpu", "cuda"):
+        raise DisentangleError(f"precision 'bf16' runs on CPU or CUDA, not {device.type} (node {node_name()})")
+    if config.precision == "auto" and recorded:
+        precision = recorded["precision"]  # a resumed run keeps the arithmetic it started with
+    else:
+        precision = resolve_precision(config.precision, device)
+    torch.set_num_threads(threads or threads_here())
+    return {"precision": precision, "device": str(device), "node": node_name(), "threads": torch.get_num_threads()}
 
 
 def normalized_options(registry, name: str, options: dict) -> dict:
@@ -75,16 +93,30 @@ def normalized_options(registry, name: str, options: dict) -> dict:
 
 
 def migrate_legacy_run(runs_dir: Path, given: runs.RunConfig, resolved: runs.RunConfig) -> None:
-    """Rename a run made before option values were normalised (its id hashed ``beta = 4``, now
-    ``4.0``) to the id ``resolved`` has now, and normalise its config.json; nothing if there is
-    none, or if a folder already has the new id."""
-    legacy = dataclasses.replace(resolved, model_options=dict(given.model_options), dataset_options=dict(given.dataset_options))
-    old_dir, new_dir = Path(runs_dir) / legacy.run_id(), Path(runs_dir) / resolved.run_id()
-    if old_dir == new_dir or not old_dir.is_dir() or new_dir.exists():
+    """Rename a run stored under an older id of ``resolved`` to the id it has now, and rewrite its config.json
+    to match; nothing if there is none, or if a folder already has the new id. Older ids: made before option
+    values were normalised (their id hashed ``beta = 4``, now ``4.0``), and, for ``precision="auto"``, made
+    when the planner resolved auto into the id (fp32 or bf16: the precision it then trained in is recorded)."""
+    precisions = runs.PRECISIONS if resolved.precision == "auto" else (resolved.precision,)
+    new_dir = Path(runs_dir) / resolved.run_id()
+    if new_dir.exists():
         return
+    for options in ({"model_options": dict(given.model_options), "dataset_options": dict(given.dataset_options)}, {}):
+        for precision in precisions:
+            legacy = dataclasses.replace(resolved, precision=precision, **options)
+            old_dir = Path(runs_dir) / legacy.run_id()
+            if old_dir != new_dir and old_dir.is_dir():
+                _rename_run(old_dir, new_dir, resolved, precision)
+                return
+
+
+def _rename_run(old_dir: Path, new_dir: Path, resolved: runs.RunConfig, trained_in: str) -> None:
     with runs.run_lock(old_dir):
+        runs.readdress_manifest(old_dir, old_dir.name, new_dir.name)
         data = runs.read_config_data(old_dir)
         data.update(model_options=resolved.model_options, dataset_options={**data.get("dataset_options", {}), **resolved.dataset_options})
+        if data.get("precision") != resolved.precision:  # a planner resolved "auto" into the old id
+            data.update(precision=resolved.precision, **{runs.TRAINED_WITH: {**(runs.trained_with(data) or {}), "precision": trained_in}})
         atomic_write_json(old_dir / runs.CONFIG, data)
         os.rename(old_dir, new_dir)
 
@@ -92,9 +124,10 @@ def migrate_legacy_run(runs_dir: Path, given: runs.RunConfig, resolved: runs.Run
 def check_config(config: runs.RunConfig) -> None:
     """One-line errors for a config's precision, device, step/batch/interval counts, seed, trackers, data
     set option values and a model that cannot use its data set (e.g. a pair model on one factor); the one
-    place these are checked, before anything is created; changes nothing."""
+    place these are checked, before anything is created; changes nothing. Nothing here depends on the
+    machine that checks (a device is checked as spelled; whether a node has it, where it trains)."""
     from disentangle.datasets import dataset_class
-    from disentangle.devices import resolve_device
+    from disentangle.devices import parse_device
     from disentangle.models import model_class
     from disentangle.models.registry import DATA_SET_OPTIONS
     from disentangle.trackers import check_loggers
@@ -104,8 +137,8 @@ def check_config(config: runs.RunConfig) -> None:
     reserved = sorted(set(config.model_options) & set(DATA_SET_OPTIONS))
     if reserved:
         raise DisentangleError(f"model option {reserved[0]!r} is set by the data set, not by the user")
-    device = resolve_device(config.device)  # a device this machine lacks fails here, before any folder exists
-    if config.precision == "bf16" and device.type not in ("cpu", "cuda"):
+    device = parse_device(config.device)  # a misspelt device fails here; a node without it, where it trains (resolve_here)
+    if config.precision == "bf16" and device is not None and device.type not in ("cpu", "cuda"):
         raise DisentangleError(f"precision 'bf16' runs on CPU or CUDA, not {device.type}")
     for name in ("steps", "batch_size", "checkpoint_every", "log_every"):
         check_count(getattr(config, name), name)
@@ -145,6 +178,15 @@ def check_configs(configs) -> None:
     for config in configs:
         check_config(config)
     check_model_options(configs)
+
+
+def check_here(configs) -> None:
+    """For runs that train on this machine (``train``, a local grid): a one-line error for a device it lacks,
+    before any worker starts (a remote grid's tasks find that out on their nodes: :func:`resolve_here`)."""
+    from disentangle.devices import resolve_device
+
+    for device in dict.fromkeys(config.device for config in configs):
+        resolve_device(device)
 
 
 def check_model_options(configs) -> None:

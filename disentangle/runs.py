@@ -45,7 +45,7 @@ def read_run_file(run_dir: str | Path, name: str, max_bytes: int | None = None) 
 
 
 PRECISIONS = ("fp32", "bf16")  # what a run is (in its id)
-PRECISION_CHOICES = ("auto", *PRECISIONS)  # what may be asked: auto resolves on the run's device before the id
+PRECISION_CHOICES = ("auto", *PRECISIONS)  # what may be asked: auto resolves where the run trains (see trained_with)
 
 
 def check_precision(precision) -> str:
@@ -93,12 +93,15 @@ class RunConfig:
         options = "".join(f"-{k}{_short(v)}" for k, v in sorted(self.model_options.items()) if k in _NAMED_OPTIONS)
         return f"{self.model}-{self.dataset}{options}-seed{self.seed}-{digest}"
 
-    def to_json(self, resolved_model_options: dict | None = None) -> dict[str, Any]:
+    def to_json(self, resolved_model_options: dict | None = None, trained_with: dict | None = None) -> dict[str, Any]:
         """The config as config.json holds it, with the package version and (when given) every
-        model option the run resolved, defaults included; neither is part of the run id."""
+        model option the run resolved, defaults included, and what the node that trains it resolved
+        (:data:`TRAINED_WITH`); none of these is part of the run id."""
         data = {**dataclasses.asdict(self), "package_version": __version__}
         if resolved_model_options is not None:
             data["resolved_model_options"] = resolved_model_options
+        if trained_with is not None:
+            data[TRAINED_WITH] = trained_with
         return data
 
     @classmethod
@@ -162,9 +165,37 @@ def read_config(run_dir: str | Path) -> RunConfig:
     return config_from_data(read_config_data(run_dir), run_dir)
 
 
-def write_config(run_dir: Path, config: RunConfig, resolved_model_options: dict | None = None) -> None:
-    """Write ``config`` (the package version, the resolved model options) to ``run_dir/config.json`` atomically."""
-    atomic_write_json(run_dir / CONFIG, config.to_json(resolved_model_options))
+def write_config(run_dir: Path, config: RunConfig, resolved_model_options: dict | None = None, trained_with: dict | None = None) -> None:
+    """Write ``config`` (the package version, the resolved model options, what its node resolved) to
+    ``run_dir/config.json`` atomically."""
+    atomic_write_json(run_dir / CONFIG, config.to_json(resolved_model_options, trained_with))
+
+
+TRAINED_WITH = "trained_with"
+"""config.json's record of the machine facts the node that trains a run resolved there (never on the machine
+that planned it): ``{"precision": "fp32"|"bf16", "device": "cpu"|"cuda:0"|..., "node": host name,
+"threads": torch threads}``. The precision is fixed when the run starts: a run resumed on another node keeps
+it (its arithmetic does not change half way); device, node and threads are the latest start's."""
+
+
+def trained_with(data) -> dict | None:
+    """The :data:`TRAINED_WITH` record of config.json content ``data`` if it follows its schema (precision one
+    of :data:`PRECISIONS`, the rest short plain values), else None: a config read from a shared folder decides nothing else."""
+    record = data.get(TRAINED_WITH) if isinstance(data, dict) else None
+    if not isinstance(record, dict) or record.get("precision") not in PRECISIONS:
+        return None
+    kinds = {"precision": str, "device": str, "node": str, "threads": int}
+    return {key: record[key] for key, kind in kinds.items()
+            if isinstance(record.get(key), kind) and not isinstance(record.get(key), bool) and len(str(record[key])) <= 200}
+
+
+def trained_precision(data, config: RunConfig) -> str:
+    """The precision the run trained in: its config's, or for ``auto`` what its node resolved (config.json's
+    :data:`TRAINED_WITH`); ``auto`` for a run that has not started, or whose record is missing or malformed."""
+    if config.precision != "auto":
+        return config.precision
+    record = trained_with(data)
+    return record["precision"] if record else "auto"
 
 
 def write_manifest(run_dir: Path, run_id: str) -> None:
@@ -175,6 +206,16 @@ def write_manifest(run_dir: Path, run_id: str) -> None:
     atomic_write_json(Path(run_dir) / MANIFEST, {"checkpoint": {"bytes": path.stat().st_size, "md5": digest}, "run_id": run_id})
     if signature is not None and signature == _signature(path):  # this machine just hashed this very file
         atomic_write_json(Path(run_dir) / VERIFIED, {**signature, "md5": digest, "run_id": run_id})
+
+
+def readdress_manifest(run_dir: str | Path, old_id: str, new_id: str) -> None:
+    """The manifest of a run whose id changed (an older id scheme, :func:`disentangle.run_setup.migrate_legacy_run`)
+    made out to ``new_id``, if it was ``old_id``'s; one made out to another run stays as it is (so the checkpoint
+    still reads as broken). This machine's memory of the verification is dropped: the next reader verifies again."""
+    manifest = read_manifest(run_dir)
+    if manifest is not None and manifest["run_id"] in (old_id, None):
+        atomic_write_json(Path(run_dir) / MANIFEST, {"checkpoint": {"bytes": manifest["bytes"], "md5": manifest["md5"]}, "run_id": new_id})
+    (Path(run_dir) / VERIFIED).unlink(missing_ok=True)
 
 
 def read_manifest(run_dir: str | Path) -> dict | None:

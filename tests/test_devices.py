@@ -25,7 +25,7 @@ def test_resolve_device():
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_cuda_without_cuda_is_one_line_and_creates_nothing(tmp_path):
     result = CliRunner().invoke(main, [*TRAIN, "--device", "cuda", "--runs-dir", str(tmp_path / "runs")])
-    assert result.exit_code == 2 and "device 'cuda' asked for, but this machine has no CUDA" in result.output
+    assert result.exit_code == 2 and "device 'cuda' asked for, but node" in result.output
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
     result = CliRunner().invoke(main, ["grid", "--model", "beta_vae", "--beta", "1", "--steps", "2", "--device", "cuda:1",
                                        "--runs-dir", str(tmp_path / "grid"), "--quiet"])

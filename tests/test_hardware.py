@@ -1,6 +1,7 @@
 """Choices made per machine: precision ``auto``, the emulated-bf16 warning, fp32 encoding of bf16 runs
 where bf16 is emulated, the cached probes, the quickstart's budget and its SIGTERM."""
 
+import dataclasses
 import json
 import signal
 import subprocess
@@ -17,7 +18,7 @@ from disentangle.grid import expand
 from disentangle.quickstart import STEP_LADDER, choose_steps
 from disentangle.runs import RunConfig
 from disentangle.training import train
-from disentangle.run_setup import check_config, resolve_config
+from disentangle.run_setup import check_config, resolve_config, resolve_here
 
 TINY = ["--batch-size", "8", "--set", "latent_dim=3", "--steps", "2", "--quiet"]
 
@@ -38,25 +39,32 @@ def private_cache(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize(("is_native", "expected"), [(True, "bf16"), (False, "fp32")])
-def test_auto_resolves_by_the_devices_bf16_before_the_run_id(native, is_native, expected):
+def test_auto_resolves_where_the_run_trains_never_into_the_run_id(native, is_native, expected):
     native(is_native)
     assert hardware.resolve_precision("auto", "cpu") == expected
     assert hardware.resolve_precision("bf16", "cpu") == "bf16" and hardware.resolve_precision("fp32", "cpu") == "fp32"
     config = RunConfig(model="beta_vae", precision="auto")
     check_config(config)
-    assert config.precision == "auto"  # checking changes nothing
     resolved = resolve_config(config)
-    assert resolved.precision == expected and config.precision == "auto"
-    assert resolved.run_id() == RunConfig(model="beta_vae", precision=expected).run_id()
+    assert resolved.precision == "auto" and resolved.run_id() == config.run_id()  # the same id whatever machine plans it
+    assert resolve_here(config)["precision"] == expected  # the node that trains it decides
+    assert resolve_here(config, recorded={"precision": "fp32" if is_native else "bf16"})["precision"] != expected  # once started, kept
+    assert resolve_here(RunConfig(model="beta_vae", precision="fp32"), recorded={"precision": "bf16"})["precision"] == "fp32"
 
 
 @pytest.mark.parametrize("is_native", [True, False])
-def test_train_auto_writes_the_resolved_precision(tmp_path, native, is_native):
+def test_train_auto_records_the_precision_its_machine_resolved(tmp_path, native, is_native):
     native(is_native)
     result = CliRunner().invoke(main, ["train", "--model", "beta_vae", "--precision", "auto", "--runs-dir", str(tmp_path), *TINY])
     assert result.exit_code == 0, result.output
     (run_dir,) = tmp_path.iterdir()
-    assert json.loads((run_dir / runs.CONFIG).read_text())["precision"] == ("bf16" if is_native else "fp32")
+    data = json.loads((run_dir / runs.CONFIG).read_text())
+    assert data["precision"] == "auto" and run_dir.name == runs.config_from_data(data, run_dir).run_id()
+    assert data[runs.TRAINED_WITH]["precision"] == ("bf16" if is_native else "fp32")
+    assert set(data[runs.TRAINED_WITH]) == {"precision", "device", "node", "threads"}
+    from disentangle.report import run_row
+
+    assert run_row(run_dir)["precision"] == ("bf16" if is_native else "fp32")  # the table shows what it trained in
 
 
 def test_a_study_file_takes_auto(tmp_path, native):
@@ -67,10 +75,49 @@ def test_a_study_file_takes_auto(tmp_path, native):
     spec.write_text('[[grid]]\nmodel = "beta_vae"\nprecision = "auto"\nsteps = 2\n')
     (group,) = load_spec(spec)
     check_config(group.configs[0])
-    assert resolve_config(group.configs[0]).precision == "fp32"
+    assert resolve_config(group.configs[0]).precision == "auto" and resolve_here(group.configs[0])["precision"] == "fp32"
     spec.write_text('[[grid]]\nmodel = "beta_vae"\nprecision = "fp16"\n')
     with pytest.raises(DisentangleError, match="'precision' is 'fp16', expected one of auto, fp32, bf16"):
         load_spec(spec)
+
+
+OTHER_CPU = {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}  # a Zen 3: no native bf16
+
+
+@pytest.mark.parametrize("cpu", ["this", "other"])
+def test_an_auto_run_has_the_same_id_whichever_cpu_plans_or_trains_it(tmp_path, cpu):
+    """Planned (--dry-run) and trained here and on the other CPU kind (emulated as DEVELOPERS.md says): one run id;
+    what differs is the precision the machine that trained it recorded."""
+    import os
+
+    env = {**os.environ, **(OTHER_CPU if cpu == "other" else {})}
+    command = [sys.executable, "-m", "disentangle", "grid", "--model", "beta_vae", "--beta", "1", "--precision", "auto",
+               "--evaluate", "", "--workers", "1", "--runs-dir", str(tmp_path), *TINY]
+    planned = subprocess.run([*command, "--dry-run"], capture_output=True, text=True, env=env, timeout=300)
+    (config,) = expand("beta_vae", betas=(1.0,), steps=2, batch_size=8, fixed={"latent_dim": 3}, precision="auto")
+    assert f"to train: {config.run_id()}" in planned.stdout, planned.stdout + planned.stderr
+    trained = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert trained.returncode == 0, trained.stdout + trained.stderr
+    native = subprocess.run([sys.executable, "-c", "import torch; print(torch.ops.mkldnn._is_mkldnn_bf16_supported())"],
+                            capture_output=True, text=True, env=env).stdout.strip() == "True"
+    data = runs.read_config_data(tmp_path / config.run_id())
+    assert runs.trained_precision(data, config) == ("bf16" if native else "fp32")
+
+
+def test_a_run_planned_when_auto_went_into_the_id_is_found_under_its_new_id(tmp_path, native):
+    """Runs made before auto was resolved where they train hashed the planner's fp32 or bf16: a rerun renames
+    such a folder to the auto id, recording the precision it trained in, instead of training it again."""
+    from disentangle.grid import run_grid
+
+    native(True)
+    (auto,) = expand("beta_vae", betas=(1.0,), steps=2, batch_size=8, fixed={"latent_dim": 3}, precision="auto")
+    old_dir = train(dataclasses.replace(auto, precision="bf16"), tmp_path, progress=False)  # as the old planner stored it
+    assert old_dir.name != auto.run_id()
+    native(False)  # another machine reruns the study
+    (result,) = run_grid([auto], tmp_path, progress=False, workers=1)
+    assert result.outcome == "skipped" and [d.name for d in tmp_path.iterdir() if not d.name.startswith(".")] == [auto.run_id()]
+    data = runs.read_config_data(tmp_path / auto.run_id())
+    assert data["precision"] == "auto" and runs.trained_precision(data, auto) == "bf16"
 
 
 @pytest.mark.parametrize("command", [["train", "--model", "beta_vae"], ["grid", "--model", "beta_vae"], ["quickstart"]])

@@ -158,7 +158,7 @@ def test_bad_requests_are_one_line_errors(tmp_path):
     torch.jit.script(CentroidEncoder()).save(str(scripted))
     if not torch.cuda.is_available():
         result = runner.invoke(main, ["score", "--encoder", str(scripted), "--dataset", "dsprites", "--device", "cuda"])
-        assert result.exit_code == 2 and "device 'cuda' asked for, but this machine has no CUDA" in result.output
+        assert result.exit_code == 2 and "device 'cuda' asked for, but node" in result.output
 
 
 def test_bootstrap_interval_brackets_the_estimate_and_narrows_with_more_points():

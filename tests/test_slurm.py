@@ -107,6 +107,27 @@ def test_a_2x2_grid_through_slurm(slurm_cluster, tmp_path):
     assert [r.outcome for r in again] == ["skipped"] * 4
 
 
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")
+def test_a_cuda_grid_is_planned_on_a_host_without_cuda_and_each_task_fails_on_its_node(slurm_cluster, tmp_path):
+    """Where a grid runs is decided where it runs: a login node without CUDA plans and submits a --device cuda grid
+    (the guide's own example), and each task, on a node without CUDA, fails there in one line naming the node."""
+    from click.testing import CliRunner
+
+    from disentangle.cli import GRID_FAILED_EXIT, main
+
+    command = ["grid", "--model", "beta_vae", "--beta", "1,4", "--steps", "2", "--batch-size", "8", "--set", "latent_dim=3",
+               "--evaluate", "", "--executor", "slurm", "--partition", "debug", "--time", "10", "--device", "cuda",
+               "--precision", "auto", "--runs-dir", str(tmp_path / "runs"), "--quiet"]
+    planned = CliRunner().invoke(main, [*command, "--dry-run"])
+    assert planned.exit_code == 0 and "2 runs: 2 new" in planned.output, planned.output
+    submitted = CliRunner().invoke(main, command)
+    assert submitted.exit_code == GRID_FAILED_EXIT, submitted.output
+    failed = [line for line in submitted.output.splitlines() if line.startswith("failed")]
+    assert len(failed) == 2 and all(line.endswith(f"device 'cuda' asked for, but node {socket.gethostname()} has no CUDA")
+                                    for line in failed), submitted.output
+    assert not [d for d in (tmp_path / "runs").iterdir() if not d.name.startswith(".")]  # nothing made for a run that cannot train there
+
+
 def test_a_grid_larger_than_max_array_size_goes_as_chained_arrays(slurm_cluster, tmp_path):
     from disentangle.executors.slurm import max_array_size
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import signal
 
-from disentangle._signals import in_main_thread
+from disentangle._signals import in_main_thread, stops_recorded
 from disentangle.errors import DisentangleError
 from disentangle.executors.base import EXECUTORS, Executor, bounded_submission
 from disentangle.validation import check_count
@@ -52,17 +52,19 @@ class RayExecutor(Executor):
         started = not ray.is_initialized()
         if started:
             handler = signal.getsignal(signal.SIGTERM)
-            try:
-                if self.address:
-                    ray.init(address=self.address, log_to_driver=False)
-                else:
-                    ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
-                             _system_config={"worker_niceness": self.niceness})
-            except SystemExit as stop:  # while it starts, Ray answers SIGTERM with sys.exit(15): the grid's stop instead
-                if stop.code != signal.SIGTERM:
-                    raise
+            with stops_recorded() as stop_arrived:
+                try:
+                    if self.address:
+                        ray.init(address=self.address, log_to_driver=False)
+                    else:
+                        ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
+                                 _system_config={"worker_niceness": self.niceness})
+                except (SystemExit, KeyboardInterrupt) as stop:  # while it starts, Ray answers SIGTERM with sys.exit(15)
+                    if isinstance(stop, SystemExit) and stop.code != signal.SIGTERM:
+                        raise
+            if stop_arrived():  # raised above, or swallowed where Ray's handler ran (see stops_recorded): the grid's stop
                 ray.shutdown()
-                raise KeyboardInterrupt from None
+                raise KeyboardInterrupt
             if callable(handler) and in_main_thread():
                 signal.signal(signal.SIGTERM, handler)  # Ray's C++ failure handler aborts on SIGTERM: the grid's stops runs cleanly
         threads = tasks[0].threads or 1

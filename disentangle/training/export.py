@@ -31,7 +31,8 @@ def export_run(run_dir: Path, out_dir: Path) -> Path:
     if runs.read_status(run_dir) != "done":
         raise DisentangleError(f"{run_dir} is not finished (status: {runs.read_status(run_dir)}): only finished runs are exported")
     state = load_run_checkpoint(run_dir)  # verified against its manifest: never another run's weights under this name
-    config = runs.read_config(run_dir)
+    data = runs.read_config_data(run_dir)
+    config = runs.config_from_data(data, run_dir)
     load_weights(model_for_config(config), state, run_dir / runs.CHECKPOINT)  # a misfit is not exported as good
     config.dataset_options.pop("root", None)  # where the data lived on this machine: --data-root says it elsewhere
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -42,7 +43,8 @@ def export_run(run_dir: Path, out_dir: Path) -> Path:
     os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp makes 0700; an export is meant to be shared
     try:
         torch.save({"model": state["model"], "step": state["step"]}, staging / runs.CHECKPOINT)
-        runs.write_config(staging, config)
+        recorded = data.get("resolved_model_options")
+        runs.write_config(staging, config, recorded if isinstance(recorded, dict) else None, runs.trained_with(data))
         runs.write_manifest(staging, config.run_id())  # the weights-only checkpoint's own
         for name in (runs.METRICS, runs.LOG, runs.STATUS):
             if (run_dir / name).exists():

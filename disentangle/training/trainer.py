@@ -23,9 +23,9 @@ from tqdm.auto import tqdm
 from disentangle import runs
 from disentangle._signals import handled_between_steps
 from disentangle.trackers import Trackers, run_params
-from disentangle.devices import low_precision, resolve_device
+from disentangle.devices import low_precision
 from disentangle.errors import DisentangleError
-from disentangle.run_setup import prepare_run, resolved_model_options
+from disentangle.run_setup import prepare_run, resolve_here, resolved_model_options
 from disentangle.training import log as training_log
 from disentangle.training.checkpoint import load_checkpoint, restore, save_checkpoint
 from disentangle.training.loading import build, check_checkpoint_loads
@@ -65,23 +65,22 @@ def train_if_needed(config: runs.RunConfig, runs_dir: str | Path = "runs", progr
 
 
 def _train_if_needed(config: runs.RunConfig, runs_dir, progress: bool, threads: int | None, stop_if_asked) -> tuple[Path, bool]:
-    if threads:
-        torch.set_num_threads(threads)
+    run_dir = Path(runs_dir) / config.run_id()
+    here = resolve_here(config, _recorded(run_dir), threads)  # this node's facts; one lacking the device fails here, nothing made
     torch.manual_seed(config.seed)
     dataset, model = build(config)  # bad configs fail here, before any folder exists
     stop_if_asked()
     for message in model.schedule_warnings(config.steps):
         warnings.warn(message, stacklevel=2)
-    run_dir = Path(runs_dir) / config.run_id()
     if Path(runs_dir).exists() and not Path(runs_dir).is_dir():
         raise DisentangleError(f"runs folder {runs_dir} is a file, expected a folder")
     with runs.run_lock(run_dir):
         if runs.read_status(run_dir) == "done" and (run_dir / runs.CHECKPOINT).exists():
             check_checkpoint_loads(run_dir)
             return run_dir, False
-        runs.write_config(run_dir, config, resolved_model_options(config, dataset.observation_shape))
+        runs.write_config(run_dir, config, resolved_model_options(config, dataset.observation_shape), trained_with=here)
         try:
-            _train_locked(config, dataset, model, run_dir, progress, stop_if_asked)
+            _train_locked(config, here, dataset, model, run_dir, progress, stop_if_asked)
         except TrainingFailed as error:
             _record_status(run_dir, f"failed: {error}")
             raise
@@ -101,6 +100,14 @@ def _train_if_needed(config: runs.RunConfig, runs_dir, progress: bool, threads: 
         runs.write_manifest(run_dir, config.run_id())  # before "done": a finished run always has one
         runs.write_status(run_dir, "done")
     return run_dir, True
+
+
+def _recorded(run_dir: Path) -> dict | None:
+    """The run's :data:`~disentangle.runs.TRAINED_WITH` record from an earlier start, None for a new run (or an unreadable record)."""
+    try:
+        return runs.trained_with(runs.read_config_data(run_dir))
+    except DisentangleError:
+        return None
 
 
 def _record_status(run_dir: Path, status: str) -> None:
@@ -144,9 +151,9 @@ def _training_step(model, x, step: int, optimizers: dict, device, bf16: bool, pr
     return out
 
 
-def _train_locked(config: runs.RunConfig, dataset, model, run_dir: Path, progress: bool, stop_if_asked) -> None:
+def _train_locked(config: runs.RunConfig, here: dict, dataset, model, run_dir: Path, progress: bool, stop_if_asked) -> None:
     rng = np.random.default_rng(config.seed)
-    device = resolve_device(config.device)
+    device = torch.device(here["device"])
     model.to(device=device, memory_format=torch.channels_last)  # before the optimizers see the parameters
     optimizers = model.configure_optimizers()
     if config.compile:
@@ -164,15 +171,14 @@ def _train_locked(config: runs.RunConfig, dataset, model, run_dir: Path, progres
     with Trackers(run_dir, config.loggers, params, config.tracking_uri) as trackers:
         for row in log_rows:  # a resumed run: what its trackers do not hold yet (nothing, usually)
             trackers.row(row)
-        _loop(config, dataset, model, optimizers, device, checkpoint_path, step, rng, log_rows, window, trackers, progress,
-              stop_if_asked)
+        _loop(config, here["precision"] == "bf16", dataset, model, optimizers, device, checkpoint_path, step, rng, log_rows, window,
+              trackers, progress, stop_if_asked)
 
 
-def _loop(config, dataset, model, optimizers, device, checkpoint_path: Path, step: int, rng, log_rows: list, window: list,
+def _loop(config, bf16: bool, dataset, model, optimizers, device, checkpoint_path: Path, step: int, rng, log_rows: list, window: list,
           trackers: Trackers, progress: bool, stop_if_asked) -> None:
     run_dir = checkpoint_path.parent
     model.train()
-    bf16 = config.precision == "bf16"
     memory_format = torch.channels_last  # oneDNN's fast layout for these convolutions, in fp32 and bf16
     images, tick = 0, time.perf_counter()
     bar = tqdm(total=config.steps, initial=step, desc=config.run_id(), unit="step", disable=not progress, leave=False)
