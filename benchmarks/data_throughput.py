@@ -46,7 +46,7 @@ def naive_render(factors: np.ndarray, rng=None) -> np.ndarray:
 
 
 def main() -> None:
-    from disentangle.hardware import describe_machine
+    from disentangle.lifecycle.hardware import describe_machine
 
     print(describe_machine())
     print(f"batch {BATCH}")

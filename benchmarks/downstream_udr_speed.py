@@ -44,7 +44,7 @@ def main() -> None:
     parser.add_argument("--skip-gbt", action="store_true", help="Leave out fairness (10,000-point boosted trees per factor).")
     parser.add_argument("--skip-baseline", action="store_true", help="Leave out the sequential downstream baselines.")
     args = parser.parse_args()
-    from disentangle.hardware import describe_machine
+    from disentangle.lifecycle.hardware import describe_machine
 
     print(describe_machine())
     cores = os.cpu_count() or 1

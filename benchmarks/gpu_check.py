@@ -21,9 +21,9 @@ from pathlib import Path
 
 import torch
 
-from disentangle import runs
-from disentangle.training import train
-from disentangle.training.checkpoint import load_checkpoint
+from disentangle.base import runs
+from disentangle.lifecycle.training import train
+from disentangle.lifecycle.training.checkpoint import load_checkpoint
 
 
 def _config(steps: int, device: str, precision: str = "fp32", seed: int = 0) -> runs.RunConfig:
@@ -63,7 +63,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--device", default="cuda")
     args = parser.parse_args()
-    from disentangle.hardware import describe_machine
+    from disentangle.lifecycle.hardware import describe_machine
 
     print(describe_machine())
     if not torch.cuda.is_available():

@@ -20,12 +20,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from disentangle import runs
-from disentangle.grid import expand, run_grid
-from disentangle.hardware import describe_machine
-from disentangle.run_setup import resolve_config
-from disentangle.training import train
-from disentangle.training.checkpoint import load_checkpoint
+from disentangle.base import runs
+from disentangle.orchestration.grid import expand, run_grid
+from disentangle.lifecycle.hardware import describe_machine
+from disentangle.lifecycle.setup import resolve_config
+from disentangle.lifecycle.training import train
+from disentangle.lifecycle.training.checkpoint import load_checkpoint
 
 
 def make_runs(folder: Path, n: int) -> list[runs.RunConfig]:

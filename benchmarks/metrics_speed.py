@@ -50,7 +50,7 @@ def timed(function, *args, **kwargs):
 
 
 def _bootstrapped(name, codes, factors):
-    from disentangle.representation import evaluate_codes
+    from disentangle.scoring.representation import evaluate_codes
 
     result = evaluate_codes(codes, factors, metrics=[name], bootstrap=100)
     return {k: v for k, v in result.items() if isinstance(v, float)}
@@ -67,7 +67,7 @@ def main() -> None:
     parser.add_argument("--run", default=None)
     parser.add_argument("--published", action="store_true")
     args = parser.parse_args()
-    from disentangle.hardware import describe_machine
+    from disentangle.lifecycle.hardware import describe_machine
 
     print(describe_machine())
     rng = np.random.default_rng(0)
@@ -120,9 +120,9 @@ def naive_evaluation(run_dir: str, profile: str) -> dict:
     import torch
 
     from disentangle.metrics.registry import default_metrics
-    from disentangle.scoring import compute_metric, metric_rng
+    from disentangle.scoring.runner import compute_metric, metric_rng
     from disentangle.metrics import get_metric
-    from disentangle.training import load_trained
+    from disentangle.lifecycle.training import load_trained
 
     _, dataset, model = load_trained(run_dir)
 
@@ -145,7 +145,7 @@ def evaluate_run(run_dir: str, profile: str) -> None:
     import shutil
     import tempfile
 
-    from disentangle.evaluation import evaluate
+    from disentangle.lifecycle.evaluation import evaluate
 
     naive = naive_evaluation(run_dir, profile)
     with tempfile.TemporaryDirectory() as scratch:
@@ -157,9 +157,9 @@ def evaluate_run(run_dir: str, profile: str) -> None:
         print(f"  {name:14s} naive {naive[name]:7.1f} s   evaluate {fast.get(name, float('nan')):7.1f} s")
     print(f"  {'total':14s} naive {sum(naive.values()):7.1f} s   evaluate {total:7.1f} s "
           f"({sum(naive.values()) / total:.1f}x; targets: fast <= 30 s on an fp32 run (issue 21), published <= 240 s)")
-    from disentangle.evaluation import encode_precision
-    from disentangle.hardware import encode_batch_size
-    from disentangle.runs import read_config
+    from disentangle.lifecycle.evaluation import encode_precision
+    from disentangle.lifecycle.hardware import encode_batch_size
+    from disentangle.base.runs import read_config
 
     encoded_in = encode_precision(read_config(run_dir).precision, "cpu")
     print(f"  the encoder ran in {encoded_in}, batches of {encode_batch_size(encoded_in)} (this machine's best, probed)")
@@ -172,7 +172,7 @@ def encoding_floor(run_dir: str, profile: str, batch: int, seconds: float = 5.0)
     import torch
 
     from disentangle.metrics import get_metric
-    from disentangle.training import load_trained
+    from disentangle.lifecycle.training import load_trained
 
     sys.path.insert(0, str(Path(__file__).parent))
     from train_throughput import forward_macs, matmul_gflops

@@ -22,7 +22,7 @@ def timed_quickstart(*flags: str) -> tuple[float, list[str]]:
     with tempfile.TemporaryDirectory() as scratch:
         env = {**os.environ, "XDG_CACHE_HOME": os.path.join(scratch, "cache")}
         start = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "disentangle.cli", "quickstart", "--out", os.path.join(scratch, "qs"),
+        done = subprocess.run([sys.executable, "-m", "disentangle", "quickstart", "--out", os.path.join(scratch, "qs"),
                                "--quiet", *flags], capture_output=True, text=True, env=env)
         seconds = time.perf_counter() - start
     if done.returncode != 0:
@@ -34,7 +34,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--skip-full", action="store_true", help="time only --fast")
     args = parser.parse_args()
-    from disentangle.hardware import describe_machine
+    from disentangle.lifecycle.hardware import describe_machine
 
     print(describe_machine())
     for flags, target in ((("--fast",), 120), (() if not args.skip_full else None, 480)):

@@ -36,11 +36,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from disentangle import runs
-from disentangle.evaluation import evaluate
-from disentangle.grid import expand
-from disentangle.hardware import describe_machine
-from disentangle.run_setup import resolve_config
+from disentangle.base import runs
+from disentangle.lifecycle.evaluation import evaluate
+from disentangle.orchestration.grid import expand
+from disentangle.lifecycle.hardware import describe_machine
+from disentangle.lifecycle.setup import resolve_config
 
 BETAS = (1.0, 2.0, 4.0, 8.0, 16.0)
 TINY = {"steps": 20, "batch_size": 8, "fixed": {"latent_dim": 3}}

@@ -27,8 +27,8 @@ from torch.utils.data import DataLoader, TensorDataset
 from disentangle.datasets import get_dataset
 from disentangle.models import build_model
 from disentangle.models.layers import SubpixelConvTranspose2d
-from disentangle.runs import RunConfig
-from disentangle.training import train
+from disentangle.base.runs import RunConfig
+from disentangle.lifecycle.training import train
 
 BATCH = 64
 
@@ -121,7 +121,7 @@ def trainer_run(steps: int, precision: str, compile_loss: bool = False) -> tuple
 
 def grid_throughput(steps: int, precision: str, workers: int) -> float:
     """Total images/s of the quickstart's 3-beta grid trained by ``run_grid`` with ``workers`` processes."""
-    from disentangle import grid
+    from disentangle.orchestration import grid
 
     configs = grid.expand("beta_vae", "dsprites", betas=(1.0, 4.0, 16.0), steps=steps, precision=precision,
                           checkpoint_every=steps)
@@ -140,7 +140,7 @@ def main() -> None:
     parser.add_argument("--bf16", action="store_true", help="measure bf16 even where this CPU only emulates it (~10x slower)")
     args = parser.parse_args()
     steps = args.steps
-    from disentangle.hardware import describe_machine, native_bf16
+    from disentangle.lifecycle.hardware import describe_machine, native_bf16
 
     print(describe_machine())
     with_bf16 = native_bf16("cpu") or args.bf16

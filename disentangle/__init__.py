@@ -9,16 +9,21 @@ representation from anywhere (imported on first use: the package stays light).
 
 __version__ = "0.1.0"
 
-from disentangle.errors import DisentangleError  # noqa: E402
+from disentangle.base.errors import DisentangleError  # noqa: E402
 
-_LAZY = {"evaluate_representation": "disentangle.representation", "evaluate_codes": "disentangle.representation"}
+_LAZY = {"evaluate_representation": "disentangle.scoring.representation", "evaluate_codes": "disentangle.scoring.representation"}
+
+
+_SUBPACKAGES = ("datasets", "metrics", "models")  # ``disentangle.datasets.get_dataset`` after only ``import disentangle``
 
 
 def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
+    import importlib
 
+    if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"disentangle.{name}")
     raise AttributeError(f"module 'disentangle' has no attribute {name!r}")
 
 

@@ -1,7 +1,7 @@
 """The ``disentangle`` command (and ``python -m disentangle``): stops cleanly on Ctrl-C or SIGTERM
 from its first moment, then loads the command line (:mod:`disentangle.cli`) and runs it."""
 
-from disentangle._signals import end_quietly_while_starting
+from disentangle.base.signals import end_quietly_while_starting
 
 
 def main():

@@ -5,7 +5,7 @@ score, DCI (fast subsampled-GBT estimator) and SAP, writes the comparison CSVs a
 figures, and renders traversals of every run.
 
 Precision and budget are chosen on the machine it runs on, and printed with the reason:
-bf16 autocast only where the CPU computes bf16 natively (:mod:`disentangle.hardware`),
+bf16 autocast only where the CPU computes bf16 natively (:mod:`disentangle.lifecycle.hardware`),
 and the most steps (from :data:`STEP_LADDER`) that train in about
 :data:`TRAINING_SECONDS` at the rate this machine measured (a 3-second probe, cached).
 """
@@ -17,7 +17,10 @@ from pathlib import Path
 
 import click
 
-from disentangle import grid, hardware, report, viz
+from disentangle.orchestration import grid
+from disentangle.lifecycle import hardware
+from disentangle.reports import table as report
+from disentangle.reports import viz
 
 BETAS = (1.0, 4.0, 16.0)
 FAST_STEPS = 40

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from disentangle.report import variance_explained
-from disentangle.viz import variance_figure
+from disentangle.reports.table import variance_explained
+from disentangle.reports.viz import variance_figure
 
 
 def _table(values: dict) -> pd.DataFrame:
@@ -39,7 +39,7 @@ def test_rank_correlations_by_hand_and_their_table():
     """ρ = 1 − 6 Σd² / (n (n² − 1)): ranks 1..5 against 2 1 4 3 5 give Σd² = 4, ρ = 0.8; a monotone
     decreasing transform gives −1; a constant metric correlates with nothing (NaN); below five
     finished runs there is no matrix."""
-    from disentangle.report import rank_correlations
+    from disentangle.reports.table import rank_correlations
 
     x = np.array([0.1, 0.2, 0.3, 0.4, 0.5])
     table = pd.DataFrame({"finished": True, "model": "beta_vae", "seed": range(5), "mig.discrete_mig": x,
@@ -62,7 +62,7 @@ def test_one_seed_per_setting_leaves_the_seed_share_unestimated_not_zero():
 
 
 def test_the_same_run_in_two_folders_is_counted_once():
-    from disentangle.report import summarize_long
+    from disentangle.reports.table import summarize_long
 
     table = _table({("beta_vae", 1.0): [1, 3]})
     twin = table.iloc[[0]].assign(run_id="copy-of-the-first")

@@ -9,11 +9,11 @@ from click.testing import CliRunner
 
 from disentangle import DisentangleError
 from disentangle.cli import main
-from disentangle.grid import expand
+from disentangle.orchestration.grid import expand
 from disentangle.metrics import _likelihood as likelihood
 from disentangle.models import build_model
-from disentangle.scoring import MAX_BOOTSTRAP, MAX_SAMPLE_POINTS, metric_settings
-from disentangle.training import train
+from disentangle.scoring.runner import MAX_BOOTSTRAP, MAX_SAMPLE_POINTS, metric_settings
+from disentangle.lifecycle.training import train
 
 
 @pytest.mark.parametrize(("name", "key"), [("mig", "num_train"), ("dci", "num_test"), ("beta_vae", "num_train"), ("iwae", "num_points")])
@@ -57,7 +57,7 @@ def test_iwae_streams_its_samples_whatever_k_is(monkeypatch):
 def test_every_metric_setting_lies_within_its_declared_bound_and_bigger_is_refused():
     from disentangle.metrics import get_metric, list_metrics
     from disentangle.metrics.registry import setting_bounds
-    from disentangle.scoring import metric_settings
+    from disentangle.scoring.runner import metric_settings
 
     bounded = 0
     for name in list_metrics():

@@ -6,8 +6,9 @@ import pandas as pd
 import pytest
 import torch
 
-from disentangle import grid, runs
-from disentangle.training import train
+from disentangle.orchestration import grid
+from disentangle.base import runs
+from disentangle.lifecycle.training import train
 
 TINY = {"steps": 30, "batch_size": 8, "fixed": {"latent_dim": 3, "architecture": "mlp"}}
 

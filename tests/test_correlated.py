@@ -15,8 +15,8 @@ from disentangle.datasets.correlations import CorrelatedFactors
 from disentangle.datasets.pairs import sample_pair_batch
 from disentangle.models import build_model
 from disentangle.models.hfs import hausdorff_support_distance
-from disentangle.runs import RunConfig
-from disentangle.training.loading import evaluation_dataset_options
+from disentangle.base.runs import RunConfig
+from disentangle.lifecycle.training.loading import evaluation_dataset_options
 
 NAMES, SIZES = ("a", "b", "c"), (3, 4, 5)
 
@@ -300,8 +300,8 @@ def test_the_line_kind_draws_from_its_band_exactly_and_leaves_cells_empty():
 @pytest.mark.parametrize("text, expected", [(" posX : posY : 0.20", "posX:posY:0.2"), ("posX:posY:line= 0.40", "posX:posY:line=0.4"),
                                             ("", None), ("~shape:scale:0.5,posX:posY:0.1", "~shape:scale:0.5,posX:posY:0.1")])
 def test_correlations_are_one_spelling_before_the_run_id(text, expected):
-    from disentangle import runs
-    from disentangle.run_setup import resolve_config
+    from disentangle.base import runs
+    from disentangle.lifecycle.setup import resolve_config
 
     config = resolve_config(runs.RunConfig("beta_vae", dataset_options={"correlations": text}))
     assert config.dataset_options.get("correlations") == expected
@@ -331,7 +331,7 @@ def test_data_set_option_values_are_refused_before_any_folder(tmp_path, options,
 
 def test_a_score_on_the_training_distribution_never_replaces_the_unaltered_one():
     from disentangle.metrics.registry import parse_result_key, result_key
-    from disentangle.scoring import record
+    from disentangle.scoring.runner import record
 
     assert result_key("mig", distribution="training") == "mig_training" and result_key("mig", distribution="unaltered") == "mig"
     assert parse_result_key("mig_sampled_training_test") == ("mig", "test", "sampled")

@@ -19,7 +19,7 @@ from disentangle.cli import main
 from disentangle.datasets import (MPI3D, Cars3D, Shapes3D, SmallNORB, dataset_class, get_dataset, list_datasets,
                                   smallnorb)
 from disentangle.datasets.grid_arrays import MPI3DToy
-from disentangle.errors import DisentangleError
+from disentangle.base.errors import DisentangleError
 
 RNG = np.random.default_rng
 
@@ -371,7 +371,7 @@ def test_prepare_removes_a_killed_prepares_temporary(tmp_path, monkeypatch):
 
 
 def test_a_second_prepare_of_the_same_file_waits_its_turn_and_spares_the_firsts_temporary(tmp_path):
-    from disentangle._io import sole_writer
+    from disentangle.base.files import sole_writer
     from disentangle.datasets.dsprites import HDF5_NAME, prepare_hdf5
 
     target = tmp_path / HDF5_NAME

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from disentangle.errors import DisentangleError
+from disentangle.base.errors import DisentangleError
 from disentangle.metrics import dci_es_explicitness
 from disentangle.metrics._dci_es import area_explicitness
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import disentangle
-from disentangle.errors import DegenerateInputWarning, DisentangleError
+from disentangle.base.errors import DegenerateInputWarning, DisentangleError
 from disentangle.metrics import factorized_support, get_metric, latent_correlation, list_metrics
 from disentangle.metrics.registry import ARRAY_NEEDS
 
@@ -85,7 +85,7 @@ def test_every_array_metric_declares_what_it_needs():
 @pytest.mark.parametrize("name", [m for m in list_metrics() if get_metric(m).needs == "sampling"])
 def test_a_sampling_score_of_an_encoder_that_ignores_its_input_is_nan(name):
     from disentangle.datasets import get_dataset
-    from disentangle.scoring import compute_metric, metric_rng, metric_settings
+    from disentangle.scoring.runner import compute_metric, metric_rng, metric_settings
 
     constant = lambda observations: np.zeros((len(observations), 5))  # noqa: E731
     with pytest.warns(DegenerateInputWarning, match=f"{name}: every code is constant"):

@@ -7,10 +7,11 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from disentangle import grid, runs
+from disentangle.orchestration import grid
+from disentangle.base import runs
 from disentangle.cli import main
-from disentangle.devices import resolve_device
-from disentangle.errors import DisentangleError
+from disentangle.base.devices import resolve_device
+from disentangle.base.errors import DisentangleError
 
 TRAIN = ["train", "--model", "beta_vae", "--steps", "4", "--batch-size", "8", "--set", "latent_dim=3", "--quiet"]
 
@@ -53,12 +54,12 @@ def test_the_library_and_the_command_line_share_one_device_default():
     import inspect
 
     from disentangle.cli import main
-    from disentangle.evaluation import evaluate
-    from disentangle.representation import load_encoder
-    from disentangle.runs import RUN_DEFAULTS
-    from disentangle.training.loading import load_trained
-    from disentangle.model_selection import udr_runs
-    from disentangle.run_figures import render_run_figures
+    from disentangle.lifecycle.evaluation import evaluate
+    from disentangle.scoring.representation import load_encoder
+    from disentangle.base.runs import RUN_DEFAULTS
+    from disentangle.lifecycle.training.loading import load_trained
+    from disentangle.lifecycle.model_selection import udr_runs
+    from disentangle.lifecycle.run_figures import render_run_figures
 
     for function in (evaluate, load_encoder, load_trained, udr_runs, render_run_figures):
         assert inspect.signature(function).parameters["device"].default == RUN_DEFAULTS["device"], function.__name__

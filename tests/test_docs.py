@@ -37,7 +37,7 @@ def test_numpydoc_sections(label, function):
 
 
 def _modules_with_examples():
-    names = ["disentangle.validation", "disentangle.representation", "disentangle.datasets.base"]
+    names = ["disentangle.base.validation", "disentangle.scoring.representation", "disentangle.datasets.base"]
     names += [f"disentangle.metrics.{m.name}" for m in pkgutil.iter_modules(disentangle.metrics.__path__)]
     return names
 

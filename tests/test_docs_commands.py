@@ -17,7 +17,7 @@ from disentangle.cli import main
 from disentangle.datasets import DATASETS
 from disentangle.metrics import get_metric
 from disentangle.models.registry import MODELS
-from disentangle.registry import function_schema
+from disentangle.base.registry import function_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

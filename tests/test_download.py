@@ -17,7 +17,7 @@ from disentangle.cli import main
 from disentangle.datasets import dataset_class
 from disentangle.datasets.download import download_file
 from disentangle.datasets.files import DataFile
-from disentangle.errors import DisentangleError
+from disentangle.base.errors import DisentangleError
 
 PAYLOAD = os.urandom(300_000)
 MD5 = hashlib.md5(PAYLOAD).hexdigest()

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from disentangle.datasets.base import FactorsAsObservations
-from disentangle.errors import DisentangleError
+from disentangle.base.errors import DisentangleError
 from disentangle.metrics import downstream_task, fairness, inter_group_fairness, reduced_downstream_task, relative_strength, udr
 from disentangle.metrics._interventions import fairness_summary, intervene, strong_downstream_task
 from disentangle.metrics._udr import lasso_matrix, spearman_matrix
@@ -199,11 +199,11 @@ def test_udr_over_runs_scores_each_seed_group_and_writes_metrics_json(tmp_path):
 
     from click.testing import CliRunner
 
-    from disentangle import runs
+    from disentangle.base import runs
     from disentangle.cli import main
-    from disentangle.runs import RunConfig
-    from disentangle.training import train
-    from disentangle.model_selection import seed_groups
+    from disentangle.base.runs import RunConfig
+    from disentangle.lifecycle.training import train
+    from disentangle.lifecycle.model_selection import seed_groups
 
     def trained(seed, beta):
         return train(RunConfig(model="beta_vae", steps=4, batch_size=8, seed=seed, model_options={"latent_dim": 3, "beta": beta},
@@ -235,7 +235,7 @@ def test_sample_efficiency_figure_uses_the_largest_budget_and_needs_downstream_s
     import pandas as pd
     from PIL import Image
 
-    from disentangle.viz.sweeps import efficiency_columns, sample_efficiency
+    from disentangle.reports.viz.sweeps import efficiency_columns, sample_efficiency
 
     rng = np.random.default_rng(0)
     lr = "downstream_task_logistic_regression"

@@ -174,8 +174,8 @@ def test_corrupt_hdf5_is_reported(tmp_path):
 
 def test_a_run_loaded_with_the_in_memory_cache_uses_the_rendered_grid(tmp_path, monkeypatch):
     """evaluate asks for the cache when published sampling scores will draw millions of images."""
-    from disentangle import grid
-    from disentangle.training import load_trained, train
+    from disentangle.orchestration import grid
+    from disentangle.lifecycle.training import load_trained, train
 
     stand_in = np.zeros((dsprites.NUM_IMAGES, 64, 8), dtype=np.uint8)
     monkeypatch.setattr(dsprites, "_RENDERED", [stand_in])

@@ -22,8 +22,8 @@ import pytest
 import torch
 from conftest import proc_stat, process_alive, process_pids
 
-from disentangle import runs
-from disentangle.training.checkpoint import load_checkpoint
+from disentangle.base import runs
+from disentangle.lifecycle.training.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +33,7 @@ COMMON_STATUSES = {"new", "done", runs.INTERRUPTED}
 
 
 def _cli(*args, **kwargs):
-    return subprocess.Popen([sys.executable, "-m", "disentangle.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-m", "disentangle", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, **kwargs)
 
 

@@ -14,11 +14,12 @@ import torch
 from click.testing import CliRunner
 from conftest import catches_signal, proc_stat, process_alive, process_pids
 
-from disentangle import grid, runs
+from disentangle.orchestration import grid
+from disentangle.base import runs
 from disentangle.cli import GRID_FAILED_EXIT, main
-from disentangle.training import train
-from disentangle.training import log as training_log
-from disentangle.training.checkpoint import load_checkpoint
+from disentangle.lifecycle.training import train
+from disentangle.lifecycle.training import log as training_log
+from disentangle.lifecycle.training.checkpoint import load_checkpoint
 
 TINY = {"steps": 20, "batch_size": 8, "fixed": {"latent_dim": 3}, "checkpoint_every": 5}
 
@@ -92,7 +93,7 @@ def test_constant_latent_adds_nothing_to_gaussian_total_correlation():
 
 @pytest.mark.parametrize("scale", [1e100, 1e38])
 def test_huge_codes_are_refused_not_hung_on(scale):
-    from disentangle.errors import DisentangleError
+    from disentangle.base.errors import DisentangleError
     from disentangle.metrics import dci, sap
 
     rng = np.random.default_rng(0)
@@ -106,8 +107,8 @@ def test_huge_codes_are_refused_not_hung_on(scale):
 def test_settings_record_the_profile_and_older_results_stay_valid():
     import pandas as pd
 
-    from disentangle.scoring import metric_settings, same_settings
-    from disentangle.viz.sweeps import _note
+    from disentangle.scoring.runner import metric_settings, same_settings
+    from disentangle.reports.viz.sweeps import _note
 
     wanted = metric_settings("dci", "fast", seed=0)
     assert wanted["profile"] == "fast"
@@ -132,7 +133,7 @@ def test_sigterm_on_a_grid_stops_its_workers_and_leaves_resumable_runs(tmp_path,
     from disentangle.cli import GRID_INTERRUPTED_EXIT
 
     runs_dir = tmp_path / "runs"
-    command = [sys.executable, "-m", "disentangle.cli", "grid", "--model", "beta_vae", "--beta", "1,4", "--steps", "100000",
+    command = [sys.executable, "-m", "disentangle", "grid", "--model", "beta_vae", "--beta", "1,4", "--steps", "100000",
                "--batch-size", "8", "--set", "latent_dim=3", "--evaluate", "", "--workers", "2", "--runs-dir", str(runs_dir), "--quiet",
                "--executor", executor, "--threads", "1"]
     if executor == "ray":
@@ -164,7 +165,7 @@ def test_sigterm_on_a_grid_stops_its_workers_and_leaves_resumable_runs(tmp_path,
     assert not [pid for pid in workers if process_alive(pid)], "workers left training as orphans"
     run_dirs = [d for d in runs_dir.iterdir() if d.is_dir() and not d.name.startswith(".")]
     assert [(d / runs.STATUS).read_text().strip() for d in run_dirs] == [runs.INTERRUPTED] * 2  # written by each worker
-    from disentangle.grid import _needs_work
+    from disentangle.orchestration.grid import _needs_work
 
     for config in grid.expand("beta_vae", betas=(1.0, 4.0), steps=100000, batch_size=8, fixed={"latent_dim": 3}):
         assert _needs_work(config, runs_dir, (), retry_failed=False) is None  # resumable, not skipped
@@ -205,20 +206,19 @@ def test_bad_set_values_are_one_line_errors_before_any_folder(tmp_path, setting,
     (np.array([["a", "b"]] * 10), np.zeros((10, 2), int), "codes must hold numbers, got dtype <U1"),
 ])
 def test_strings_in_the_metric_api_are_one_line_errors(codes, factors, message):
-    from disentangle.errors import DisentangleError
+    from disentangle.base.errors import DisentangleError
     from disentangle.metrics import mig
 
     with pytest.raises(DisentangleError, match=message):
         mig(codes, factors)
 
 
-@pytest.mark.parametrize("entry", ["disentangle", "disentangle.cli"])  # the `disentangle` command's module; python -m disentangle.cli
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=lambda s: s.name)
-def test_a_command_stopped_while_it_loads_says_so_in_one_line_and_exits_130(tmp_path, entry, sig):
+def test_a_command_stopped_while_it_loads_says_so_in_one_line_and_exits_130(tmp_path, sig):
     """Python alone prints a traceback from whichever import a Ctrl-C hits (or loses it in an import
     lock's callback and runs the command anyway); SIGTERM would end it silently with -15."""
     runs_dir = tmp_path / "runs"
-    process = subprocess.Popen([sys.executable, "-m", entry, "train", "--steps", "5", "--runs-dir", str(runs_dir), "--quiet"],
+    process = subprocess.Popen([sys.executable, "-m", "disentangle", "train", "--steps", "5", "--runs-dir", str(runs_dir), "--quiet"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while not catches_signal(process.pid, signal.SIGTERM):  # the entry point's first act; the imports after it take seconds
@@ -233,7 +233,7 @@ def test_a_command_stopped_while_it_loads_says_so_in_one_line_and_exits_130(tmp_
 def test_a_signal_in_a_training_step_is_acted_on_between_steps():
     """handled_between_steps: the first Ctrl-C or SIGTERM waits for the loop's check; a second acts at once;
     one that came in the last step acts when the block ends; an ignored signal stays ignored."""
-    from disentangle._signals import handled_between_steps, sigterm_as_interrupt
+    from disentangle.base.signals import handled_between_steps, sigterm_as_interrupt
 
     steps = []
     with pytest.raises(KeyboardInterrupt):
@@ -268,7 +268,7 @@ def test_a_signal_in_a_training_step_is_acted_on_between_steps():
 
 SWALLOWED_STOP = """
 import os, signal
-from disentangle._signals import stops_recorded
+from disentangle.base.signals import stops_recorded
 
 def exit_like_ray(signum, frame):  # ray.init's driver handler
     raise SystemExit(signum)

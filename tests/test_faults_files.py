@@ -7,9 +7,11 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
-from disentangle import grid, report, runs
+from disentangle.orchestration import grid
+from disentangle.reports import table as report
+from disentangle.base import runs
 from disentangle.cli import main
-from disentangle.training import train
+from disentangle.lifecycle.training import train
 
 TINY = {"steps": 4, "batch_size": 8, "fixed": {"latent_dim": 3}}
 
@@ -112,7 +114,7 @@ def test_a_full_disk_is_one_line_and_keeps_the_last_checkpoint(small_disk):
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2 and result.output.startswith("Error: no space left on the device"), result.output
     (run_dir,) = (small_disk / "runs").iterdir()
-    from disentangle.training.checkpoint import load_checkpoint
+    from disentangle.lifecycle.training.checkpoint import load_checkpoint
 
     kept = load_checkpoint(run_dir / runs.CHECKPOINT)["step"]
     assert kept >= 10

@@ -5,10 +5,10 @@ import time
 
 from click.testing import CliRunner
 
-from disentangle import runs
+from disentangle.base import runs
 from disentangle.cli import main
-from disentangle.grid import expand, plan_grid
-from disentangle.run_setup import resolve_config
+from disentangle.orchestration.grid import expand, plan_grid
+from disentangle.lifecycle.setup import resolve_config
 
 
 def test_a_study_of_ten_to_the_eleven_seeds_is_refused_in_seconds(tmp_path):

@@ -9,8 +9,9 @@ import time
 import pandas as pd
 import pytest
 
-from disentangle import grid, runs
-from disentangle.errors import DisentangleError
+from disentangle.orchestration import grid
+from disentangle.base import runs
+from disentangle.base.errors import DisentangleError
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +50,7 @@ def test_failed_run_is_recorded_and_retried_only_when_asked(tmp_path, monkeypatc
 
 
 def _grid_command(runs_dir, betas="1,2,4", steps=40):
-    return [sys.executable, "-m", "disentangle.cli", "grid", "--model", "beta_vae", "--beta", betas, "--steps", str(steps),
+    return [sys.executable, "-m", "disentangle", "grid", "--model", "beta_vae", "--beta", betas, "--steps", str(steps),
             "--batch-size", "8", "--set", "latent_dim=3", "--evaluate", "", "--workers", "1",
             "--runs-dir", str(runs_dir), "--quiet"]
 
@@ -97,7 +98,7 @@ def test_a_runs_folder_whose_file_system_ignores_locks_is_refused(tmp_path, monk
 def test_a_rerun_decides_from_status_and_manifest_without_loading_any_checkpoint(tmp_path, monkeypatch):
     import hashlib
 
-    from disentangle.training import loading
+    from disentangle.lifecycle.training import loading
 
     configs = _configs()
     grid.run_grid(configs, tmp_path, metric_names=(), progress=False)

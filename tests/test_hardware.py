@@ -11,14 +11,15 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from disentangle import hardware, runs
+from disentangle.lifecycle import hardware
+from disentangle.base import runs
 from disentangle.cli import main
-from disentangle.errors import DisentangleError
-from disentangle.grid import expand
+from disentangle.base.errors import DisentangleError
+from disentangle.orchestration.grid import expand
 from disentangle.quickstart import STEP_LADDER, choose_steps
-from disentangle.runs import RunConfig
-from disentangle.training import train
-from disentangle.run_setup import check_config, resolve_config, resolve_here
+from disentangle.base.runs import RunConfig
+from disentangle.lifecycle.training import train
+from disentangle.lifecycle.setup import check_config, resolve_config, resolve_here
 
 TINY = ["--batch-size", "8", "--set", "latent_dim=3", "--steps", "2", "--quiet"]
 
@@ -35,7 +36,7 @@ def native(monkeypatch):
 def private_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     # probing the encoder batch in bf16 where bf16 is emulated (as these tests pretend) takes seconds
-    monkeypatch.setattr("disentangle.evaluation.encode_batch_size", lambda precision: 256)
+    monkeypatch.setattr("disentangle.lifecycle.evaluation.encode_batch_size", lambda precision: 256)
 
 
 @pytest.mark.parametrize(("is_native", "expected"), [(True, "bf16"), (False, "fp32")])
@@ -62,13 +63,13 @@ def test_train_auto_records_the_precision_its_machine_resolved(tmp_path, native,
     assert data["precision"] == "auto" and run_dir.name == runs.config_from_data(data, run_dir).run_id()
     assert data[runs.TRAINED_WITH]["precision"] == ("bf16" if is_native else "fp32")
     assert set(data[runs.TRAINED_WITH]) == {"precision", "device", "node", "threads"}
-    from disentangle.report import run_row
+    from disentangle.reports.table import run_row
 
     assert run_row(run_dir)["precision"] == ("bf16" if is_native else "fp32")  # the table shows what it trained in
 
 
 def test_a_study_file_takes_auto(tmp_path, native):
-    from disentangle.spec import load_spec
+    from disentangle.orchestration.spec import load_spec
 
     native(False)
     spec = tmp_path / "s.toml"
@@ -107,7 +108,7 @@ def test_an_auto_run_has_the_same_id_whichever_cpu_plans_or_trains_it(tmp_path, 
 def test_a_run_planned_when_auto_went_into_the_id_is_found_under_its_new_id(tmp_path, native):
     """Runs made before auto was resolved where they train hashed the planner's fp32 or bf16: a rerun renames
     such a folder to the auto id, recording the precision it trained in, instead of training it again."""
-    from disentangle.grid import run_grid
+    from disentangle.orchestration.grid import run_grid
 
     native(True)
     (auto,) = expand("beta_vae", betas=(1.0,), steps=2, batch_size=8, fixed={"latent_dim": 3}, precision="auto")
@@ -143,7 +144,7 @@ def test_explicit_bf16_where_emulated_trains_with_one_warning(tmp_path, native):
 
 
 def test_a_bf16_run_is_encoded_in_fp32_where_bf16_is_emulated(tmp_path, native):
-    from disentangle.evaluation import evaluate
+    from disentangle.lifecycle.evaluation import evaluate
 
     (config,) = expand("beta_vae", betas=(1.0,), steps=2, batch_size=8, fixed={"latent_dim": 3}, precision="bf16")
     run_dir = train(config, tmp_path, progress=False)
@@ -160,8 +161,8 @@ def test_a_bf16_run_is_encoded_in_fp32_where_bf16_is_emulated(tmp_path, native):
 
 
 def test_the_grid_does_not_reuse_scores_encoded_in_another_precision(tmp_path, native):
-    from disentangle.grid import _needs_work
-    from disentangle.evaluation import evaluate
+    from disentangle.orchestration.grid import _needs_work
+    from disentangle.lifecycle.evaluation import evaluate
 
     (config,) = expand("beta_vae", betas=(1.0,), steps=2, batch_size=8, fixed={"latent_dim": 3}, precision="bf16")
     run_dir = train(config, tmp_path, progress=False)
@@ -210,7 +211,7 @@ def test_describe_machine_names_the_cpu_and_its_bf16():
 
 def test_sigterm_on_quickstart_is_one_line_and_exit_130(tmp_path):
     out = tmp_path / "qs"
-    process = subprocess.Popen([sys.executable, "-m", "disentangle.cli", "quickstart", "--out", str(out), "--steps", "100000",
+    process = subprocess.Popen([sys.executable, "-m", "disentangle", "quickstart", "--out", str(out), "--steps", "100000",
                                 "--precision", "fp32", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while time.time() < deadline and not list(out.glob("runs/*/status")) and process.poll() is None:

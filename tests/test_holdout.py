@@ -13,8 +13,8 @@ from disentangle.datasets.holdout import parse_holdout
 from disentangle.datasets.pairs import sample_pair_batch
 from disentangle.metrics import ood_r2
 from disentangle.metrics._held_out import grid_variances
-from disentangle.runs import RunConfig
-from disentangle.training.loading import evaluation_dataset_options
+from disentangle.base.runs import RunConfig
+from disentangle.lifecycle.training.loading import evaluation_dataset_options
 
 NAMES, SIZES = ("factor_0", "factor_1", "factor_2"), (3, 6, 4)  # FactorsAsObservations names its factors so
 

@@ -6,12 +6,12 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from disentangle import runs
+from disentangle.base import runs
 from disentangle.cli import main
 from disentangle.metrics import active_units, elbo, iwae_nll
 from disentangle.models import build_model
-from disentangle.runs import RunConfig
-from disentangle.training import train
+from disentangle.base.runs import RunConfig
+from disentangle.lifecycle.training import train
 
 
 @pytest.fixture(scope="module")

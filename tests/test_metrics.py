@@ -250,7 +250,7 @@ def test_unknown_dci_estimator():
 
 
 def test_a_stored_continuous_sap_key_reads_under_its_current_name(tmp_path):
-    from disentangle import runs
+    from disentangle.base import runs
 
     (tmp_path / runs.METRICS).write_text('{"sap_test.sap_score_continuous": 0.5, "sap.sap_score": 0.25, "mig.discrete_mig": 0.1}')
     assert runs.read_metrics(tmp_path) == {"sap_test.sap_score_r2": 0.5, "sap.sap_score": 0.25, "mig.discrete_mig": 0.1}

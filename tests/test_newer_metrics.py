@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 
-from disentangle.errors import DisentangleError
+from disentangle.base.errors import DisentangleError
 from disentangle.metrics import dcimig, infomec, irs, jemmig, mig, mig_sup
 
 ARRAY_METRICS = {  # function, key

@@ -8,7 +8,8 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from disentangle import grid, runs
+from disentangle.orchestration import grid
+from disentangle.base import runs
 from disentangle.cli import main
 
 

@@ -7,7 +7,8 @@ import signal
 
 import pytest
 
-from disentangle import grid, runs
+from disentangle.orchestration import grid
+from disentangle.base import runs
 
 from conftest import assert_tensorboard_holds_the_log
 from test_fault_sweep import check_a_stopped_grid_recovers, train_reference
@@ -58,7 +59,7 @@ def test_a_private_instance_runs_its_tasks_at_the_local_executors_priority(ray_e
     import functools
     import os
 
-    from disentangle.executors import EXECUTORS
+    from disentangle.orchestration.executors import EXECUTORS
 
     def niceness_task():
         task = functools.partial(os.nice, 0)  # a task is a callable with the threads it wants
@@ -72,7 +73,7 @@ def test_a_private_instance_runs_its_tasks_at_the_local_executors_priority(ray_e
 def test_submission_keeps_at_most_its_window_in_flight():
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
-    from disentangle.executors.base import bounded_submission
+    from disentangle.orchestration.executors.base import bounded_submission
 
     in_flight, most = [], []
 

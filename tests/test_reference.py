@@ -165,8 +165,8 @@ def test_gaussian_decoder_by_hand():
 
 
 def test_annealed_vae_warns_when_the_run_ends_before_full_capacity(tmp_path):
-    from disentangle.runs import RunConfig
-    from disentangle.training import train
+    from disentangle.base.runs import RunConfig
+    from disentangle.lifecycle.training import train
 
     config = RunConfig(model="annealed_vae", steps=2, batch_size=4, model_options={"latent_dim": 2, "c_max": 25.0})
     with pytest.warns(UserWarning, match=r"capacity reaches 0.0005 of c_max=25 nats by step 2 \(iteration_threshold=100000\)"):

@@ -6,8 +6,10 @@ import json
 import numpy as np
 import pandas as pd
 
-from disentangle import grid, report, runs
-from disentangle.html_report import write_html_report
+from disentangle.orchestration import grid
+from disentangle.reports import table as report
+from disentangle.base import runs
+from disentangle.reports.site import write_html_report
 
 TINY = {"steps": 2, "batch_size": 8, "fixed": {"latent_dim": 3}}
 
@@ -163,7 +165,7 @@ def test_summary_groups_are_the_runs_groups_not_every_combination_of_their_keys(
 def test_a_metric_with_no_finite_value_draws_an_empty_panel_not_a_traceback(tmp_path):
     """Every run's score infinite (or -inf beside nothing finite): matplotlib refused the log axis
     ('Data cannot be log-scaled') and the report ended in a traceback, with and without --html."""
-    from disentangle.viz import sweep_figures
+    from disentangle.reports.viz import sweep_figures
 
     for values in ([np.inf, np.inf], [np.inf, -np.inf]):
         table = pd.DataFrame({"model": ["beta_vae"] * 2, "beta": [1.0, 4.0], "seed": [0, 0], "finished": [True, True],

@@ -13,8 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from disentangle import grid, report, runs
-from disentangle.html_report import write_html_report
+from disentangle.orchestration import grid
+from disentangle.reports import table as report
+from disentangle.base import runs
+from disentangle.reports.site import write_html_report
 
 pytestmark = pytest.mark.slow
 
@@ -159,7 +161,7 @@ def test_site_in_a_real_browser(site, tmp_path):
 
 
 def test_the_site_finds_a_runs_data_through_data_root(tiny_mnist, tmp_path, monkeypatch):
-    from disentangle.training import train
+    from disentangle.lifecycle.training import train
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("DISENTANGLE_DATA", raising=False)
@@ -179,7 +181,7 @@ def test_the_site_finds_a_runs_data_through_data_root(tiny_mnist, tmp_path, monk
 def test_runs_draw_their_figures_as_they_finish_and_the_report_copies_them(study, tmp_path):
     """grid --figures draws RUN/figures once (a rerun skips current figures, redraws stale ones); the
     site copies those files rather than drawing its own."""
-    from disentangle.run_figures import ALWAYS_DRAWN, figures_current
+    from disentangle.lifecycle.run_figures import ALWAYS_DRAWN, figures_current
 
     runs_dir = tmp_path / "runs"
     shutil.copytree(study, runs_dir)

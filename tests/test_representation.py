@@ -11,10 +11,10 @@ from click.testing import CliRunner
 import disentangle
 from disentangle.cli import main
 from disentangle.datasets import get_dataset
-from disentangle.errors import DisentangleError
-from disentangle.scoring import CodeSamples
+from disentangle.base.errors import DisentangleError
+from disentangle.scoring.runner import CodeSamples
 from disentangle.metrics import get_metric, headline_columns, human_name, list_metrics
-from disentangle.representation import checked_represent
+from disentangle.scoring.representation import checked_represent
 
 ARRAY_METRICS = ["mig", "sap", "dci", "modularity", "unsupervised"]
 
@@ -213,7 +213,7 @@ def test_incomplete_factor_grid_works_with_every_array_metric():
 def test_score_out_writes_valid_json_even_for_an_infinite_value(tmp_path):
     import json
 
-    from disentangle import runs
+    from disentangle.base import runs
 
     rng = np.random.default_rng(0)
     column = rng.standard_normal((200, 1))

@@ -12,9 +12,11 @@ import tracemalloc
 import pytest
 from click.testing import CliRunner
 
-from disentangle import grid, report, runs
+from disentangle.orchestration import grid
+from disentangle.reports import table as report
+from disentangle.base import runs
 from disentangle.cli import main
-from disentangle.training import train
+from disentangle.lifecycle.training import train
 
 TINY = {"steps": 4, "batch_size": 8, "fixed": {"latent_dim": 3}}
 
@@ -180,7 +182,7 @@ def test_every_file_of_a_run_folder_is_read_within_its_bound(two_runs, tmp_path)
 def test_a_report_stopped_early_links_only_pages_that_exist(two_runs, tmp_path, monkeypatch):
     import re
 
-    from disentangle import html_report
+    from disentangle.reports import site as html_report
 
     folder = tmp_path / "runs"
     for source in two_runs[1]:

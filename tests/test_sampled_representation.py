@@ -10,15 +10,15 @@ import pytest
 from click.testing import CliRunner
 
 import disentangle
-from disentangle import runs
+from disentangle.base import runs
 from disentangle.cli import main
 from disentangle.datasets.base import FactorsAsObservations
-from disentangle.errors import DisentangleError
-from disentangle.evaluation import evaluate
+from disentangle.base.errors import DisentangleError
+from disentangle.lifecycle.evaluation import evaluate
 from disentangle.metrics import human_name, list_metrics
 from disentangle.metrics.registry import REPRESENTATIONS, parse_result_key, result_key
-from disentangle.runs import RunConfig
-from disentangle.training import train
+from disentangle.base.runs import RunConfig
+from disentangle.lifecycle.training import train
 
 GRID = FactorsAsObservations((5, 6))
 

@@ -11,11 +11,11 @@ import torch
 from click.testing import CliRunner
 
 from disentangle.cli import main
-from disentangle.errors import DisentangleError
+from disentangle.base.errors import DisentangleError
 from disentangle.models import build_model
 from disentangle.models.schedules import parse_schedule
-from disentangle.runs import RunConfig
-from disentangle.training import train
+from disentangle.base.runs import RunConfig
+from disentangle.lifecycle.training import train
 
 
 def test_hand_computed_values_and_shapes():

@@ -9,11 +9,11 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from disentangle import runs
+from disentangle.base import runs
 from disentangle.cli import main
-from disentangle.grid import expand
-from disentangle.training import train
-from disentangle.training.checkpoint import TRUST_VARIABLE, load_checkpoint
+from disentangle.orchestration.grid import expand
+from disentangle.lifecycle.training import train
+from disentangle.lifecycle.training.checkpoint import TRUST_VARIABLE, load_checkpoint
 
 
 class _Payload:
@@ -78,7 +78,7 @@ def test_every_checkpoint_the_project_writes_loads_without_unpickling(tmp_path):
 
 def test_a_crafted_dsprites_npz_is_refused_without_running_it(tmp_path):
     from disentangle.datasets import get_dataset
-    from disentangle.errors import DisentangleError
+    from disentangle.base.errors import DisentangleError
 
     marker = tmp_path / "code-ran"
     imgs = np.empty(1, dtype=object)
@@ -125,7 +125,7 @@ def test_a_killed_export_leaves_no_half_export(tmp_path, monkeypatch):
     (run / runs.METRICS).write_text('{"mig.discrete_mig": 0.5}')  # the run changed since: a half export would show it
     monkeypatch.setattr(shutil, "copyfile", killed_midway)
     with pytest.raises(KeyboardInterrupt):
-        from disentangle.training.export import export_run
+        from disentangle.lifecycle.training.export import export_run
 
         export_run(run, out)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == exported  # the earlier export, whole

@@ -17,8 +17,9 @@ import time
 import pandas as pd
 import pytest
 
-from disentangle import grid, runs
-from disentangle.errors import DisentangleError
+from disentangle.orchestration import grid
+from disentangle.base import runs
+from disentangle.base.errors import DisentangleError
 
 DAEMONS = ("/usr/sbin/munged", "/usr/sbin/slurmctld", "/usr/sbin/slurmd")
 TINY = {"batch_size": 8, "fixed": {"latent_dim": 3}}
@@ -129,7 +130,7 @@ def test_a_cuda_grid_is_planned_on_a_host_without_cuda_and_each_task_fails_on_it
 
 
 def test_a_grid_larger_than_max_array_size_goes_as_chained_arrays(slurm_cluster, tmp_path):
-    from disentangle.executors.slurm import max_array_size
+    from disentangle.orchestration.executors.slurm import max_array_size
 
     assert max_array_size() == 4  # read from the cluster's own scontrol
     configs = grid.expand("beta_vae", "dsprites", betas=(1.0, 4.0, 16.0), seeds=(0, 1), steps=4, **TINY)
@@ -237,7 +238,7 @@ def test_sigterm_on_a_waiting_grid_interrupts_its_running_jobs_and_cancels_queue
     from disentangle.cli import GRID_INTERRUPTED_EXIT
 
     runs_dir = tmp_path / "runs"
-    command = [sys.executable, "-m", "disentangle.cli", "grid", "--model", "beta_vae", "--beta", "1,4,16", "--steps", "100000",
+    command = [sys.executable, "-m", "disentangle", "grid", "--model", "beta_vae", "--beta", "1,4,16", "--steps", "100000",
                "--batch-size", "8", "--set", "latent_dim=3", "--evaluate", "", "--executor", "slurm", "--partition", "debug",
                "--workers", "3", "--threads", "1", "--runs-dir", str(runs_dir), "--quiet"]
     driver = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -266,7 +267,7 @@ def test_without_sbatch_the_slurm_executor_says_so(tmp_path, monkeypatch):
 
 
 def test_a_worker_without_the_shared_folder_fails_with_both_hosts(tmp_path):
-    from disentangle.executors import RunTask
+    from disentangle.orchestration.executors import RunTask
 
     (config,) = grid.expand("beta_vae", steps=2)
     task = RunTask(config, str(tmp_path / "runs"), driver_marker=str(tmp_path / "elsewhere" / ".driver-headnode-123"))

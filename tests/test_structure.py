@@ -88,7 +88,7 @@ def test_the_cycle_finder_finds_a_cycle():
 
 def test_the_package_has_no_import_circles():
     graph = import_graph()
-    assert "disentangle.grid" in graph and "disentangle.tasks" in graph["disentangle.grid"]  # the graph is read
+    assert "disentangle.orchestration.grid" in graph and "disentangle.orchestration.tasks" in graph["disentangle.orchestration.grid"]  # the graph is read
     assert cycles(graph) == []
 
 
@@ -125,7 +125,7 @@ def test_train_loads_no_metric_library(tmp_path):
 def test_importing_and_drawing_leave_matplotlibs_backend_and_style_alone():
     """A notebook's backend and rcParams are the user's: the figures draw on figures of their own."""
     code = ("import matplotlib\nmatplotlib.use('pdf')\nsize = matplotlib.rcParams['font.size']\n"
-            "import disentangle, disentangle.viz, disentangle.html_report, disentangle.images as images\n"
+            "import disentangle, disentangle.reports.viz, disentangle.reports.site, disentangle.base.images as images\n"
             "images.new_figure(figsize=(1, 1))\n"
             "print(matplotlib.get_backend(), matplotlib.rcParams['font.size'] == size)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
@@ -136,7 +136,30 @@ def test_the_layers_import_only_downward():
     """The declared layer order (pyproject.toml, [tool.importlinter]), lazy imports included, checked by import-linter."""
     result = subprocess.run(["lint-imports", "--no-cache"], capture_output=True, text=True, cwd=PACKAGE.parent)
     assert result.returncode == 0, result.stdout[-3000:]
-    assert "1 kept, 0 broken" in result.stdout
+    assert "5 kept, 0 broken" in result.stdout
+
+
+def test_the_tree_is_the_layer_order():
+    """Every module at the package's root is a layer of the contract (a new module cannot sit outside the order),
+    and each layer package's own modules are in its contract: the tree read top-down is the layer order."""
+    import tomllib
+
+    contracts = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    declared = {c["containers"][0]: {m.strip() for layer in c["layers"] for m in layer.split("|")} for c in contracts}
+    top = {p.stem if p.is_file() else p.name for p in PACKAGE.iterdir() if p.name != "__init__.py"
+           and (p.suffix == ".py" or (p / "__init__.py").exists())}
+    assert top == declared["disentangle"]
+    for package in ("orchestration", "lifecycle", "reports", "base"):
+        own = {p.stem if p.is_file() else p.name for p in (PACKAGE / package).iterdir() if p.name != "__init__.py"
+               and (p.suffix == ".py" or (p / "__init__.py").exists())}
+        assert own == declared[f"disentangle.{package}"], package
+
+
+def test_the_subpackages_are_reached_from_the_package_and_training_loads_lightly():
+    code = ("import sys, disentangle; disentangle.datasets.get_dataset; disentangle.metrics.mig; disentangle.models.build_model\n"
+            "import disentangle.lifecycle.training.checkpoint\n"
+            "print(sorted(m for m in sys.modules if m.endswith(('.trainer', '.trackers', '.setup'))))")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
 
 
 def test_scoring_codes_loads_no_torch_and_train_with_a_tracker_no_metric_library(tmp_path):
@@ -148,7 +171,7 @@ def test_scoring_codes_loads_no_torch_and_train_with_a_tracker_no_metric_library
     code = ("from disentangle.cli import main\n"
             f"main(['train', '--model', 'beta_vae', '--steps', '2', '--checkpoint-every', '1', '--batch-size', '4', '--set', 'latent_dim=2',"
             f" '--quiet', '--logger', 'tensorboard', '--runs-dir', {str(tmp_path)!r}], standalone_mode=False)\n"
-            "print([m for m in sys.modules if m.startswith('disentangle.metrics') or m.startswith('disentangle.viz')])")
+            "print([m for m in sys.modules if m.startswith('disentangle.metrics') or m.startswith('disentangle.reports.viz')])")
     out = subprocess.run([sys.executable, "-c", f"import sys\n{code}"], capture_output=True, text=True, check=True).stdout
     assert out.splitlines()[-1] == "[]"
     assert not set(_heavy_modules_after(code.rsplit("\n", 1)[0])) & {"sklearn", "scipy.stats", "pandas"}

@@ -8,17 +8,20 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from disentangle import DisentangleError, grid, runs, tasks
+from disentangle import DisentangleError
+from disentangle.orchestration import grid
+from disentangle.base import runs
+from disentangle.orchestration import tasks
 from disentangle.cli import main
 from disentangle.datasets import get_dataset
 from disentangle.metrics import _likelihood as likelihood
 from disentangle.metrics import iwae_nll
 from disentangle.models import build_model
-from disentangle.evaluation import evaluate
+from disentangle.lifecycle.evaluation import evaluate
 from disentangle.metrics.registry import default_metrics
-from disentangle.runs import RunConfig
-from disentangle.spec import load_spec
-from disentangle.training import train
+from disentangle.base.runs import RunConfig
+from disentangle.orchestration.spec import load_spec
+from disentangle.lifecycle.training import train
 from tests.conftest import idx_bytes
 
 STUDY = """
@@ -276,7 +279,7 @@ def test_one_default_metric_set_for_evaluate_grid_and_study_files(tmp_path):
     assert load_spec(spec)[0].metrics == default_metrics() and len(default_metrics()) > 1
     spec.write_text(STUDY.replace('evaluate = ["mig"]', "evaluate = []"))
     assert load_spec(spec)[0].metrics == ()
-    from disentangle.cli_grid import grid_from_options
+    from disentangle.cli.grid_options import grid_from_options
 
     assert grid_from_options("beta_vae", None, None, None, 3, 4, (), None, "published", None, {}).metrics == default_metrics()
     assert grid_from_options("beta_vae", None, None, None, 3, 4, (), "", "published", None, {}).metrics == ()
@@ -340,10 +343,10 @@ def test_a_run_without_steps_trains_the_same_steps_from_every_entry_point(tmp_pa
     """One default (RunConfig's): a study file, grid's options and grid.expand agree, and train's --steps shows it."""
     from click.testing import CliRunner
 
-    from disentangle import grid
+    from disentangle.orchestration import grid
     from disentangle.cli import main
-    from disentangle.cli_grid import grid_from_options
-    from disentangle.runs import RUN_DEFAULTS
+    from disentangle.cli.grid_options import grid_from_options
+    from disentangle.base.runs import RUN_DEFAULTS
 
     spec = tmp_path / "study.toml"
     spec.write_text('[[grid]]\nmodel = "beta_vae"\n')

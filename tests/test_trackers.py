@@ -12,12 +12,12 @@ import struct
 import pytest
 from click.testing import CliRunner
 
-from disentangle import runs
+from disentangle.base import runs
 from disentangle.cli import main
-from disentangle.evaluation import evaluate
+from disentangle.lifecycle.evaluation import evaluate
 from disentangle.models.vae import BetaVAE
-from disentangle.runs import RunConfig
-from disentangle.training import train
+from disentangle.base.runs import RunConfig
+from disentangle.lifecycle.training import train
 
 STEPS, LOG_EVERY, CHECKPOINT_EVERY, KILL_AT = 30, 5, 10, 17
 
@@ -147,7 +147,7 @@ def test_bad_tracker_input_is_one_line_before_any_run_folder(tmp_path, monkeypat
     assert result.exit_code == 2 and "MLflow tracking URI http://127.0.0.1:9 is unreachable" in result.output
     import importlib.util
 
-    from disentangle import trackers
+    from disentangle.lifecycle import trackers
 
     trackers._check_one.cache_clear()
     real = importlib.util.find_spec
@@ -185,7 +185,7 @@ def test_an_unwritable_or_schemeless_mlflow_store_is_one_line_before_training(tm
 
 
 def test_wandb_without_a_key_or_offline_mode_is_one_line_before_training(tmp_path, monkeypatch):
-    from disentangle import trackers
+    from disentangle.lifecycle import trackers
 
     trackers._check_one.cache_clear()
     for variable in ("WANDB_API_KEY", "WANDB_MODE"):
@@ -197,7 +197,7 @@ def test_wandb_without_a_key_or_offline_mode_is_one_line_before_training(tmp_pat
 
 
 def test_a_read_only_tensorboard_folder_is_one_line(tmp_path, read_only_folder):
-    from disentangle.run_setup import prepare_run
+    from disentangle.lifecycle.setup import prepare_run
 
     config = prepare_run(_config(["tensorboard"]), tmp_path / "runs")
     run_dir = tmp_path / "runs" / config.run_id()
@@ -211,7 +211,7 @@ def test_a_read_only_tensorboard_folder_is_one_line(tmp_path, read_only_folder):
 
 
 def test_a_tracker_failing_mid_run_is_a_warning_and_the_run_finishes(tmp_path, monkeypatch):
-    from disentangle.trackers import TensorBoardTracker
+    from disentangle.lifecycle.trackers import TensorBoardTracker
 
     original, calls = TensorBoardTracker.scalars, []
 

@@ -9,11 +9,12 @@ import time
 import pytest
 import torch
 
-from disentangle import DisentangleError, runs
+from disentangle import DisentangleError
+from disentangle.base import runs
 from disentangle.models.vae import BetaVAE
-from disentangle.runs import RunConfig
-from disentangle.training import TrainingFailed, train
-from disentangle.training.checkpoint import load_checkpoint
+from disentangle.base.runs import RunConfig
+from disentangle.lifecycle.training import TrainingFailed, train
+from disentangle.lifecycle.training.checkpoint import load_checkpoint
 
 SMALL = {"latent_dim": 3, "beta": 2.0}
 
@@ -49,7 +50,7 @@ def test_resume_after_sigkill_equals_uninterrupted(tmp_path):
     steps = 60
     reference = _params(train(_config(steps), tmp_path / "straight", progress=False))
     killed_dir = tmp_path / "killed"
-    command = [sys.executable, "-m", "disentangle.cli", "train", "--model", "beta_vae", "--beta", "2.0", "--set", "latent_dim=3",
+    command = [sys.executable, "-m", "disentangle", "train", "--model", "beta_vae", "--beta", "2.0", "--set", "latent_dim=3",
                "--steps", str(steps), "--batch-size", "8", "--checkpoint-every", "4", "--log-every", "3",
                "--runs-dir", str(killed_dir), "--quiet"]
     process = subprocess.Popen(command, env={**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())})

@@ -12,15 +12,16 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from disentangle import DisentangleError, runs
+from disentangle import DisentangleError
+from disentangle.base import runs
 from disentangle.cli import main
 from disentangle.datasets import get_dataset
 from disentangle.datasets.pairs import sample_pair_batch, sample_pairs
 from disentangle.models import build_model
 from disentangle.models.weak import adaptive_shared, aggregate, known_shared, pairwise_kl
-from disentangle.runs import RunConfig
-from disentangle.training import train
-from disentangle.training.checkpoint import load_checkpoint
+from disentangle.base.runs import RunConfig
+from disentangle.lifecycle.training import train
+from disentangle.lifecycle.training.checkpoint import load_checkpoint
 
 SIZES = (3, 6, 40, 32, 32)  # dSprites
 
@@ -228,7 +229,7 @@ def test_pair_run_resumes_bit_identical_after_sigkill(tmp_path):
     steps = 40
     straight = load_checkpoint(train(_config(steps=steps), tmp_path / "straight", progress=False) / runs.CHECKPOINT)["model"]
     killed_dir = tmp_path / "killed"
-    command = [sys.executable, "-m", "disentangle.cli", "train", "--model", "ada_gvae", "--beta", "2.0", "--set", "latent_dim=5",
+    command = [sys.executable, "-m", "disentangle", "train", "--model", "ada_gvae", "--beta", "2.0", "--set", "latent_dim=5",
                "--steps", str(steps), "--batch-size", "4", "--checkpoint-every", "4", "--log-every", "3",
                "--runs-dir", str(killed_dir), "--quiet", "--threads", str(torch.get_num_threads())]
     process = subprocess.Popen(command)
@@ -258,8 +259,8 @@ def test_bad_pair_input_is_one_line_and_creates_nothing(tmp_path, args, message)
 
 
 def test_pair_run_evaluates_and_traverses(tmp_path):
-    from disentangle.evaluation import evaluate
-    from disentangle.viz import render_run_figures
+    from disentangle.lifecycle.evaluation import evaluate
+    from disentangle.reports.viz import render_run_figures
 
     run_dir = train(_config(steps=4), tmp_path, progress=False)
     scores = evaluate(run_dir, ["mig", "sap"], profile="tiny", progress=False)

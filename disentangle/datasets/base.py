@@ -17,9 +17,9 @@ from disentangle.datasets.correlations import canonical_correlations, correlatio
 from disentangle.datasets.holdout import HOLDOUT_PARTS, Holdout, parse_holdout
 from disentangle.datasets.joint import FactorJoint, independent_factors
 from disentangle.datasets.files import DataFile, check_md5, missing_message
-from disentangle.errors import DisentangleError
-from disentangle.factor_classes import check_factor_classes
-from disentangle.validation import check_choice, check_count
+from disentangle.base.errors import DisentangleError
+from disentangle.base.factor_classes import check_factor_classes
+from disentangle.base.validation import check_choice, check_count
 
 
 def grid_index(factors, factor_sizes) -> np.ndarray:

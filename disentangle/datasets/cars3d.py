@@ -21,12 +21,12 @@ import scipy.io
 from PIL import Image
 from tqdm.auto import tqdm
 
-from disentangle._io import atomic_path, remove_stale_temporaries
+from disentangle.base.files import atomic_path, remove_stale_temporaries
 from disentangle.datasets.base import GroundTruthDataset, grid_index
 from disentangle.datasets.files import DataFile, check_md5, content_bound, missing_message
 from disentangle.datasets.grid_arrays import to_observations
 from disentangle.datasets.registry import register_dataset
-from disentangle.errors import DisentangleError
+from disentangle.base.errors import DisentangleError
 
 URL = "http://www.scottreed.info/files/nips2015-analogy-data.tar.gz"
 # Reed et al.'s archive (cars, sprites, shapes) publishes no size: 4 GB bounds it generously (its cars alone

@@ -26,8 +26,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from disentangle.datasets.joint import FactorJoint
-from disentangle.errors import DisentangleError
-from disentangle.factor_classes import normalised_values
+from disentangle.base.errors import DisentangleError
+from disentangle.base.factor_classes import normalised_values
 
 
 SIGMA_BOUNDS = (1e-3, 1e3)  # below, the weights underflow off the diagonal; above, the pair is independent to 1e-7

@@ -22,9 +22,9 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from disentangle._io import md5_file, sole_writer
+from disentangle.base.files import md5_file, sole_writer
 from disentangle.datasets.files import DataFile, check_md5
-from disentangle.errors import DisentangleError
+from disentangle.base.errors import DisentangleError
 
 CHUNK = 1 << 20
 FATAL_HTTP = (400, 401, 403, 404, 410)  # retrying cannot help

@@ -22,13 +22,13 @@ import h5py
 import numpy as np
 from tqdm.auto import tqdm
 
-from disentangle._io import atomic_path, md5_file, remove_stale_temporaries, sole_writer
+from disentangle.base.files import atomic_path, md5_file, remove_stale_temporaries, sole_writer
 from disentangle.datasets import sprites
 from disentangle.datasets.base import GroundTruthDataset, grid_factors, grid_index
-from disentangle.validation import check_count
+from disentangle.base.validation import check_count
 from disentangle.datasets.files import DataFile, check_md5, content_bound
 from disentangle.datasets.registry import register_dataset
-from disentangle.errors import DisentangleError
+from disentangle.base.errors import DisentangleError
 
 FACTOR_NAMES = ("shape", "scale", "orientation", "posX", "posY")
 FACTOR_SIZES = (3, 6, 40, 32, 32)

@@ -18,7 +18,7 @@ from PIL import Image
 from disentangle.datasets.base import GroundTruthDataset
 from disentangle.datasets.dsprites import FACTOR_NAMES, FACTOR_SIZES, NUM_IMAGES, DSprites
 from disentangle.datasets.registry import register_dataset
-from disentangle.errors import DisentangleError
+from disentangle.base.errors import DisentangleError
 
 SCREAM_URL = "https://upload.wikimedia.org/wikipedia/commons/f/f4/The_Scream.jpg"
 

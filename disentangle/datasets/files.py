@@ -14,8 +14,8 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from disentangle._io import atomic_write_text, md5_file
-from disentangle.errors import DisentangleError
+from disentangle.base.files import atomic_write_text, md5_file
+from disentangle.base.errors import DisentangleError
 
 
 @dataclass(frozen=True)

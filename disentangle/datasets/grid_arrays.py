@@ -23,7 +23,7 @@ import numpy as np
 from disentangle.datasets.base import GroundTruthDataset, grid_index
 from disentangle.datasets.files import DataFile, check_md5, content_bound, missing_message
 from disentangle.datasets.registry import register_dataset
-from disentangle.errors import DisentangleError
+from disentangle.base.errors import DisentangleError
 
 
 def to_observations(images: np.ndarray) -> np.ndarray:

@@ -29,8 +29,8 @@ import math
 
 import numpy as np
 
-from disentangle.errors import DisentangleError
-from disentangle.factor_classes import normalised_values
+from disentangle.base.errors import DisentangleError
+from disentangle.base.factor_classes import normalised_values
 
 HOLDOUT_KINDS = ("random", "composition", "interpolation", "extrapolation")
 DEFAULT_FRACTION = 0.3

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from disentangle.errors import DisentangleError
+from disentangle.base.errors import DisentangleError
 
 
 def independent_factors(n: int, factor_sizes, rng: np.random.Generator) -> np.ndarray:

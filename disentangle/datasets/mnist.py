@@ -17,12 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-from disentangle._io import md5_file
+from disentangle.base.files import md5_file
 from disentangle.datasets.base import GroundTruthDataset
-from disentangle.validation import check_count
+from disentangle.base.validation import check_count
 from disentangle.datasets.files import DataFile, content_bound, read_bytes
 from disentangle.datasets.registry import register_dataset
-from disentangle.errors import DisentangleError
+from disentangle.base.errors import DisentangleError
 
 SPLIT_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),

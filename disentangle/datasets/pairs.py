@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from disentangle.errors import DisentangleError
+from disentangle.base.errors import DisentangleError
 
 PAIR_SAMPLERS = ("locatello2020", "disentanglement_lib")
 

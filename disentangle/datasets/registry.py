@@ -2,12 +2,12 @@
 
 A data set declares itself once, with its factor names and sizes, observation shape
 and files, and the CLI (``datasets list/prepare/verify``), study files and the trainer
-read the declaration (the same :class:`disentangle.registry.Registry` as models).
+read the declaration (the same :class:`disentangle.base.registry.Registry` as models).
 """
 
 from __future__ import annotations
 
-from disentangle.registry import Registry
+from disentangle.base.registry import Registry
 
 DATASETS = Registry("dataset", attribute="name")
 register_dataset = DATASETS.register

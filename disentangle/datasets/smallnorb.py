@@ -18,13 +18,13 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from disentangle._io import atomic_path, remove_stale_temporaries
+from disentangle.base.files import atomic_path, remove_stale_temporaries
 from disentangle.datasets.base import GroundTruthDataset
-from disentangle.validation import check_count
+from disentangle.base.validation import check_count
 from disentangle.datasets.files import DataFile, check_md5, content_bound, missing_message, read_bytes
 from disentangle.datasets.grid_arrays import to_observations
 from disentangle.datasets.registry import register_dataset
-from disentangle.errors import DisentangleError
+from disentangle.base.errors import DisentangleError
 
 URL = "https://cs.nyu.edu/~ylclab/data/norb-v1.0-small/"
 CHUNKS = ("5x46789x9x18x6x2x96x96-training", "5x01235x9x18x6x2x96x96-testing")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from disentangle.validation import check_count
+from disentangle.base.validation import check_count
 from disentangle.metrics._utils import require_factors
 from disentangle.metrics.sampling import points_per_call as _points_per_call
 from disentangle.metrics.sampling import one_factor, represent_factors, share_within_groups

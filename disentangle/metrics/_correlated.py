@@ -19,10 +19,10 @@ import warnings
 
 import numpy as np
 
-from disentangle.errors import DegenerateInputWarning, DisentangleError
+from disentangle.base.errors import DegenerateInputWarning, DisentangleError
 from disentangle.metrics._utils import check_bins, check_codes, check_pair, discretize, mutual_info_matrix
 from disentangle.metrics.registry import register_metric
-from disentangle.validation import check_count
+from disentangle.base.validation import check_count
 
 
 def _factor_pairs(text: str, num_factors: int) -> list[tuple[int, int]]:

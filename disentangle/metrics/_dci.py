@@ -23,7 +23,7 @@ import scipy.stats
 from joblib import Parallel, delayed
 from sklearn.ensemble import GradientBoostingClassifier, GradientBoostingRegressor
 
-from disentangle.errors import DisentangleError
+from disentangle.base.errors import DisentangleError
 from disentangle.metrics._utils import check_train_test, informative_factors, require_factors
 from disentangle.metrics.registry import register_metric
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
-from disentangle.errors import DisentangleError
+from disentangle.base.errors import DisentangleError
 from disentangle.metrics._utils import check_train_test, informative_factors, require_factors
 from disentangle.metrics.registry import register_metric
 

@@ -27,10 +27,10 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegressionCV
 from sklearn.model_selection import KFold
 
-from disentangle.errors import DisentangleError
+from disentangle.base.errors import DisentangleError
 from disentangle.metrics._utils import check_train_test
 from disentangle.metrics.registry import register_metric
-from disentangle.validation import check_count, check_choice
+from disentangle.base.validation import check_count, check_choice
 
 PREDICTORS = ("logistic_regression", "gbt")
 LABEL_BUDGETS = (10, 100, 1000, 10000)  # Locatello et al. 2019 §5

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from disentangle.validation import check_count
+from disentangle.base.validation import check_count
 from disentangle.metrics._utils import require_factors
 from disentangle.metrics.sampling import points_per_call as _points_per_call
 from disentangle.metrics.sampling import one_factor, represent_factors, represent_sample, share_within_groups

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from disentangle.errors import DisentangleError
-from disentangle.factor_classes import normalised_factors, normalised_values
+from disentangle.base.errors import DisentangleError
+from disentangle.base.factor_classes import normalised_factors, normalised_values
 from disentangle.metrics._utils import check_codes
 from disentangle.metrics.registry import register_metric
 from disentangle.metrics.sampling import represent_in_batches
-from disentangle.validation import check_choice, check_count
+from disentangle.base.validation import check_choice, check_count
 
 REGRESSORS = ("mlp", "linear")
 

@@ -25,7 +25,7 @@ from sklearn.feature_selection import mutual_info_classif
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 
-from disentangle.errors import DisentangleError
+from disentangle.base.errors import DisentangleError
 from disentangle.metrics._utils import (check_bins, check_pair, discretize, entropies, informative_factors, mutual_info_matrix,
                                         require_factors, standardize)
 from disentangle.metrics.registry import register_metric

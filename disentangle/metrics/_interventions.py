@@ -14,12 +14,12 @@ from __future__ import annotations
 import numpy as np
 from joblib import Parallel, delayed
 
-from disentangle.errors import DisentangleError
+from disentangle.base.errors import DisentangleError
 from disentangle.metrics._utils import require_factors
 from disentangle.metrics._downstream import PREDICTORS, check_label_budgets, factor_accuracies, make_predictor, quiet_fits, require_two_classes
 from disentangle.metrics.registry import register_metric
 from disentangle.metrics.sampling import represent_factors, represent_sample
-from disentangle.validation import check_choice, check_count
+from disentangle.base.validation import check_choice, check_count
 
 
 def inter_group_fairness(counts) -> tuple[float, float]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from disentangle.errors import DisentangleError
+from disentangle.base.errors import DisentangleError
 from disentangle.metrics._utils import check_bins, check_pair, discretize
 from disentangle.metrics.registry import register_metric
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from disentangle.metrics.registry import register_metric
-from disentangle.validation import check_count
+from disentangle.base.validation import check_count
 
 if TYPE_CHECKING:
     import torch
@@ -77,7 +77,7 @@ def log_mean_importance_weight(model, x: torch.Tensor, k: int) -> torch.Tensor:
 def _batches(observations: np.ndarray, model, batch_size: int = 256):
     import torch
 
-    from disentangle.devices import model_device
+    from disentangle.base.devices import model_device
 
     device = model_device(model)
     for start in range(0, len(observations), batch_size):

@@ -12,7 +12,7 @@ out of the average.
 from __future__ import annotations
 
 
-from disentangle.errors import DisentangleError
+from disentangle.base.errors import DisentangleError
 from disentangle.metrics._utils import (check_bins, check_pair, discretize, entropies, informative_factors, mutual_info_matrix,
                                         top_two_gap)
 from disentangle.metrics.registry import register_metric

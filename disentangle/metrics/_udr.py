@@ -4,7 +4,7 @@ Variational Disentangled Representation Learning", ICLR 2020).
 Models trained with the same hyperparameters and different seeds are compared pairwise on
 the same observations: a disentangled model's latents should each match one latent of
 every other disentangled model (up to permutation and sign). Needs no factor labels.
-:func:`disentangle.model_selection.udr_runs` applies it to a runs folder.
+:func:`disentangle.lifecycle.model_selection.udr_runs` applies it to a runs folder.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import numpy as np
 import scipy.stats
 from sklearn.linear_model import Lasso
 
-from disentangle.errors import DisentangleError
+from disentangle.base.errors import DisentangleError
 from disentangle.metrics._utils import check_codes, standardize
 from disentangle.metrics.registry import register_metric
-from disentangle.validation import check_choice
+from disentangle.base.validation import check_choice
 
 CORRELATIONS = ("lasso", "spearman")
 ZEROED_KL = 0.01  # the reference zeroes latents at or below this KL before correlating, whatever kl_threshold is

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import mutual_info_score
 
-from disentangle.errors import DisentangleError
-from disentangle.factor_classes import check_factor_classes
-from disentangle.validation import check_count
+from disentangle.base.errors import DisentangleError
+from disentangle.base.factor_classes import check_factor_classes
+from disentangle.base.validation import check_count
 
 
 MAX_CODE_MAGNITUDE = 1e12

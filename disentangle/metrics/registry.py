@@ -15,7 +15,7 @@ What a metric needs (``needs``) says how the runner calls it:
 - ``"sampling"``: ``function(dataset, represent, rng, **settings)`` (draws its own batches);
 - ``"model"``: ``function(model, observations, **settings)`` (likelihoods: a trained model);
 - ``"runs"``: ``function(codes list, kl list, **settings)`` on several runs trained alike with
-  different seeds (UDR): :func:`disentangle.model_selection.udr_runs` runs it, not a one-run evaluation.
+  different seeds (UDR): :func:`disentangle.lifecycle.model_selection.udr_runs` runs it, not a one-run evaluation.
 
 ``num_train`` / ``num_test`` / ``num_points`` are sample sizes the runner consumes;
 every other setting goes to the function.
@@ -27,9 +27,9 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
-from disentangle.errors import DisentangleError
-from disentangle.profiles import PROFILE_NAMES
-from disentangle.registry import Registry
+from disentangle.base.errors import DisentangleError
+from disentangle.base.profiles import PROFILE_NAMES
+from disentangle.base.registry import Registry
 
 NEEDS = ("codes", "codes_only", "train_test", "sampling", "model", "runs")
 REPRESENTATIONS = ("mean", "sampled")  # disentanglement_lib's postprocessing: the posterior mean, or one draw from it

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from disentangle.validation import check_count
-from disentangle.errors import DisentangleError
+from disentangle.base.validation import check_count
+from disentangle.base.errors import DisentangleError
 
 IMAGES_PER_CALL = 512  # observations per represent call in the sampling scores: full encoder batches
 

@@ -12,7 +12,7 @@ import math
 
 from torch import nn
 
-from disentangle.errors import DisentangleError
+from disentangle.base.errors import DisentangleError
 from disentangle.models.layers import SubpixelConvTranspose2d
 
 

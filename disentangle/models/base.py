@@ -14,11 +14,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from disentangle.errors import DisentangleError
+from disentangle.base.errors import DisentangleError
 from disentangle.models.architectures import build_architecture
 from disentangle.models.schedules import parse_schedule
 from disentangle.models.registry import DATA_SET_OPTIONS
-from disentangle.registry import REQUIRED, schema
+from disentangle.base.registry import REQUIRED, schema
 
 
 def kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -84,7 +84,7 @@ class BaseVAE(nn.Module):
 
     @classmethod
     def accepted_options(cls) -> set[str]:
-        """The names of every option the model takes (its schema: :func:`disentangle.registry.schema`)."""
+        """The names of every option the model takes (its schema: :func:`disentangle.base.registry.schema`)."""
         return set(schema(cls, nn.Module))
 
     @classmethod

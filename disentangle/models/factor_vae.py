@@ -17,7 +17,7 @@ from torch import nn
 from disentangle.models.architectures import glorot_init
 from disentangle.models.base import BaseVAE, check_non_negative
 from disentangle.models.registry import register_model
-from disentangle.validation import check_count
+from disentangle.base.validation import check_count
 
 
 def permute_dims(z: torch.Tensor) -> torch.Tensor:

@@ -27,7 +27,7 @@ import torch
 from disentangle.models.base import BaseVAE, check_non_negative
 from disentangle.models.beta_tcvae import BetaTCVAE
 from disentangle.models.registry import register_model
-from disentangle.validation import check_count
+from disentangle.base.validation import check_count
 
 
 def hausdorff_support_distance(z: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:

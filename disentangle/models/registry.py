@@ -1,11 +1,11 @@
 """The model registry: ``@register_model``, ``build_model``, ``list_models``, ``model_class``
-(the shared :class:`disentangle.registry.Registry`; a model's options are its ``__init__``'s)."""
+(the shared :class:`disentangle.base.registry.Registry`; a model's options are its ``__init__``'s)."""
 
 from __future__ import annotations
 
 from torch import nn
 
-from disentangle.registry import Registry
+from disentangle.base.registry import Registry
 
 MODELS = Registry("model", schema_stop=nn.Module)
 register_model = MODELS.register

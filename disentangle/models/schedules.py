@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from disentangle.errors import DisentangleError
+from disentangle.base.errors import DisentangleError
 
 @dataclass(frozen=True)
 class Schedule:

@@ -35,10 +35,10 @@ import numpy as np
 import torch
 
 from disentangle.datasets.pairs import PAIR_SAMPLERS, check_pair_options, sample_pair_batch
-from disentangle.errors import DisentangleError
+from disentangle.base.errors import DisentangleError
 from disentangle.models.base import BaseVAE, check_non_negative, kl_per_dim
 from disentangle.models.registry import register_model
-from disentangle.validation import check_choice, check_count
+from disentangle.base.validation import check_choice, check_count
 
 def pairwise_kl(mu1: torch.Tensor, logvar1: torch.Tensor, mu2: torch.Tensor, logvar2: torch.Tensor) -> torch.Tensor:
     """KL(N(mu1, exp(logvar1)) || N(mu2, exp(logvar2))) per pair and dimension: [n, d], in nats."""

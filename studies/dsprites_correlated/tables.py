@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from disentangle import runs
+from disentangle.base import runs
 
 SCORES = [("MIG", "mig.discrete_mig"), ("DCI disentanglement", "dci.disentanglement"), ("DCI completeness", "dci.completeness"),
           ("DCI informativeness (test)", "dci.informativeness_test"),

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from disentangle import runs
+from disentangle.base import runs
 
 FACTORS = ("shape", "scale", "orientation", "posX", "posY")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from disentangle import runs
+from disentangle.base import runs
 
 MODELS = {"ada_gvae": "Ada-GVAE", "beta_vae": "β-VAE"}
 SCORES = [("MIG", "mig{r}.discrete_mig"), ("DCI disentanglement", "dci{r}.disentanglement"),
