@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from disentangle.base import runs
-from disentangle.orchestration.grid import expand, run_grid
+from disentangle.orchestration.grid import PreparedGrid, expand, run_prepared
 from disentangle.lifecycle.hardware import describe_machine
 from disentangle.lifecycle.setup import resolve_config
 from disentangle.lifecycle.training import train
@@ -53,11 +53,11 @@ def main() -> None:
         configs = make_runs(folder, args.runs)
         runs_dir = folder / "runs"
         start = time.perf_counter()
-        results = run_grid(configs, runs_dir, metric_names=(), progress=False, prepared=True)
+        results = run_prepared(PreparedGrid(tuple(configs)), runs_dir, progress=False)  # made by expand: already resolved
         first = time.perf_counter() - start
         assert all(r.outcome == "skipped" for r in results), {r.outcome for r in results}
         start = time.perf_counter()
-        results = run_grid(configs, runs_dir, metric_names=(), progress=False, prepared=True)
+        results = run_prepared(PreparedGrid(tuple(configs)), runs_dir, progress=False)  # made by expand: already resolved
         ours = time.perf_counter() - start  # every checkpoint already verified on this machine: a stat each
         assert all(r.outcome == "skipped" for r in results), {r.outcome for r in results}
         start = time.perf_counter()

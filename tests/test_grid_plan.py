@@ -47,3 +47,22 @@ def test_dry_run_tells_every_kind_of_run_apart_from_its_status_and_log(tmp_path)
     assert sorted(p.name for p in tmp_path.rglob("*")) == before  # a plan writes nothing
     lines = plan.lines(threads=1)
     assert lines[0] == "4 runs: 1 new, 1 resumable, 1 finished, 1 failed" and configs[3].run_id() in lines[1]
+
+
+def test_one_entry_point_gives_frozen_grids_and_a_task_trains_only_a_prepared_config(tmp_path):
+    """The grid command hands orchestration a GridRequest and gets frozen grids whose configs are resolved
+    (run ids final); the trainer's grid path refuses a config that did not go through preparation."""
+    import dataclasses
+
+    from disentangle.lifecycle.training import train_prepared
+    from disentangle.orchestration.requests import GridRequest, plan_grids
+
+    (planned,) = plan_grids(GridRequest(model="beta_vae", betas="4", steps=2, batch_size=8, settings=("latent_dim=3",), metric_names=""))
+    (config,) = planned.configs
+    assert config.model_options["beta"] == 4.0 and isinstance(config.model_options["latent_dim"], int)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        planned.configs = ()
+    unprepared = dataclasses.replace(config, model_options={**config.model_options, "beta": 4})  # the integer: another id
+    with pytest.raises(ValueError, match="takes a config from prepare_runs"):
+        train_prepared(unprepared, tmp_path, progress=False)
+    assert not any(tmp_path.iterdir())

@@ -87,11 +87,11 @@ def test_grid_bad_input(tmp_path, args, message):
 def test_executor_options_reach_the_executor_and_shorthand_flags_win(tmp_path, monkeypatch):
     seen = {}
 
-    def run_grid(configs, runs_dir, metrics, **kwargs):
+    def run_prepared(prepared, runs_dir, **kwargs):
         seen.update(kwargs)
         return []
 
-    monkeypatch.setattr(grid, "run_grid", run_grid)
+    monkeypatch.setattr(grid, "run_prepared", run_prepared)
     result = CliRunner().invoke(main, ["grid", "--model", "beta_vae", "--steps", "2", "--runs-dir", str(tmp_path / "runs"), "--quiet",
                                        "--executor", "slurm", "--executor-option", "partition=a", "--executor-option", "signal_delay_s=30",
                                        "--executor-option", "wait=false", "--partition", "b", "--time", "5"])

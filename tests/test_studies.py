@@ -279,10 +279,10 @@ def test_one_default_metric_set_for_evaluate_grid_and_study_files(tmp_path):
     assert load_spec(spec)[0].metrics == default_metrics() and len(default_metrics()) > 1
     spec.write_text(STUDY.replace('evaluate = ["mig"]', "evaluate = []"))
     assert load_spec(spec)[0].metrics == ()
-    from disentangle.cli.grid_options import grid_from_options
+    from disentangle.orchestration.requests import GridRequest, grid_from_options
 
-    assert grid_from_options("beta_vae", None, None, None, 3, 4, (), None, "published", None, {}).metrics == default_metrics()
-    assert grid_from_options("beta_vae", None, None, None, 3, 4, (), "", "published", None, {}).metrics == ()
+    assert grid_from_options(GridRequest(model="beta_vae", steps=3, batch_size=4)).metrics == default_metrics()
+    assert grid_from_options(GridRequest(model="beta_vae", steps=3, batch_size=4, metric_names="")).metrics == ()
 
 
 def test_profile_is_one_option_everywhere_and_the_old_flags_still_work(tmp_path):
@@ -345,13 +345,13 @@ def test_a_run_without_steps_trains_the_same_steps_from_every_entry_point(tmp_pa
 
     from disentangle.orchestration import grid
     from disentangle.cli import main
-    from disentangle.cli.grid_options import grid_from_options
+    from disentangle.orchestration.requests import GridRequest, grid_from_options
     from disentangle.base.runs import RUN_DEFAULTS
 
     spec = tmp_path / "study.toml"
     spec.write_text('[[grid]]\nmodel = "beta_vae"\n')
     (from_study,) = load_spec(spec)[0].configs
-    (from_options,) = grid_from_options("beta_vae", None, None, None, None, None, (), None, None, None, None).configs
+    (from_options,) = grid_from_options(GridRequest(model="beta_vae")).configs
     (from_library,) = grid.expand("beta_vae")
     assert from_study.steps == from_options.steps == from_library.steps == RunConfig(model="beta_vae").steps == RUN_DEFAULTS["steps"]
     assert from_study.batch_size == from_options.batch_size == from_library.batch_size == RUN_DEFAULTS["batch_size"]

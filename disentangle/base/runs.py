@@ -68,12 +68,16 @@ class RunConfig:
     model_options: dict = dataclasses.field(default_factory=dict)
     dataset_options: dict = dataclasses.field(default_factory=dict)
     precision: str = "fp32"  # "bf16": the networks under bfloat16 autocast (opt-in; loss terms stay float32)
-    checkpoint_every: int = 1000
+    checkpoint_every: int = None  # not given: every 1,000 steps, or once at the end of a shorter run (__post_init__)
     log_every: int = 50
     device: str = "auto"  # where it trains (auto: CUDA when available); not part of the run id
     compile: bool = False  # torch.compile the loss (falls back to eager if compiling fails); not part of the run id
     loggers: list = dataclasses.field(default_factory=list)  # experiment trackers besides log.csv; not part of the run id
     tracking_uri: str | None = None  # where the mlflow tracker writes (default: the runs folder's mlflow.db)
+
+    def __post_init__(self):
+        if self.checkpoint_every is None:  # the one rule for a checkpoint interval not given, wherever a run is described
+            object.__setattr__(self, "checkpoint_every", default_checkpoint_every(self.steps) if isinstance(self.steps, int) else 1000)
 
     # settings that change how a run is executed but not what it is
     _NOT_IDENTITY = ("checkpoint_every", "log_every", "device", "compile", "loggers", "tracking_uri")
@@ -122,7 +126,14 @@ class RunConfig:
 
 RUN_DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunConfig) if f.default is not dataclasses.MISSING}
 """Every run setting's default, from :class:`RunConfig` alone: what the command line, ``grid.expand`` and
-study files fall back to when a value is not given (``RUN_DEFAULTS["steps"]``: 20,000)."""
+study files fall back to when a value is not given (``RUN_DEFAULTS["steps"]``: 20,000; ``checkpoint_every``:
+None, filled from the steps)."""
+
+
+def run_config(model: str, **given) -> RunConfig:
+    """The :class:`RunConfig` of the settings ``given``, each one not given (None) left to RunConfig's own default:
+    the one place a command line option, a study file key or a library argument that was not given is filled."""
+    return RunConfig(model=model, **{name: value for name, value in given.items() if value is not None})
 
 
 _KINDS = {"str": str, "int": int, "bool": bool, "dict": dict, "list": list, "str | None": (str, type(None))}

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from disentangle.base.signals import INTERRUPTED_EXIT
 
-import dataclasses  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import click  # noqa: E402
 
 from disentangle.cli.common import (ExecutorOptionsOption, MetricsOption, RegistryOption, chosen_profile,  # noqa: F401, E402
                                     dataset_options_from, executor_options_from, profile_option, reports_errors)
-from disentangle.cli.grid_options import grid_from_options  # noqa: E402
 from disentangle.base.errors import DisentangleError  # noqa: E402
 from disentangle.base.profiles import DISTRIBUTIONS  # noqa: E402
 from disentangle.base.runs import RUN_DEFAULTS, check_precision  # noqa: E402
@@ -30,18 +28,22 @@ def main():
 
 
 def run_config_from_options(model, dataset, steps, seed, beta, settings, batch_size, checkpoint_every, log_every, data_root,
-                            precision="fp32", dataset_settings=()):
-    """The :class:`RunConfig` that ``train``'s options describe (``--set`` values read as JSON)."""
-    from disentangle.base.runs import RunConfig, default_checkpoint_every
+                            precision=None, dataset_settings=(), **how):
+    """The :class:`RunConfig` that ``train``'s options describe (``--set`` values read as JSON); an option not
+    given (None) is RunConfig's default."""
+    from disentangle.base.runs import run_config
 
     model_options = dict(parse_setting(s) for s in settings)
     if beta is not None:
         model_options["beta"] = beta
-    dataset_options = dataset_options_from(data_root, dataset_settings)
-    return RunConfig(model=model, dataset=dataset, steps=steps, seed=seed, batch_size=batch_size,
-                     model_options=model_options, dataset_options=dataset_options, precision=precision,
-                     checkpoint_every=default_checkpoint_every(steps) if checkpoint_every is None else checkpoint_every,
-                     log_every=log_every)
+    return run_config(model, dataset=dataset, steps=steps, seed=seed, batch_size=batch_size, model_options=model_options,
+                      dataset_options=dataset_options_from(data_root, dataset_settings), precision=precision,
+                      checkpoint_every=checkpoint_every, log_every=log_every, **how)
+
+
+def _default(name: str) -> str:
+    """The help's ``[default: ...]`` of a run setting, from RunConfig (the options themselves default to "not given")."""
+    return f"[default: {RUN_DEFAULTS[name]}]"
 
 
 def warn_if_bf16_emulated(configs) -> None:
@@ -60,23 +62,24 @@ def training_options(command):
     options = [
         click.option("--model", required=True, cls=RegistryOption, registry="disentangle.models.registry:MODELS",
                      help="The pair models (ada_gvae, ada_ml_vae, group_vae, ml_vae) train on pairs of observations."),
-        click.option("--dataset", default="dsprites", show_default=True, cls=RegistryOption, registry="disentangle.datasets:DATASETS"),
-        click.option("--steps", type=int, default=RUN_DEFAULTS["steps"], show_default=True),
-        click.option("--seed", type=int, default=0, show_default=True),
-        click.option("--batch-size", type=int, default=RUN_DEFAULTS["batch_size"], show_default=True),
+        click.option("--dataset", default=None, help=_default("dataset"), cls=RegistryOption, registry="disentangle.datasets:DATASETS"),
+        click.option("--steps", type=int, default=None, help=_default("steps")),
+        click.option("--seed", type=int, default=None, help=_default("seed")),
+        click.option("--batch-size", type=int, default=None, help=_default("batch_size")),
         click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Any model option, e.g. --set gamma=35."),
         click.option("--checkpoint-every", type=int, default=None, help="Steps between checkpoints (default min(1000, steps))."),
-        click.option("--log-every", type=int, default=50, show_default=True),
+        click.option("--log-every", type=int, default=None, help=_default("log_every")),
         click.option("--data-root", type=click.Path(path_type=Path), default=None, help="Data set folder."),
         click.option("--dataset-option", "dataset_settings", multiple=True, metavar="KEY=VALUE",
                       help="A data set option, e.g. --dataset-option binarize=dynamic (verify, in_memory: not part of the run id)."),
         click.option("--runs-dir", type=click.Path(path_type=Path), default=Path("runs"), show_default=True),
         click.option("--threads", type=click.IntRange(min=1), default=None, help="torch threads (default: all cores)."),
-        click.option("--precision", default="fp32", show_default=True, metavar="auto|fp32|bf16",
+        click.option("--precision", default=None, metavar="auto|fp32|bf16",
                      help="bf16: the networks under bfloat16 autocast (loss terms stay float32); auto: bf16 where the device "
-                          "computes it natively (AVX-512 BF16, AMX, recent GPUs), else fp32. The resolved value is part of the run id."),
+                          "computes it natively (AVX-512 BF16, AMX, recent GPUs), else fp32, decided on the machine that trains "
+                          "(config.json's trained_with records it; the run id holds 'auto'). " + _default("precision")),
         click.option("--quiet", is_flag=True, help="No progress bar."),
-        click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu, cuda, cuda:N or mps; not part of the run id."),
+        click.option("--device", default=None, help="auto (CUDA when available), cpu, cuda, cuda:N or mps; not part of the run id. " + _default("device")),
     ]
     for option in reversed(options):
         command = option(command)
@@ -95,7 +98,7 @@ def tracker_options(command):
 @training_options
 @tracker_options
 @click.option("--beta", type=float, default=None, help="The model's beta (beta_vae, beta_tcvae, the pair models).")
-@click.option("--resume", is_flag=True, help="Continue an unfinished run (re-running the same command does this too).")
+@click.option("--resume", is_flag=True, help="Accepted and ignored: the same command without it resumes an unfinished run too.")
 @click.option("--compile", "compile_loss", is_flag=True, help="torch.compile the loss (eager if compiling fails): faster in bf16 after a few seconds of compiling; not part of the run id.")
 @reports_errors(interrupted="running the command again resumes the run from its last checkpoint", loads=("disentangle.lifecycle.training",))
 def train(model, dataset, steps, seed, batch_size, settings, checkpoint_every, log_every, data_root, dataset_settings, runs_dir, threads, precision, quiet,
@@ -105,9 +108,9 @@ def train(model, dataset, steps, seed, batch_size, settings, checkpoint_every, l
     from disentangle.lifecycle.training import TrainingFailed
     from disentangle.lifecycle.training import train as train_run
 
-    config = dataclasses.replace(run_config_from_options(model, dataset, steps, seed, beta, settings, batch_size, checkpoint_every,
-                                                         log_every, data_root, precision, dataset_settings),
-                                 device=device, compile=compile_loss, loggers=list(loggers), tracking_uri=tracking_uri)
+    config = run_config_from_options(model, dataset, steps, seed, beta, settings, batch_size, checkpoint_every, log_every, data_root,
+                                     precision, dataset_settings, device=device, compile=compile_loss, loggers=list(loggers),
+                                     tracking_uri=tracking_uri)
     warn_if_bf16_emulated([config])
     try:
         run_dir = train_run(config, runs_dir, progress=not quiet, threads=threads)
@@ -214,61 +217,27 @@ def grid(spec_file, model, betas, seeds, dataset, steps, batch_size, settings, m
     """Train (and evaluate) the cartesian product of betas, swept options and seeds, or a study file."""
     from disentangle.orchestration import grid as grid_lib
     from disentangle.orchestration.executors import EXECUTORS
-    from disentangle.lifecycle.setup import prepare_runs
+    from disentangle.orchestration.requests import GridRequest, plan_grids, prepare_grids
 
-    if precision is not None:
-        check_precision(precision)
-    profile = chosen_profile(profile, old_fast_flag)
     executor_options = executor_options_from(executor_settings, {
         "address": address, "partition": partition, "time": time_min, "cpus_per_task": cpus_per_task, "gpus_per_task": gpus_per_task,
         "mem": mem, "slurm_array_parallelism": slurm_array_parallelism, "slurm_folder": str(slurm_folder) if slurm_folder else None,
         "wait": False if no_wait else None, "max_requeues": max_requeues})
     EXECUTORS.check_options(executor, {**executor_options, "workers": workers}, hidden=("workers",))  # before a big sweep is expanded
-    if spec_file is not None:
-        given = [f"--{n.replace('_', '-')}" for n, v in (("model", model), ("beta", betas), ("seeds", seeds), ("dataset", dataset),
-                 ("steps", steps), ("batch_size", batch_size), ("set", settings), ("evaluate", metric_names),
-                 ("precision", precision), ("profile", profile), ("representation", representations)) if v]
-        if given:
-            raise DisentangleError(f"{given[0]} conflicts with --spec {spec_file}: the spec file defines the runs")
-        from disentangle.orchestration.spec import load_spec
-
-        from disentangle.base.runs import RunConfig
-
-        groups = load_spec(spec_file, max_runs)
-        extra = dataset_options_from(data_root, dataset_settings)
-        defining = sorted(set(extra) - set(RunConfig._NOT_IDENTITY_DATASET_OPTIONS))
-        if defining:
-            raise DisentangleError(f"--dataset-option {defining[0]} conflicts with --spec {spec_file}: set it in the spec's dataset_options")
-        for group in groups:
-            group.configs = [dataclasses.replace(config, dataset_options={**config.dataset_options, **extra}) for config in group.configs]
-    else:
-        groups = [grid_from_options(model, betas, seeds, dataset, steps, batch_size, settings, metric_names, profile or "published",
-                                     precision, dataset_options_from(data_root, dataset_settings), max_runs)]
-        groups[0].representations = tuple(dict.fromkeys(representations)) or ("mean",)
-    results = []
-    for group in groups:
-        group.configs = [dataclasses.replace(  # --device overrides the spec's: it is how, not what
-            config, device=device or config.device, compile=compile_loss or config.compile,
-            loggers=list(dict.fromkeys([*config.loggers, *loggers])),  # the spec's and the command's
-            tracking_uri=tracking_uri or config.tracking_uri) for config in group.configs]
-        if not EXECUTORS.get(executor).remote:  # elsewhere each node knows its own hardware
-            warn_if_bf16_emulated(group.configs)
+    request = GridRequest(spec_file, model, betas, seeds, dataset, steps, batch_size, tuple(settings), metric_names,
+                          chosen_profile(profile, old_fast_flag), precision, tuple(representations), device, compile_loss, tuple(loggers),
+                          tracking_uri, dataset_options_from(data_root, dataset_settings), max_runs)
     if dry_run:  # resolved and checked like a real grid, but nothing migrated, created or trained
-        from disentangle.lifecycle.setup import check_configs, resolve_config
-
-        planned = [resolve_config(config) for group in groups for config in group.configs]
-        check_configs(planned)
-        for line in grid_lib.plan_grid(planned, runs_dir).lines(threads or 1):
+        grids = plan_grids(request)
+        for line in grid_lib.plan_grid([config for g in grids for config in g.configs], runs_dir).lines(threads or 1):
             click.echo(line)
         return
-    for group in groups:  # every table of a study checked before the first trains
-        group.configs = prepare_runs(group.configs, runs_dir)
-    for group in groups:
-        results += grid_lib.run_grid(group.configs, runs_dir, group.metrics, executor=executor, workers=workers, prepared=True,
-                                     profile=group.profile, retry_failed=retry_failed,
-                                     executor_options=executor_options,
-                                     progress=not quiet, metric_options=group.metric_options, threads=threads,
-                                     representations=group.representations, figures=figures)
+    grids = prepare_grids(request, runs_dir)  # every table of a study checked before the first trains
+    if not EXECUTORS.get(executor).remote:  # elsewhere each node knows its own hardware
+        warn_if_bf16_emulated([config for g in grids for config in g.configs])
+    results = [result for g in grids for result in grid_lib.run_prepared(
+        g, runs_dir, executor=executor, workers=workers, retry_failed=retry_failed, progress=not quiet, threads=threads,
+        executor_options=executor_options, figures=figures)]
     for result in results:
         click.echo(f"{result.outcome:8s} {result.run_id} {result.detail}")
     click.echo(f"grid: {grid_lib.summary_line(results)}")

@@ -14,6 +14,7 @@ import itertools
 import os
 import tempfile
 from pathlib import Path
+from types import MappingProxyType
 
 from tqdm.auto import tqdm
 
@@ -37,11 +38,12 @@ def check_run_count(total: int, max_runs: int = DEFAULT_MAX_RUNS) -> None:
         raise DisentangleError(f"this grid has {total:,} runs, more than --max-runs {max_runs:,}: raise it to train them all")
 
 
-def expand(model: str, dataset: str = "dsprites", betas=(None,), seeds=(0,), steps: int = runs.RUN_DEFAULTS["steps"],
-           sweeps: dict | None = None, fixed: dict | None = None, batch_size: int = runs.RUN_DEFAULTS["batch_size"],
+def expand(model: str, dataset: str | None = None, betas=(None,), seeds=(0,), steps: int | None = None,
+           sweeps: dict | None = None, fixed: dict | None = None, batch_size: int | None = None,
            dataset_options: dict | None = None, checkpoint_every: int | None = None,
-           precision: str = "fp32", device: str = "auto", compile_loss: bool = False) -> list[runs.RunConfig]:
-    """The cartesian product of betas x every swept option x seeds, as run configs."""
+           precision: str | None = None, device: str | None = None, compile_loss: bool = False) -> list[runs.RunConfig]:
+    """The cartesian product of betas x every swept option x seeds, as run configs; a setting not given (None)
+    is RunConfig's default (:func:`disentangle.base.runs.run_config`)."""
     if not betas:
         raise DisentangleError("the beta list is empty: give at least one value")
     if not seeds:
@@ -57,11 +59,28 @@ def expand(model: str, dataset: str = "dsprites", betas=(None,), seeds=(0,), ste
         options.update(zip(keys, values))
         if beta is not None:
             options["beta"] = beta
-        configs.append(runs.RunConfig(model=model, dataset=dataset, steps=steps, seed=seed, batch_size=batch_size,
-                                      model_options=options, dataset_options=dict(dataset_options or {}), precision=precision,
-                                      checkpoint_every=checkpoint_every or runs.default_checkpoint_every(steps), device=device,
-                                      compile=compile_loss))
+        configs.append(runs.run_config(model, dataset=dataset, steps=steps, seed=seed, batch_size=batch_size, model_options=options,
+                                       dataset_options=dict(dataset_options or {}), precision=precision,
+                                       checkpoint_every=checkpoint_every, device=device, compile=compile_loss))
     return configs
+
+
+@dataclasses.dataclass(frozen=True)
+class PreparedGrid:
+    """One grid ready to run (:func:`prepare_grid`, or :func:`disentangle.orchestration.requests.prepare_grids` from
+    a command's options or a study file): its configs resolved and checked, their run ids final, and how to score them."""
+
+    configs: tuple[runs.RunConfig, ...]
+    metrics: tuple[str, ...] = ()
+    profile: str = "published"
+    metric_options: MappingProxyType = dataclasses.field(default_factory=lambda: MappingProxyType({}))
+    representations: tuple[str, ...] = ("mean",)
+
+
+def prepare_grid(grid: PreparedGrid, runs_dir: str | Path) -> PreparedGrid:
+    """``grid`` with its configs through :func:`disentangle.lifecycle.setup.prepare_runs`: resolved, checked (all before
+    any folder is touched), runs stored under an older id renamed, tracker stores made."""
+    return dataclasses.replace(grid, configs=tuple(prepare_runs(grid.configs, runs_dir)))
 
 
 def _needs_work(config: runs.RunConfig, runs_dir: Path, metric_names, retry_failed: bool, profile: str = "published",
@@ -108,12 +127,23 @@ def _needs_work(config: runs.RunConfig, runs_dir: Path, metric_names, retry_fail
 def run_grid(configs: list[runs.RunConfig], runs_dir: str | Path = "runs", metric_names=(), executor: str = "local",
              workers: int = 2, profile: str = "published", retry_failed: bool = False, progress: bool = True,
              metric_options: dict | None = None, threads: int | None = None, executor_options: dict | None = None,
-             representations: tuple[str, ...] = ("mean",), prepared: bool = False, figures: bool = False) -> list[GridResult]:
-    """Train and evaluate every config on ``executor`` (see :mod:`disentangle.orchestration.executors`, with its own
-    ``executor_options``), scoring codes of each of ``representations`` ("mean", "sampled"), and with
-    ``figures`` draw each run's figures into ``RUN/figures`` as it finishes (in the worker, under a second
-    a run once it has trained: the HTML report then copies them); return one result per config, in the order given. ``prepared``: the configs already went through
-    :func:`disentangle.lifecycle.setup.prepare_runs` (a study's tables are all checked before the first trains).
+             representations: tuple[str, ...] = ("mean",), figures: bool = False) -> list[GridResult]:
+    """Prepare ``configs`` (:func:`prepare_grid`) and train and evaluate every one on ``executor``
+    (:func:`run_prepared`, which says what each option does); one result per config, in the order given."""
+    grid = PreparedGrid(tuple(configs), tuple(metric_names), profile, MappingProxyType(dict(metric_options or {})), tuple(representations))
+    _check_runs_folder(Path(runs_dir))
+    return run_prepared(prepare_grid(grid, runs_dir), runs_dir, executor=executor, workers=workers, retry_failed=retry_failed,
+                        progress=progress, threads=threads, executor_options=executor_options, figures=figures)
+
+
+def run_prepared(grid: PreparedGrid, runs_dir: str | Path = "runs", executor: str = "local", workers: int = 2, retry_failed: bool = False,
+                 progress: bool = True, threads: int | None = None, executor_options: dict | None = None,
+                 figures: bool = False) -> list[GridResult]:
+    """Train and evaluate every run of a prepared ``grid`` on ``executor`` (see :mod:`disentangle.orchestration.executors`,
+    with its own ``executor_options``), scoring codes of each of its representations ("mean", "sampled"), and with
+    ``figures`` draw each run's figures into ``RUN/figures`` as it finishes (in the worker, under a second a run once
+    it has trained: the HTML report then copies them); return one result per config, in the grid's order.
+    ``threads`` not given: cores / workers on this machine for a local grid; a remote task's node decides its own.
 
     Runs start seed by seed (every setting at the first seed before any at the
     second), so a study stopped half way already covers its whole sweep.
@@ -122,27 +152,21 @@ def run_grid(configs: list[runs.RunConfig], runs_dir: str | Path = "runs", metri
 
     runner = get_executor(executor, workers=workers, **(executor_options or {}))
     runs_dir = Path(runs_dir)
-    try:
-        runs_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=runs_dir):  # a private probe: safe with concurrent grids
-            pass
-    except OSError as error:
-        raise DisentangleError(f"runs folder {runs_dir} is not writable ({error.strerror})") from None
-    runs.check_locks_work(runs_dir)  # the per-run lock is what keeps two workers off one run
-    every = list(configs) if prepared else prepare_runs(configs, runs_dir)  # resolved (4 -> 4.0: the ids are these), checked
-    configs = list({config.run_id(): config for config in every}.values())  # beta = [4, 4.0] is one run
+    _check_runs_folder(runs_dir)
+    configs = list({config.run_id(): config for config in grid.configs}.values())  # beta = [4, 4.0] is one run
     if not runner.remote:  # the runs train on this machine: a device it lacks is one error before any worker starts
         check_here(configs)
         threads = threads or max(1, (os.cpu_count() or 1) // workers)
-    # else threads stay as given: each task resolves what it was not told on its node (run_setup.resolve_here)
+    # else threads stay as given: each task resolves what it was not told on its node (lifecycle.setup.resolve_here)
+    metric_options = dict(grid.metric_options)
     marker = _driver_marker(runs_dir) if runner.remote else None
     results: dict[str, GridResult] = {}
     todo = []
     for config in sorted(configs, key=lambda c: c.seed):  # stable: the sweep order within a seed is kept
-        task = RunTask(config, str(runs_dir), tuple(metric_names), profile, threads, dict(metric_options or {}), driver_marker=marker,
-                       representations=tuple(representations), figures=figures)
-        reason = runner.pending_reason(task) or _needs_work(config, runs_dir, metric_names, retry_failed, profile, metric_options,
-                                                            tuple(representations), figures, scored_here=not runner.remote)
+        task = RunTask(config, str(runs_dir), grid.metrics, grid.profile, threads, metric_options, driver_marker=marker,
+                       representations=grid.representations, figures=figures)
+        reason = runner.pending_reason(task) or _needs_work(config, runs_dir, grid.metrics, retry_failed, grid.profile, metric_options,
+                                                            grid.representations, figures, scored_here=not runner.remote)
         if reason:
             results[config.run_id()] = GridResult(config.run_id(), "skipped", reason)
         else:
@@ -157,7 +181,18 @@ def run_grid(configs: list[runs.RunConfig], runs_dir: str | Path = "runs", metri
     bar.close()
     if marker and not any(r.outcome == "submitted" for r in results.values()):
         Path(marker).unlink(missing_ok=True)  # queued jobs still need it; they find it by name
-    return [results[c.run_id()] for c in every]
+    return [results[c.run_id()] for c in grid.configs]
+
+
+def _check_runs_folder(runs_dir: Path) -> None:
+    """A one-line error unless ``runs_dir`` can be made and written and its file system's locks work."""
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=runs_dir):  # a private probe: safe with concurrent grids
+            pass
+    except OSError as error:
+        raise DisentangleError(f"runs folder {runs_dir} is not writable ({error.strerror})") from None
+    runs.check_locks_work(runs_dir)  # the per-run lock is what keeps two workers off one run
 
 
 def _driver_marker(runs_dir: Path) -> str:

@@ -44,11 +44,11 @@ KEYS = ("model", "dataset", "steps", "seeds", "precision", "evaluate", "profile"
         "batch_size", "dataset_options", "evaluate_options", "checkpoint_every", "device", "compile")
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class GridSpec:
-    """One ``[[grid]]`` table: its run configs and how to evaluate them."""
+    """One ``[[grid]]`` table as read: its run configs (unresolved) and how to evaluate them."""
 
-    configs: list[runs.RunConfig]
+    configs: tuple[runs.RunConfig, ...]
     metrics: tuple[str, ...]
     profile: str
     metric_options: dict
@@ -106,20 +106,20 @@ def _grid_spec(table: dict, where: str) -> GridSpec:
         accepted = model_class(model).accepted_options()
     except DisentangleError as error:
         fail("'model'", f"is bad: {error}")
-    dataset = _typed(table, "dataset", str, fail, "dsprites")
+    dataset = _typed(table, "dataset", str, fail, runs.RUN_DEFAULTS["dataset"])
     from disentangle.datasets import DATASETS, list_datasets
 
     if dataset not in list_datasets():
         fail("'dataset'", f"is {dataset!r}, expected one of {', '.join(list_datasets())}")
     steps = _positive_int(table, "steps", fail, runs.RUN_DEFAULTS["steps"])
     batch_size = _positive_int(table, "batch_size", fail, runs.RUN_DEFAULTS["batch_size"])
-    checkpoint_every = _positive_int(table, "checkpoint_every", fail, runs.default_checkpoint_every(steps))
+    checkpoint_every = _positive_int(table, "checkpoint_every", fail) if "checkpoint_every" in table else None  # None: RunConfig's rule
     seeds = table.get("seeds", [0])
     if isinstance(seeds, int) and not isinstance(seeds, bool) and seeds > 0:
         seeds = range(seeds)  # counted (load_spec) before this: never a list of 10^11 seeds
     elif not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
         fail("'seeds'", f"must be a non-empty list of non-negative integers or a positive count, got {seeds!r}")
-    precision = _typed(table, "precision", str, fail, "fp32")
+    precision = _typed(table, "precision", str, fail, runs.RUN_DEFAULTS["precision"])
     if precision not in runs.PRECISION_CHOICES:
         fail("'precision'", f"is {precision!r}, expected one of {', '.join(runs.PRECISION_CHOICES)}")
     profile = _typed(table, "profile", str, fail, "published")
@@ -161,7 +161,7 @@ def _grid_spec(table: dict, where: str) -> GridSpec:
         DATASETS.get(dataset).check_option_values(dataset_options)
     except DisentangleError as error:
         fail("'dataset_options'", f"is bad: {error}")
-    device = _typed(table, "device", str, fail, "auto")
+    device = _typed(table, "device", str, fail, runs.RUN_DEFAULTS["device"])
     compile_loss = _typed(table, "compile", bool, fail, False)
     loggers = _typed(table, "loggers", list, fail, [])
     tracking_uri = table.get("tracking_uri")
@@ -175,7 +175,7 @@ def _grid_spec(table: dict, where: str) -> GridSpec:
         check_model_options(configs)
     except DisentangleError as error:
         fail(f"model options of {model!r}", f"are bad: {error}")
-    return GridSpec(configs, metrics, profile, metric_options, tuple(dict.fromkeys(representations)))
+    return GridSpec(tuple(configs), tuple(metrics), profile, metric_options, tuple(dict.fromkeys(representations)))
 
 
 def _typed(table: dict, key: str, kind: type, fail, default=None):
@@ -185,7 +185,7 @@ def _typed(table: dict, key: str, kind: type, fail, default=None):
     return value
 
 
-def _positive_int(table: dict, key: str, fail, default: int) -> int:
+def _positive_int(table: dict, key: str, fail, default: int | None = None) -> int:
     value = table.get(key, default)
     try:
         return check_count(value, repr(key))

@@ -30,11 +30,11 @@ def run_one(config: runs.RunConfig, runs_dir: str, metric_names, profile: str, t
     ``RUN/figures`` unless they are current (a figure that cannot be drawn is told in the result's
     detail, the run is still done). Never raises (the grid goes on)."""
     from disentangle.lifecycle.evaluation import evaluate
-    from disentangle.lifecycle.training import TrainingFailed, train_if_needed
+    from disentangle.lifecycle.training import TrainingFailed, train_prepared
 
     run_id = config.run_id()
     try:
-        run_dir, trained = train_if_needed(config, runs_dir, progress=progress, threads=threads, prepared=True)
+        run_dir, trained = train_prepared(config, runs_dir, progress=progress, threads=threads)  # a grid's configs come prepared
         for representation in representations if metric_names else ():
             evaluate(run_dir, metric_names, profile=profile, options=metric_options, representation=representation, progress=progress,
                      device=config.device)

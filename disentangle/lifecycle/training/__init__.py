@@ -4,7 +4,7 @@ Light on purpose: ``import disentangle.lifecycle.training.checkpoint`` (what the
 loads neither the trainer nor the trackers; the names below are imported on first use.
 """
 
-_LAZY = {"TrainingFailed": "trainer", "train": "trainer", "train_if_needed": "trainer", "build": "loading", "load_trained": "loading"}
+_LAZY = {"TrainingFailed": "trainer", "train": "trainer", "train_if_needed": "trainer", "train_prepared": "trainer", "build": "loading", "load_trained": "loading"}
 
 
 def __getattr__(name: str):

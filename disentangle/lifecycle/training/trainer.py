@@ -25,7 +25,7 @@ from disentangle.base.signals import handled_between_steps
 from disentangle.lifecycle.trackers import Trackers, run_params
 from disentangle.base.devices import low_precision
 from disentangle.base.errors import DisentangleError
-from disentangle.lifecycle.setup import prepare_run, resolve_here, resolved_model_options
+from disentangle.lifecycle.setup import prepare_run, resolve_config, resolve_here, resolved_model_options
 from disentangle.lifecycle.training import log as training_log
 from disentangle.lifecycle.training.checkpoint import load_checkpoint, restore, save_checkpoint
 from disentangle.lifecycle.training.loading import build, check_checkpoint_loads
@@ -51,16 +51,23 @@ def train(config: runs.RunConfig, runs_dir: str | Path = "runs", progress: bool 
 
 
 def train_if_needed(config: runs.RunConfig, runs_dir: str | Path = "runs", progress: bool = True,
-                    threads: int | None = None, prepared: bool = False) -> tuple[Path, bool]:
-    """Like :func:`train`; also says whether this call trained (False: it was already done).
-    ``prepared``: ``config`` already went through :func:`disentangle.lifecycle.setup.prepare_runs` (a grid's task).
+                    threads: int | None = None) -> tuple[Path, bool]:
+    """Like :func:`train`; also says whether this call trained (False: it was already done)."""
+    return train_prepared(prepare_run(config, runs_dir), runs_dir, progress, threads)
+
+
+def train_prepared(config: runs.RunConfig, runs_dir: str | Path = "runs", progress: bool = True,
+                   threads: int | None = None) -> tuple[Path, bool]:
+    """:func:`train_if_needed` for a config that already went through
+    :func:`disentangle.lifecycle.setup.prepare_runs` (a grid's task: every run checked before any trains);
+    one that was not (its options not normalised, so its run id not final) is refused.
 
     Ctrl-C, SIGTERM and a cluster's requeue signal are acted on between steps (and once the model
     is built), never inside torch's C++ or one of the imports building a model sets off: see
     :func:`disentangle.base.signals.handled_between_steps`."""
+    if resolve_config(config) != config:
+        raise ValueError(f"{config.run_id()}: train_prepared takes a config from prepare_runs; use train_if_needed")
     with handled_between_steps() as stop_if_asked:
-        if not prepared:  # a grid's tasks come prepared (run_setup.prepare_runs), every one checked before any trained
-            config = prepare_run(config, runs_dir)
         return _train_if_needed(config, runs_dir, progress, threads, stop_if_asked)
 
 
