@@ -1,6 +1,7 @@
 """Planning a grid before it runs (issue 37): counted before anything is built, refused in one line
 above the limit, and --dry-run's classification of every run from its status alone."""
 
+import pytest
 import time
 
 from click.testing import CliRunner
