@@ -65,7 +65,7 @@ def train_prepared(config: runs.RunConfig, runs_dir: str | Path = "runs", progre
     Ctrl-C, SIGTERM and a cluster's requeue signal are acted on between steps (and once the model
     is built), never inside torch's C++ or one of the imports building a model sets off: see
     :func:`disentangle.base.signals.handled_between_steps`."""
-    if resolve_config(config) != config:
+    if resolve_config(config).run_id() != config.run_id():  # (4 == 4.0 in a dict: the ids tell them apart)
         raise ValueError(f"{config.run_id()}: train_prepared takes a config from prepare_runs; use train_if_needed")
     with handled_between_steps() as stop_if_asked:
         return _train_if_needed(config, runs_dir, progress, threads, stop_if_asked)
