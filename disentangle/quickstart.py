@@ -69,7 +69,8 @@ def run_quickstart(out: str | Path = "quickstart", fast: bool = False, workers: 
          f"{', '.join(METRICS)} (DCI with the fast subsampled-GBT estimator" + (", tiny score samples" if fast else "") + ")")
     echo(f"  precision {precision}: {hardware.precision_reason('cpu') if requested == 'auto' else 'as asked'}")
     echo(f"  budget {steps:,} steps of batch 64 per run ({why})")
-    results = grid.run_grid(configs, out / "runs", METRICS, workers=workers, profile="tiny" if fast else "fast", progress=progress)
+    results = grid.run_grid(configs, out / "runs", METRICS, workers=workers, profile="tiny" if fast else "fast", progress=progress,
+                            figures=False)  # drawn once below, under out/figures
     echo(f"grid: {grid.summary_line(results)}")
     for result in results:
         if result.outcome == "failed":

@@ -201,7 +201,8 @@ def evaluate(run_dirs, metric_names, seed, profile, old_fast_flag, force, split,
 @click.option("--device", default=None, help="auto (CUDA when available), cpu, cuda, cuda:N or mps; not part of the run id.")
 @click.option("--compile", "compile_loss", is_flag=True, help="torch.compile each run's loss (eager if compiling fails); not part of the run id.")
 @click.option("--retry-failed", is_flag=True, help="Train failed runs again.")
-@click.option("--figures", is_flag=True, help="Draw each run's figures into RUN/figures as it finishes (under a second a run in its worker): report --html copies them.")
+@click.option("--figures/--no-figures", default=True, show_default=True,
+              help="Draw each run's figures into RUN/figures as it finishes (~0.7 s a run in its worker; report --html then only copies them).")
 @click.option("--max-runs", type=click.IntRange(min=1), default=None, help="Refuse a grid of more runs than this, counted before any is built [default: 10,000].")
 @click.option("--dry-run", is_flag=True, help="Print what the grid would do (new, resumable, finished, failed, running runs; the training budget) and stop.")
 @click.option("--data-root", type=click.Path(path_type=Path), default=None)
@@ -250,7 +251,7 @@ def grid(spec_file, model, betas, seeds, dataset, steps, batch_size, settings, m
 @click.option("--out", type=click.Path(path_type=Path), default=Path("metrics"), show_default=True)
 @click.option("--html", "as_html", is_flag=True, help="Also write a static site: OUT/report/index.html and a page per run.")
 @click.option("--format", "fmt", type=click.Choice(["png", "svg", "pdf"]), default="png", show_default=True, help="Format of the grid figures.")
-@click.option("--no-run-figures", is_flag=True, help="--html without drawing run figures (1-3 s a run); those runs drew as they finished (grid --figures) are still copied.")
+@click.option("--no-run-figures", is_flag=True, help="--html without drawing the run figures a grid did not draw (grid --no-figures, older runs: 1-3 s a run); those drawn as runs finished are still copied.")
 @click.option("--data-root", type=click.Path(path_type=Path), default=None, help="Where the runs' data set files are on this machine (--html figures).")
 @click.option("--quiet", is_flag=True)
 @reports_errors
