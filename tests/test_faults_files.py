@@ -53,7 +53,7 @@ def test_one_bad_file_is_a_row_with_its_problem_and_the_rest_go_on(finished_run,
     assert problem in rows.loc["broken-run", "problem"]
     assert rows.loc[run_dir.name, "finished"] and not rows.loc["broken-run", "finished"]
     assert len(problems) == 1
-    (outcome,) = grid.run_grid([config], folder, (), workers=1, progress=False)
+    (outcome,) = grid.run_grid([config], folder, (), workers=1, progress=False, figures=False)
     assert outcome.outcome == "skipped"  # the good run, unaffected by its broken neighbour
 
 
@@ -67,7 +67,7 @@ def test_a_done_run_whose_checkpoint_does_not_load_is_broken_not_done(finished_r
             "--runs-dir", str(folder), "--quiet"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2 and "is marked done but is broken" in result.output and "checkpoint" in result.output
-    (outcome,) = grid.run_grid([config], folder, (), workers=1, progress=False)
+    (outcome,) = grid.run_grid([config], folder, (), workers=1, progress=False, figures=False)
     assert outcome.outcome == "failed" and "broken" in outcome.detail
 
 
@@ -160,7 +160,7 @@ def test_a_garbled_log_leaves_the_run_listed_and_resumable(finished_run, tmp_pat
     (folder / run_dir.name / runs.LOG).write_bytes(b"\xff\x00garbage\n1,2\n")
     table, _, problems = report.write_report(folder, tmp_path / "out")
     assert list(table["run_id"]) == [run_dir.name] and not problems
-    (outcome,) = grid.run_grid([config], folder, (), workers=1, progress=False)
+    (outcome,) = grid.run_grid([config], folder, (), workers=1, progress=False, figures=False)
     assert outcome.outcome == "skipped"
 
 

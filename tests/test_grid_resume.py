@@ -52,7 +52,7 @@ def test_failed_run_is_recorded_and_retried_only_when_asked(tmp_path, monkeypatc
 def _grid_command(runs_dir, betas="1,2,4", steps=40):
     return [sys.executable, "-m", "disentangle", "grid", "--model", "beta_vae", "--beta", betas, "--steps", str(steps),
             "--batch-size", "8", "--set", "latent_dim=3", "--evaluate", "", "--workers", "1",
-            "--runs-dir", str(runs_dir), "--quiet"]
+            "--runs-dir", str(runs_dir), "--quiet", "--no-figures"]  # what trains (and is skipped), without the figures
 
 
 def test_killed_grid_resumes_without_losing_or_repeating_work(tmp_path):

@@ -115,7 +115,7 @@ def test_a_run_planned_when_auto_went_into_the_id_is_found_under_its_new_id(tmp_
     old_dir = train(dataclasses.replace(auto, precision="bf16"), tmp_path, progress=False)  # as the old planner stored it
     assert old_dir.name != auto.run_id()
     native(False)  # another machine reruns the study
-    (result,) = run_grid([auto], tmp_path, progress=False, workers=1)
+    (result,) = run_grid([auto], tmp_path, progress=False, workers=1, figures=False)
     assert result.outcome == "skipped" and [d.name for d in tmp_path.iterdir() if not d.name.startswith(".")] == [auto.run_id()]
     data = runs.read_config_data(tmp_path / auto.run_id())
     assert data["precision"] == "auto" and runs.trained_precision(data, auto) == "bf16"

@@ -29,7 +29,7 @@ def study(tmp_path_factory):
     runs_dir = tmp_path_factory.mktemp("study") / "runs"
     configs = [c for model in ("beta_vae", "beta_tcvae") for c in grid.expand(model, "dsprites", betas=(1.0, 4.0), seeds=(0, 1), **TINY)]
     failing = grid.expand("beta_vae", "dsprites", betas=(1.0,), seeds=(0,), steps=6, batch_size=8, fixed={"latent_dim": 3, "lr": 1e12})
-    results = grid.run_grid(configs + failing, runs_dir, ("mig", "sap"), workers=2, profile="tiny", progress=False)
+    results = grid.run_grid(configs + failing, runs_dir, ("mig", "sap"), workers=2, profile="tiny", progress=False, figures=False)
     assert [r.outcome for r in results].count("done") == 8 and [r.outcome for r in results].count("failed") == 1
     return runs_dir
 
@@ -38,7 +38,7 @@ def test_summary_groups_by_identity_minus_seed_and_skips_unfinished(study, tmp_p
     runs_dir = tmp_path / "runs"
     shutil.copytree(study, runs_dir)
     bf16 = grid.expand("beta_vae", "dsprites", betas=(1.0,), seeds=(0,), precision="bf16", **TINY)
-    grid.run_grid(bf16, runs_dir, ("mig",), workers=1, profile="tiny", progress=False)
+    grid.run_grid(bf16, runs_dir, ("mig",), workers=1, profile="tiny", progress=False, figures=False)
     killed = next(d for d in runs_dir.iterdir() if "beta_tcvae" in d.name and "seed1" in d.name)
     runs.write_status(killed, "running")  # as a run killed before its last step looks
     table, summary, _ = report.write_report(runs_dir, tmp_path / "metrics")

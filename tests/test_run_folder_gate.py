@@ -129,7 +129,7 @@ def test_a_checkpoint_swapped_for_another_runs_is_broken_everywhere(two_runs, tm
     run, other = _copy(first, folder), _copy(second, folder)
     assert (run / runs.CHECKPOINT).stat().st_size == (other / runs.CHECKPOINT).stat().st_size
     shutil.copy(other / runs.CHECKPOINT, run / runs.CHECKPOINT)
-    results = {r.run_id: r for r in grid.run_grid(configs, folder, (), workers=1, progress=False)}
+    results = {r.run_id: r for r in grid.run_grid(configs, folder, (), workers=1, progress=False, figures=False)}
     assert results[other.name].outcome == "skipped"
     assert results[run.name].outcome == "failed" and "is marked done but is broken" in results[run.name].detail
     for command in (["evaluate", str(run), "--metrics", "mig", "--profile", "tiny"], ["traverse", str(run)],
@@ -211,13 +211,13 @@ def test_a_rerun_remembers_a_verified_checkpoint_by_its_stat_and_still_sees_a_sw
     configs, (first, second) = two_runs
     folder = tmp_path / "runs"
     run, other = _copy(first, folder), _copy(second, folder)
-    assert [r.outcome for r in grid.run_grid(configs, folder, (), workers=1, progress=False)] == ["skipped", "skipped"]
+    assert [r.outcome for r in grid.run_grid(configs, folder, (), workers=1, progress=False, figures=False)] == ["skipped", "skipped"]
     assert (run / runs.VERIFIED).is_file()
     hashed = []
     real_md5 = hashlib.md5
     monkeypatch.setattr(hashlib, "md5", lambda *a, **k: hashed.append(1) or real_md5(*a, **k))
-    assert [r.outcome for r in grid.run_grid(configs, folder, (), workers=1, progress=False)] == ["skipped", "skipped"]
+    assert [r.outcome for r in grid.run_grid(configs, folder, (), workers=1, progress=False, figures=False)] == ["skipped", "skipped"]
     assert not hashed  # remembered: a stat each
     shutil.copy(other / runs.CHECKPOINT, run / runs.CHECKPOINT)  # same size, same folder entry: another file's bytes
-    results = {r.run_id: r for r in grid.run_grid(configs, folder, (), workers=1, progress=False)}
+    results = {r.run_id: r for r in grid.run_grid(configs, folder, (), workers=1, progress=False, figures=False)}
     assert results[run.name].outcome == "failed" and "is marked done but is broken" in results[run.name].detail and hashed

@@ -91,7 +91,7 @@ def tracker_options(command):
     command = click.option("--tracking-uri", default=None,
                            help="mlflow: a tracking server or database URI (default: sqlite mlflow.db in the runs folder).")(command)
     return click.option("--logger", "loggers", multiple=True, cls=RegistryOption, registry="disentangle.lifecycle.trackers:TRACKERS",
-                        help="An experiment tracker besides log.csv (several allowed); not part of the run id.")(command)
+                        help="An experiment tracker besides log.csv, which every run writes (csv names it and opens nothing; several allowed); not part of the run id.")(command)
 
 
 @main.command()

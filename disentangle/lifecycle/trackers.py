@@ -46,6 +46,7 @@ class Tracker:
 
     package = ""
     extra = ""
+    built_in = False  # True: what the run writes itself (log.csv); naming the tracker opens nothing
 
     def __init__(self, run_dir: Path, name: str, params: dict, state: dict, uri: str | None = None):
         self.run_dir, self.state = run_dir, state
@@ -73,7 +74,10 @@ class Tracker:
 
 @TRACKERS.register("csv")
 class CsvTracker(Tracker):
-    """log.csv, which every run writes anyway: naming it changes nothing."""
+    """log.csv, which every run writes anyway: naming it (``--logger csv``, a study's ``loggers = ["csv"]``)
+    is accepted and opens nothing."""
+
+    built_in = True
 
     def scalars(self, values, step):
         pass
@@ -305,7 +309,7 @@ class Trackers:
         self.saved = _read_state(self.run_dir)
         self.open = {}
         for name in names:
-            if name == "csv":
+            if TRACKERS.get(name).built_in:  # written by the run itself (log.csv)
                 continue
             state = self.saved.setdefault(name, {})
             self.open[name] = TRACKERS.get(name)(self.run_dir, self.run_dir.name, params, state, uri)

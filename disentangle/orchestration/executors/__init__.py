@@ -2,7 +2,8 @@
 
 ``get_executor("slurm", partition="debug")`` builds one; ``list_executors()`` names
 them. Each takes :class:`RunTask` objects (one picklable description per run) and
-yields a :class:`GridResult` per task. Adding an executor is one file here.
+yields a :class:`GridResult` per task. Adding an executor is one file here plus its import line below;
+its options reach ``grid`` as ``--executor-option KEY=VALUE`` (a shorthand flag like ``--partition`` is a line of the CLI).
 """
 
 from disentangle.orchestration.executors.base import EXECUTORS, Executor, get_executor, list_executors
