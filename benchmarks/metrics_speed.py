@@ -58,7 +58,7 @@ def _bootstrapped(name, codes, factors):
 
 def _probe_settings(name: str, profile: str) -> dict:
     """A metric's settings under ``profile`` without the sample sizes (this benchmark fixes those)."""
-    return {k: v for k, v in metrics.get_metric(name).settings(profile).items() if not k.startswith("num_")}
+    return {k: v for k, v in metrics.metric_record(name).settings(profile).items() if not k.startswith("num_")}
 
 
 def main() -> None:
@@ -121,7 +121,7 @@ def naive_evaluation(run_dir: str, profile: str) -> dict:
 
     from disentangle.metrics.registry import default_metrics
     from disentangle.scoring.runner import compute_metric, metric_rng
-    from disentangle.metrics import get_metric
+    from disentangle.metrics import metric_record
     from disentangle.lifecycle.training import load_trained
 
     _, dataset, model = load_trained(run_dir)
@@ -133,7 +133,7 @@ def naive_evaluation(run_dir: str, profile: str) -> dict:
 
     seconds = {}
     for name in default_metrics():
-        settings = get_metric(name).settings(profile)
+        settings = metric_record(name).settings(profile)
         if name in ("beta_vae", "factor_vae"):
             settings["points_per_call"] = 4
         seconds[name], _ = timed(compute_metric, name, dataset, model, settings, metric_rng(0, name), represent)
@@ -171,7 +171,7 @@ def encoding_floor(run_dir: str, profile: str, batch: int, seconds: float = 5.0)
     fp32 matmul peak: a lower bound on any evaluation that codes these many images (fp32)."""
     import torch
 
-    from disentangle.metrics import get_metric
+    from disentangle.metrics import metric_record
     from disentangle.lifecycle.training import load_trained
 
     sys.path.insert(0, str(Path(__file__).parent))
@@ -191,7 +191,7 @@ def encoding_floor(run_dir: str, profile: str, batch: int, seconds: float = 5.0)
     peak = matmul_gflops()
     sizes = {"beta_vae": lambda s: 2 * s["batch_size"] * (s["num_train"] + s["num_eval"]),
              "factor_vae": lambda s: s["batch_size"] * (s["num_train"] + s["num_eval"]) + s["num_variance_estimate"]}
-    coded = sum(size(get_metric(name).settings(profile)) for name, size in sizes.items()) + 15_000  # + the shared 10,000 / 5,000 codes
+    coded = sum(size(metric_record(name).settings(profile)) for name, size in sizes.items()) + 15_000  # + the shared 10,000 / 5,000 codes
     print(f"  encoder alone: {rate:,.0f} images/s = {rate * flops / 1e9:.0f} GFLOP/s, {100 * rate * flops / 1e9 / peak:.0f}% of the "
           f"fp32 matmul peak ({peak:.0f} GFLOP/s); the profile codes {coded:,} images: {coded / rate:.1f} s at this rate, "
           f"{coded * flops / peak / 1e9:.1f} s at the peak")

@@ -25,7 +25,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from disentangle.datasets import get_dataset
-from disentangle.models import build_model
+from disentangle.models import get_model
 from disentangle.models.layers import SubpixelConvTranspose2d
 from disentangle.base.runs import RunConfig
 from disentangle.lifecycle.training import train
@@ -88,7 +88,7 @@ def naive_baseline(steps: int) -> tuple[float, float]:
     torch.manual_seed(0)
     _, images = get_dataset("dsprites").sample(16384, np.random.default_rng(0))
     loader = DataLoader(TensorDataset(torch.from_numpy(images)), batch_size=BATCH, shuffle=True, drop_last=True)
-    model = with_plain_layers(build_model("beta_vae", beta=4.0))
+    model = with_plain_layers(get_model("beta_vae", beta=4.0))
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     done, start, losses = 0, None, []
     while done < steps + 10:
@@ -145,7 +145,7 @@ def main() -> None:
     print(describe_machine())
     with_bf16 = native_bf16("cpu") or args.bf16
     peaks = {"fp32": matmul_gflops(), "bf16": matmul_gflops(dtype=torch.bfloat16) if with_bf16 else float("nan")}
-    flops = training_flops_per_image(build_model("beta_vae"))
+    flops = training_flops_per_image(get_model("beta_vae"))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; dense matmul peak: fp32 {peaks['fp32']:.0f} GFLOP/s, "
           f"bf16 {peaks['bf16']:.0f} GFLOP/s; beta_vae+conv64 training: {flops / 1e6:.0f} MFLOP per image")
     if not with_bf16:

@@ -81,9 +81,9 @@ def run_quickstart(out: str | Path = "quickstart", fast: bool = False, workers: 
         run_dir = out / "runs" / config.run_id()
         if (run_dir / "checkpoint.pt").exists():
             viz.render_run_figures(run_dir, out / "figures" / f"beta{config.model_options['beta']:g}")
-    from disentangle.metrics import get_metric
+    from disentangle.metrics import metric_record
 
-    headline = [get_metric(name).headline_column for name in METRICS]
+    headline = [metric_record(name).headline_column for name in METRICS]
     shown = [c for c in ("beta", "final_recon", "final_kl", *headline) if c in table.columns]
     if not table.empty:
         echo(table.sort_values("beta")[shown].to_string(index=False, float_format=lambda v: f"{v:.3f}"))

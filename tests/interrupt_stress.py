@@ -1,6 +1,6 @@
 """Many Ctrl-Cs at random moments of ``train``: how each process ended (not collected by pytest).
 
-The fault sweep (``test_fault_sweep.py``) sends one signal per case at a seeded moment; this sends
+The fault sweep (``test_interruptions.py``) sends one signal per case at a seeded moment; this sends
 N, one per process, at uniform moments in [1, 8] s, and counts exit statuses: every one should be
 130 (or 0: the run had finished). Run it beside a CPU hog to reach the moments a busy machine
 makes long (imports, ``ray.init``)::

@@ -11,7 +11,7 @@ from disentangle import DisentangleError
 from disentangle.cli import main
 from disentangle.orchestration.grid import expand
 from disentangle.metrics import _likelihood as likelihood
-from disentangle.models import build_model
+from disentangle.models import get_model
 from disentangle.scoring.runner import MAX_BOOTSTRAP, MAX_SAMPLE_POINTS, metric_settings
 from disentangle.lifecycle.training import train
 
@@ -40,7 +40,7 @@ def test_the_cli_refuses_them_before_scoring(tmp_path):
 
 def test_iwae_streams_its_samples_whatever_k_is(monkeypatch):
     torch.manual_seed(0)
-    model = build_model("vae", observation_shape=(1, 28, 28), architecture="mlp", latent_dim=3).eval()
+    model = get_model("vae", observation_shape=(1, 28, 28), architecture="mlp", latent_dim=3).eval()
     x = torch.as_tensor((np.random.default_rng(0).random((4, 1, 28, 28)) > 0.5).astype(np.float32))
     monkeypatch.setattr(likelihood, "SAMPLES_PER_CALL", 12)  # 3 samples of the 4 images per chunk
     with torch.no_grad():
@@ -55,7 +55,7 @@ def test_iwae_streams_its_samples_whatever_k_is(monkeypatch):
 
 
 def test_every_metric_setting_lies_within_its_declared_bound_and_bigger_is_refused():
-    from disentangle.metrics import get_metric, list_metrics
+    from disentangle.metrics import metric_record, list_metrics
     from disentangle.metrics.registry import setting_bounds
     from disentangle.scoring.runner import metric_settings
 
@@ -63,7 +63,7 @@ def test_every_metric_setting_lies_within_its_declared_bound_and_bigger_is_refus
     for name in list_metrics():
         for profile in ("published", "fast", "tiny"):
             for key, value in metric_settings(name, profile).items():
-                bounds = setting_bounds(get_metric(name), key)
+                bounds = setting_bounds(metric_record(name), key)
                 if bounds and isinstance(value, (int, float)):
                     assert bounds[0] <= value <= bounds[1], (name, profile, key, value)
                     bounded += 1

@@ -13,7 +13,7 @@ from disentangle.datasets import get_dataset
 from disentangle.datasets.base import FactorsAsObservations
 from disentangle.datasets.correlations import CorrelatedFactors
 from disentangle.datasets.pairs import sample_pair_batch
-from disentangle.models import build_model
+from disentangle.models import get_model
 from disentangle.models.hfs import hausdorff_support_distance
 from disentangle.base.runs import RunConfig
 from disentangle.lifecycle.training.loading import evaluation_dataset_options
@@ -141,7 +141,7 @@ def test_hfs_loss_is_recon_plus_beta_kl_plus_gamma_hfs_and_beta_zero_is_allowed(
     torch.manual_seed(0)
     x = torch.rand(8, 1, 64, 64).round()
     for beta in (0.0, 3.0):
-        model = build_model("hfs_vae", beta=beta, gamma=2.0, latent_dim=3)  # 3 pairs < 25: all of them each step
+        model = get_model("hfs_vae", beta=beta, gamma=2.0, latent_dim=3)  # 3 pairs < 25: all of them each step
         torch.manual_seed(1)
         out = model.loss(x)
         torch.manual_seed(1)
@@ -154,7 +154,7 @@ def test_hfs_loss_is_recon_plus_beta_kl_plus_gamma_hfs_and_beta_zero_is_allowed(
 
 
 def test_hfs_samples_its_latent_pairs_from_torchs_generator():
-    model = build_model("hfs_vae", latent_dim=10, num_latent_pairs=3)
+    model = get_model("hfs_vae", latent_dim=10, num_latent_pairs=3)
     mu = torch.randn(16, 10, generator=torch.Generator().manual_seed(0))
     torch.manual_seed(5)
     first = model.support_penalty(mu)
@@ -168,7 +168,7 @@ def test_hfs_samples_its_latent_pairs_from_torchs_generator():
 ])
 def test_bad_hfs_options(options, message):
     with pytest.raises(DisentangleError, match=message):
-        build_model("hfs_vae", **options)
+        get_model("hfs_vae", **options)
 
 
 # -- scoring on unaltered data -------------------------------------------------------------------

@@ -10,7 +10,7 @@ import pytest
 
 import disentangle
 from disentangle.base.errors import DegenerateInputWarning, DisentangleError
-from disentangle.metrics import factorized_support, get_metric, latent_correlation, list_metrics
+from disentangle.metrics import factorized_support, metric_record, latent_correlation, list_metrics
 from disentangle.metrics.registry import ARRAY_NEEDS
 
 RNG = np.random.default_rng(0)
@@ -23,7 +23,7 @@ CASES = {  # (codes, factors, whether every metric that reads them must refuse o
     "one factor, noise codes": (NOISE, FACTORS[:, :1], False),
     "one class per factor": (NOISE, np.zeros((N, 2), dtype=int), True),
 }
-ARRAY_METRICS = [m for m in list_metrics() if get_metric(m).needs in ARRAY_NEEDS]
+ARRAY_METRICS = [m for m in list_metrics() if metric_record(m).needs in ARRAY_NEEDS]
 
 
 def _score(name, codes, factors):
@@ -33,7 +33,7 @@ def _score(name, codes, factors):
             result = disentangle.evaluate_codes(codes[:400], factors[:400], codes[400:], factors[400:], [name], profile="tiny")
         except DisentangleError as error:
             return "refused", str(error), caught
-    metric = get_metric(name)
+    metric = metric_record(name)
     if result.get("settings", {}).get(name, {}).get("skipped"):
         return "skipped", result["settings"][name]["skipped"], caught
     return "scored", result[metric.headline_column], caught
@@ -43,7 +43,7 @@ def _score(name, codes, factors):
 @pytest.mark.parametrize("name", ARRAY_METRICS)
 def test_degenerate_input_is_nan_or_refused_never_a_score(name, case):
     codes, factors, must_refuse = CASES[case]
-    metric = get_metric(name)
+    metric = metric_record(name)
     if must_refuse is None:
         must_refuse = codes.shape[1] < metric.min_latents
     if metric.needs == "codes_only" and "factor" in case:
@@ -77,12 +77,12 @@ def test_factorized_support_of_one_latent_is_nan_not_its_best_score():
 
 
 def test_every_array_metric_declares_what_it_needs():
-    assert all(get_metric(m).min_latents >= 1 and get_metric(m).min_factors >= 1 for m in ARRAY_METRICS)
-    assert {m for m in ARRAY_METRICS if get_metric(m).min_factors > 1} >= {"dci", "modularity", "infomec", "mig_sup", "dcimig", "irs",
+    assert all(metric_record(m).min_latents >= 1 and metric_record(m).min_factors >= 1 for m in ARRAY_METRICS)
+    assert {m for m in ARRAY_METRICS if metric_record(m).min_factors > 1} >= {"dci", "modularity", "infomec", "mig_sup", "dcimig", "irs",
                                                                              "latent_correlation"}
 
 
-@pytest.mark.parametrize("name", [m for m in list_metrics() if get_metric(m).needs == "sampling"])
+@pytest.mark.parametrize("name", [m for m in list_metrics() if metric_record(m).needs == "sampling"])
 def test_a_sampling_score_of_an_encoder_that_ignores_its_input_is_nan(name):
     from disentangle.datasets import get_dataset
     from disentangle.scoring.runner import compute_metric, metric_rng, metric_settings
@@ -90,4 +90,4 @@ def test_a_sampling_score_of_an_encoder_that_ignores_its_input_is_nan(name):
     constant = lambda observations: np.zeros((len(observations), 5))  # noqa: E731
     with pytest.warns(DegenerateInputWarning, match=f"{name}: every code is constant"):
         values = compute_metric(name, get_dataset("dsprites"), None, metric_settings(name, "tiny"), metric_rng(0, name), constant)
-    assert values == {get_metric(name).headline: pytest.approx(float("nan"), nan_ok=True)}
+    assert values == {metric_record(name).headline: pytest.approx(float("nan"), nan_ok=True)}

@@ -12,14 +12,14 @@ import pytest
 
 import disentangle
 import disentangle.metrics
-from disentangle.metrics import get_metric, list_metrics
+from disentangle.metrics import metric_record, list_metrics
 
 SECTIONS = ("Parameters\n", "Returns\n", "References\n", "Examples\n")
 
 
 def _documented():
     for name in list_metrics():
-        yield f"metric {name}", get_metric(name).function
+        yield f"metric {name}", metric_record(name).function
     for name in disentangle.__all__:
         value = getattr(disentangle, name)
         if callable(value) and not isinstance(value, type):
@@ -47,7 +47,7 @@ def test_docstring_examples_run(module_name):
     module = importlib.import_module(module_name)
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE, verbose=False)
     assert result.failed == 0
-    functions = {get_metric(n).function.__module__ for n in list_metrics()}
+    functions = {metric_record(n).function.__module__ for n in list_metrics()}
     if module_name in functions or not module_name.startswith("disentangle.metrics"):
         assert result.attempted > 0  # the examples were found: a module that has them runs them
 

@@ -15,7 +15,7 @@ import pytest
 
 from disentangle.cli import main
 from disentangle.datasets import DATASETS
-from disentangle.metrics import get_metric
+from disentangle.metrics import metric_record
 from disentangle.models.registry import MODELS
 from disentangle.base.registry import function_schema
 
@@ -69,12 +69,12 @@ def check_command(line: str) -> None:
     for names in given.get("--metrics", []) + given.get("--evaluate", []):
         for name in filter(None, names.split(",")):
             if not _is_placeholder(name) and name != "...":
-                get_metric(name)
+                metric_record(name)
     if command.name == "evaluate":
         for setting in given.get("--set", []):
             if not _is_placeholder(setting):
                 metric, _, key = setting.split("=")[0].partition(".")
-                assert key in get_metric(metric).settings("published") or key in function_schema(get_metric(metric).function), line
+                assert key in metric_record(metric).settings("published") or key in function_schema(metric_record(metric).function), line
 
 
 def test_the_pages_show_commands():

@@ -123,7 +123,7 @@ def _children(pid: int) -> list[int]:
     return [child for child in process_pids() if (fields := proc_stat(child)) is not None and int(fields[1]) == pid]
 
 
-@pytest.mark.parametrize("executor", ["local"])  # Ray: tests/test_fault_sweep.py
+@pytest.mark.parametrize("executor", ["local"])  # Ray: tests/test_interruptions.py
 def test_sigterm_on_a_grid_stops_its_workers_and_leaves_resumable_runs(tmp_path, executor):
     import signal
     import subprocess

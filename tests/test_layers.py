@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from disentangle.models import build_model
+from disentangle.models import get_model
 from disentangle.models.layers import SubpixelConvTranspose2d, phase_kernels
 
 
@@ -57,7 +57,7 @@ def test_under_bf16_autocast_it_casts_as_the_native_layer_does():
 
 @pytest.mark.parametrize("architecture, shape", [("conv64", (1, 64, 64)), ("conv64", (3, 64, 64)), ("conv28", (1, 28, 28))])
 def test_the_decoders_image_layer_uses_it(architecture, shape):
-    model = build_model("vae", observation_shape=shape, architecture=architecture)
+    model = get_model("vae", observation_shape=shape, architecture=architecture)
     deconvs = [m for m in model.decoder.modules() if isinstance(m, nn.ConvTranspose2d)]
     assert isinstance(deconvs[-1], SubpixelConvTranspose2d) and deconvs[-1].out_channels == shape[0]
     assert not any(isinstance(m, SubpixelConvTranspose2d) for m in deconvs[:-1])  # wide layers keep the native kernel

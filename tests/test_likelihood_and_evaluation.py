@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from disentangle.base import runs
 from disentangle.cli import main
 from disentangle.metrics import active_units, elbo, iwae_nll
-from disentangle.models import build_model
+from disentangle.models import get_model
 from disentangle.base.runs import RunConfig
 from disentangle.lifecycle.training import train
 
@@ -17,7 +17,7 @@ from disentangle.lifecycle.training import train
 @pytest.fixture(scope="module")
 def model_and_data():
     torch.manual_seed(0)
-    model = build_model("vae", observation_shape=(1, 28, 28), architecture="mlp", latent_dim=4).eval()
+    model = get_model("vae", observation_shape=(1, 28, 28), architecture="mlp", latent_dim=4).eval()
     data = (np.random.default_rng(0).random((64, 1, 28, 28)) > 0.8).astype(np.float32)
     return model, data
 

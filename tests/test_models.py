@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from disentangle import DisentangleError
-from disentangle.models import build_model, kl_per_dim, list_models
+from disentangle.models import get_model, kl_per_dim, list_models
 from disentangle.models.annealed_vae import capacity
 from disentangle.models.beta_tcvae import total_correlation
 from disentangle.models.dip_vae import dip_penalty
@@ -23,7 +23,7 @@ def test_every_family_is_registered():
 @pytest.mark.parametrize(("architecture", "shape"), [("conv64", (1, 64, 64)), ("conv28", (1, 28, 28)), ("mlp", (1, 28, 28))])
 def test_pair_models_forward_backward_and_contract(name, architecture, shape):
     torch.manual_seed(0)
-    model = build_model(name, observation_shape=shape, architecture=architecture, latent_dim=4)
+    model = get_model(name, observation_shape=shape, architecture=architecture, latent_dim=4)
     x = torch.rand(6, *shape).round()  # three pairs: rows i and 3 + i
     changed = torch.tensor([[True, False], [False, True], [True, True]])
     out = model.training_step(x, 0, model.configure_optimizers(), changed=changed)
@@ -36,7 +36,7 @@ def test_pair_models_forward_backward_and_contract(name, architecture, shape):
 def test_pair_models_loss_decreases_on_small_subset(name):
     torch.manual_seed(0)
     prototypes = (torch.rand(4, 1, 28, 28) > 0.7).float()
-    model = build_model(name, observation_shape=(1, 28, 28), architecture="conv28", latent_dim=4, lr=1e-3)
+    model = get_model(name, observation_shape=(1, 28, 28), architecture="conv28", latent_dim=4, lr=1e-3)
     optimizers = model.configure_optimizers()
     losses = []
     for step in range(200):
@@ -51,7 +51,7 @@ def test_pair_models_loss_decreases_on_small_subset(name):
 @pytest.mark.parametrize(("architecture", "shape"), [("conv64", (1, 64, 64)), ("conv28", (1, 28, 28)), ("mlp", (1, 28, 28))])
 def test_forward_backward_and_contract(name, architecture, shape):
     torch.manual_seed(0)
-    model = build_model(name, observation_shape=shape, architecture=architecture, latent_dim=4)
+    model = get_model(name, observation_shape=shape, architecture=architecture, latent_dim=4)
     x = torch.rand(6, *shape).round()
     mu, logvar = model.encode(x)
     assert mu.shape == logvar.shape == (6, 4)
@@ -67,7 +67,7 @@ def test_loss_decreases_on_small_subset(name):
     torch.manual_seed(0)
     prototypes = (torch.rand(4, 1, 28, 28) > 0.7).float()  # four images to learn
     small = {"factor_vae": {"discriminator_hidden": 100}}.get(name, {})  # the reference's 6 x 1000 takes 4x a step here
-    model = build_model(name, observation_shape=(1, 28, 28), architecture="conv28", latent_dim=4, lr=1e-3, **small)
+    model = get_model(name, observation_shape=(1, 28, 28), architecture="conv28", latent_dim=4, lr=1e-3, **small)
     optimizers = model.configure_optimizers()
     losses = []
     for step in range(200):
@@ -85,13 +85,13 @@ def test_kl_closed_form_by_hand():
 
 def test_beta_vae_loss_is_recon_plus_beta_kl():
     torch.manual_seed(0)
-    model = build_model("beta_vae", beta=3.0, observation_shape=(1, 28, 28), architecture="mlp")
+    model = get_model("beta_vae", beta=3.0, observation_shape=(1, 28, 28), architecture="mlp")
     out = model.loss(torch.rand(4, 1, 28, 28).round())
     assert float(out["loss"].detach()) == pytest.approx(float((out["recon"] + 3.0 * out["kl"]).detach()), rel=1e-5)
 
 
 def test_bernoulli_reconstruction_by_hand():
-    model = build_model("vae", observation_shape=(1, 28, 28), architecture="mlp")
+    model = get_model("vae", observation_shape=(1, 28, 28), architecture="mlp")
     x = torch.zeros(2, 1, 28, 28)
     x[0, 0, 0, 0] = 1.0
     logits = torch.zeros_like(x)  # p = 0.5 everywhere: -log p = log 2 per pixel
@@ -141,11 +141,11 @@ def test_permute_dims_keeps_marginals():
 
 
 def test_factor_vae_discriminator_shape():
-    model = build_model("factor_vae", latent_dim=10)
+    model = get_model("factor_vae", latent_dim=10)
     widths = [m.out_features for m in model.discriminator if isinstance(m, torch.nn.Linear)]
     assert widths == [1000] * 6 + [2]
     assert model.configure_optimizers()["discriminator"].defaults["betas"] == (0.5, 0.9)
-    smaller = build_model("factor_vae", latent_dim=3, discriminator_hidden=20, discriminator_layers=2)
+    smaller = get_model("factor_vae", latent_dim=3, discriminator_hidden=20, discriminator_layers=2)
     assert [(m.in_features, m.out_features) for m in smaller.discriminator if isinstance(m, torch.nn.Linear)] == [(3, 20), (20, 20), (20, 2)]
 
 
@@ -160,4 +160,4 @@ def test_factor_vae_discriminator_shape():
 ])
 def test_bad_configs(name, options, message):
     with pytest.raises(DisentangleError, match=message):
-        build_model(name, **options)
+        get_model(name, **options)

@@ -11,7 +11,7 @@ from disentangle.orchestration import grid
 from disentangle.base import runs
 
 from conftest import assert_tensorboard_holds_the_log
-from test_fault_sweep import check_a_stopped_grid_recovers, train_reference
+from test_interruptions import check_a_stopped_grid_recovers, train_reference
 
 pytestmark = pytest.mark.slow
 
@@ -19,7 +19,7 @@ TINY = {"steps": 6, "batch_size": 8, "fixed": {"latent_dim": 3}}
 
 
 def test_a_stopped_ray_grid_recovers(tmp_path_factory, tmp_path, ray_exclusive):
-    """The fault sweep's grid case on Ray (``tests/test_fault_sweep.py::test_grid``), against a reference
+    """The fault sweep's grid case on Ray (``tests/test_interruptions.py::test_grid``), against a reference
     trained here (the grid case compares weights only, so it needs no scored reference)."""
     pytest.importorskip("ray")
     check_a_stopped_grid_recovers(train_reference(tmp_path_factory.mktemp("reference")), tmp_path, "ray", signal.SIGTERM)

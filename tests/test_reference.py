@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from disentangle import DisentangleError
-from disentangle.models import build_model
+from disentangle.models import get_model
 from disentangle.models.beta_tcvae import total_correlation
 from disentangle.metrics import beta_vae_score, dci, factor_vae_score, modularity_explicitness
 from disentangle.metrics._utils import standardize
@@ -19,7 +19,7 @@ def _layers(module):
 
 
 def test_conv64_matches_the_reference_layer_by_layer():
-    model = build_model("beta_vae", latent_dim=10)
+    model = get_model("beta_vae", latent_dim=10)
     # (kind, in, out, kernel, stride) of conv_encoder / deconv_decoder in architectures.py of the reference
     encoder = [("Conv2d", 1, 32, 4, 2), ("Conv2d", 32, 32, 4, 2), ("Conv2d", 32, 64, 2, 2), ("Conv2d", 64, 64, 2, 2),
                ("Linear", 1024, 256), ("Linear", 256, 20)]
@@ -47,7 +47,7 @@ def test_conv64_matches_the_reference_layer_by_layer():
 
 def test_weights_start_glorot_uniform_with_zero_biases():
     torch.manual_seed(0)
-    model = build_model("factor_vae", latent_dim=10)
+    model = get_model("factor_vae", latent_dim=10)
     for layer in _layers(model):
         assert torch.count_nonzero(layer.bias) == 0
         # fan_in + fan_out = (in + out) x kernel area, whichever way round the weight is stored
@@ -109,7 +109,7 @@ def test_sampling_scores_refuse_a_single_factor(score):
 @pytest.mark.parametrize("name", ["beta_vae", "beta_tcvae", "dip_vae_i", "dip_vae_ii", "factor_vae", "annealed_vae"])
 def test_bf16_loss_terms_within_1e_3_of_fp32_on_the_same_posterior(name):
     torch.manual_seed(0)
-    model = build_model(name, observation_shape=(1, 64, 64), latent_dim=10)
+    model = get_model(name, observation_shape=(1, 64, 64), latent_dim=10)
     x = (torch.rand(64, 1, 64, 64) > 0.8).float()
     with torch.no_grad():
         mu, logvar = model.encode(x)
@@ -142,7 +142,7 @@ def test_tc_in_bf16_would_be_coarse():
 
 
 def test_l2_decoder_is_the_reference_squared_error_by_hand():
-    model = build_model("vae", observation_shape=(1, 28, 28), architecture="mlp", decoder="l2")
+    model = get_model("vae", observation_shape=(1, 28, 28), architecture="mlp", decoder="l2")
     x = torch.zeros(1, 1, 28, 28)
     x[0, 0, 0, :3] = 1.0
     logits = torch.zeros_like(x)  # sigmoid = 0.5 everywhere
@@ -154,11 +154,11 @@ def test_l2_decoder_is_the_reference_squared_error_by_hand():
 @pytest.mark.parametrize("variance", [0.0, -1.0, float("nan")])
 def test_gaussian_decoder_variance_must_be_positive(variance):
     with pytest.raises(DisentangleError, match="decoder_variance must be a finite number > 0"):
-        build_model("vae", decoder="gaussian", decoder_variance=variance)
+        get_model("vae", decoder="gaussian", decoder_variance=variance)
 
 
 def test_gaussian_decoder_by_hand():
-    model = build_model("vae", observation_shape=(1, 28, 28), architecture="mlp", decoder="gaussian", decoder_variance=0.5)
+    model = get_model("vae", observation_shape=(1, 28, 28), architecture="mlp", decoder="gaussian", decoder_variance=0.5)
     x, logits = torch.ones(1, 1, 28, 28), torch.zeros(1, 1, 28, 28)
     per_pixel = 0.25 / (2 * 0.5) + 0.5 * math.log(2 * math.pi * 0.5)
     assert float(model.reconstruction_loss(x, logits)) == pytest.approx(784 * per_pixel, rel=1e-6)

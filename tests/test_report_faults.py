@@ -138,9 +138,9 @@ def _summary(groups: int, metrics: list[str]) -> pd.DataFrame:
 
 
 def test_the_printed_summary_fits_a_terminal_and_says_what_it_left_to_the_csv():
-    from disentangle.metrics import list_metrics, get_metric
+    from disentangle.metrics import list_metrics, metric_record
 
-    headlines = [get_metric(name).headline_column for name in list_metrics()]
+    headlines = [metric_record(name).headline_column for name in list_metrics()]
     text = report.summary_text(_summary(80, headlines + ["mig.other_key"]))
     lines = text.splitlines()
     assert max(len(line) for line in lines) <= report.TERMINAL_WIDTH

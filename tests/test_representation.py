@@ -13,7 +13,7 @@ from disentangle.cli import main
 from disentangle.datasets import get_dataset
 from disentangle.base.errors import DisentangleError
 from disentangle.scoring.runner import CodeSamples
-from disentangle.metrics import get_metric, headline_columns, human_name, list_metrics
+from disentangle.metrics import metric_record, headline_columns, human_name, list_metrics
 from disentangle.scoring.representation import checked_represent
 
 ARRAY_METRICS = ["mig", "sap", "dci", "modularity", "unsupervised"]
@@ -42,10 +42,10 @@ def test_registry_declares_every_metric_once():
     assert "mig.discrete_mig" in headline_columns() and human_name("mig.discrete_mig") == "MIG"
     assert human_name("dci.completeness") == "DCI: completeness"
     for name in names:
-        metric = get_metric(name)
+        metric = metric_record(name)
         assert set(metric.profiles) == {"published", "fast", "tiny"} and metric.reference
     with pytest.raises(DisentangleError, match="unknown metric 'bogus', expected one of active_units, beta_vae"):
-        get_metric("bogus")
+        metric_record("bogus")
     assert "unsupervised, elbo, iwae, active_units" in " ".join(CliRunner().invoke(main, ["evaluate", "--help"]).output.split())
 
 
@@ -203,7 +203,7 @@ def test_incomplete_factor_grid_works_with_every_array_metric():
     factors = factors[rng.permutation(len(factors))]  # a random sample's order (downstream budgets take the first rows)
     codes = factors + 0.1 * rng.standard_normal(factors.shape)
     array_metrics = list_metrics(needs=("codes", "codes_only", "train_test"))
-    budgets = {name: {"label_budgets": [10, 100]} for name in array_metrics if "label_budgets" in get_metric(name).settings("fast")}
+    budgets = {name: {"label_budgets": [10, 100]} for name in array_metrics if "label_budgets" in metric_record(name).settings("fast")}
     assert budgets  # the downstream tasks: their fast budgets (up to 1,000 labels) exceed these 600 rows
     result = disentangle.evaluate_codes(codes, factors, codes, factors, metrics=array_metrics, profile="fast", options=budgets)
     for name in array_metrics:

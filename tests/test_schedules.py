@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from disentangle.cli import main
 from disentangle.base.errors import DisentangleError
-from disentangle.models import build_model
+from disentangle.models import get_model
 from disentangle.models.schedules import parse_schedule
 from disentangle.base.runs import RunConfig
 from disentangle.lifecycle.training import train
@@ -54,7 +54,7 @@ def test_every_beta_like_weight_follows_the_schedule(model):
 
     def loss(step, **options):
         torch.manual_seed(0)
-        built = build_model(model, latent_dim=3, **options)
+        built = get_model(model, latent_dim=3, **options)
         torch.manual_seed(1)
         return built.loss(x, step)
 
@@ -78,9 +78,9 @@ def test_the_scheduled_beta_is_logged_per_row_and_names_its_own_run(tmp_path):
 
 
 def test_annealed_capacity_in_the_same_vocabulary():
-    default = build_model("annealed_vae", latent_dim=3)
+    default = get_model("annealed_vae", latent_dim=3)
     assert [default.capacity(s) for s in (0, 50_000, 100_000, 200_000)] == [0.0, 12.5, 25.0, 25.0]
-    cosine = build_model("annealed_vae", latent_dim=3, capacity_schedule="cosine:1000")
+    cosine = get_model("annealed_vae", latent_dim=3, capacity_schedule="cosine:1000")
     assert cosine.capacity(500) == pytest.approx(12.5) and cosine.capacity(1000) == 25.0
 
 
@@ -88,7 +88,7 @@ def test_a_bad_capacity_schedule_is_named_as_itself():
     import pytest
 
     from disentangle import DisentangleError
-    from disentangle.models import build_model
+    from disentangle.models import get_model
 
     with pytest.raises(DisentangleError, match="^capacity_schedule 'cosine:-1' does not parse"):
-        build_model("annealed_vae", capacity_schedule="cosine:-1")
+        get_model("annealed_vae", capacity_schedule="cosine:-1")

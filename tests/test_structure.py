@@ -156,7 +156,7 @@ def test_the_tree_is_the_layer_order():
 
 
 def test_the_subpackages_are_reached_from_the_package_and_training_loads_lightly():
-    code = ("import sys, disentangle; disentangle.datasets.get_dataset; disentangle.metrics.mig; disentangle.models.build_model\n"
+    code = ("import sys, disentangle; disentangle.datasets.get_dataset; disentangle.metrics.mig; disentangle.models.get_model\n"
             "import disentangle.lifecycle.training.checkpoint\n"
             "print(sorted(m for m in sys.modules if m.endswith(('.trainer', '.trackers', '.setup'))))")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
@@ -181,3 +181,16 @@ def test_the_command_line_starts_without_numpy():
     """`disentangle --help` loads no numpy either (0.1 s against 0.5 s with it, Zen 4, 2026-12-03)."""
     assert "numpy" not in subprocess.run([sys.executable, "-c", "import sys, disentangle.cli, disentangle.__main__; print(sorted(sys.modules))"],
                                          capture_output=True, text=True, check=True).stdout
+
+
+def test_the_registries_share_one_vocabulary():
+    """list_<kind>s names, get_<kind> gives one ready to use, <kind>_class (a metric: metric_record) the entry."""
+    from disentangle.datasets import dataset_class, get_dataset, list_datasets
+    from disentangle.metrics import get_metric, list_metrics, metric_record, mig
+    from disentangle.models import get_model, list_models, model_class
+    from disentangle.orchestration.executors import get_executor, list_executors
+
+    assert get_metric("mig") is mig and metric_record("mig").function is mig and "mig" in list_metrics()
+    assert isinstance(get_model("beta_vae", observation_shape=(1, 64, 64)), model_class("beta_vae")) and "beta_vae" in list_models()
+    assert isinstance(get_dataset("dsprites"), dataset_class("dsprites")) and "dsprites" in list_datasets()
+    assert type(get_executor("local", workers=1)).name == "local" and "local" in list_executors()

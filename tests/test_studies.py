@@ -16,7 +16,7 @@ from disentangle.cli import main
 from disentangle.datasets import get_dataset
 from disentangle.metrics import _likelihood as likelihood
 from disentangle.metrics import iwae_nll
-from disentangle.models import build_model
+from disentangle.models import get_model
 from disentangle.lifecycle.evaluation import evaluate
 from disentangle.metrics.registry import default_metrics
 from disentangle.base.runs import RunConfig
@@ -71,7 +71,7 @@ def test_iwae_by_hand_for_a_z_independent_decoder(monkeypatch):
     # q(z|x) = prior and logits = b whatever z: every importance weight is log p(x) = sum x b - softplus(b),
     # so the bound is exact for every k, in any chunking
     torch.manual_seed(0)
-    model = build_model("vae", observation_shape=(1, 28, 28), architecture="mlp", latent_dim=3).eval()
+    model = get_model("vae", observation_shape=(1, 28, 28), architecture="mlp", latent_dim=3).eval()
     with torch.no_grad():
         model.encoder[-1].weight.zero_()
         model.encoder[-1].bias.zero_()

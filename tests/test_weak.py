@@ -17,7 +17,7 @@ from disentangle.base import runs
 from disentangle.cli import main
 from disentangle.datasets import get_dataset
 from disentangle.datasets.pairs import sample_pair_batch, sample_pairs
-from disentangle.models import build_model
+from disentangle.models import get_model
 from disentangle.models.weak import adaptive_shared, aggregate, known_shared, pairwise_kl
 from disentangle.base.runs import RunConfig
 from disentangle.lifecycle.training import train
@@ -147,7 +147,7 @@ def test_pairwise_kl_is_the_gaussian_kl():
 
 def _pair(model_name, **options):
     torch.manual_seed(0)
-    return build_model(model_name, latent_dim=6, beta=3.0, **options)
+    return get_model(model_name, latent_dim=6, beta=3.0, **options)
 
 
 @pytest.mark.parametrize("name", ["ada_gvae", "ada_ml_vae"])
@@ -171,7 +171,7 @@ def test_identical_pair_is_beta_vae_on_both_images(name):
 def test_loss_by_hand_from_given_posteriors(name, monkeypatch):
     """The loss from posteriors fixed by hand (noise off): which dims are aggregated, with which
     values, and the KL of what results."""
-    model = build_model(name, latent_dim=5, beta=2.0)
+    model = get_model(name, latent_dim=5, beta=2.0)
     mu = torch.tensor([[0.0, 1.0, 0.0, 0.0, 0.0], [3.0, 1.0, 0.0, 0.0, 0.0]])  # pair 0: dim 0 differs a lot
     logvar = torch.zeros(2, 5)
     monkeypatch.setattr(model, "encode", lambda x: (mu, logvar))
@@ -190,7 +190,7 @@ def test_loss_by_hand_from_given_posteriors(name, monkeypatch):
 
 
 def test_sharing_replaces_shared_dims_by_the_aggregate(monkeypatch):
-    model = build_model("ada_gvae", latent_dim=3, beta=1.0)
+    model = get_model("ada_gvae", latent_dim=3, beta=1.0)
     mu = torch.tensor([[0.0, 0.0, 0.0], [4.0, 0.2, 0.0]])
     logvar = torch.zeros(2, 3)
     monkeypatch.setattr(model, "encode", lambda x: (mu, logvar))
@@ -204,7 +204,7 @@ def test_sharing_replaces_shared_dims_by_the_aggregate(monkeypatch):
 
 
 def test_known_change_models_need_the_changes():
-    model = build_model("group_vae", latent_dim=5)
+    model = get_model("group_vae", latent_dim=5)
     with pytest.raises(DisentangleError, match="needs the changed factors"):
         model.loss(torch.zeros(2, 1, 64, 64))
 

@@ -58,7 +58,7 @@ def check_precision(precision) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
-    """Everything needed to rebuild a run. ``model_options`` go to ``build_model``."""
+    """Everything needed to rebuild a run. ``model_options`` go to ``get_model``."""
 
     model: str
     dataset: str = "dsprites"

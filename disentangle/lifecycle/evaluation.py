@@ -20,7 +20,7 @@ from disentangle.base.files import atomic_write_json
 from disentangle.base.devices import low_precision, model_device
 from disentangle.base.errors import DisentangleError
 from disentangle.lifecycle.hardware import encode_batch_size
-from disentangle.metrics.registry import default_metrics, get_metric, result_key
+from disentangle.metrics.registry import default_metrics, metric_record, result_key
 from disentangle.models.base import kl_per_dim
 from disentangle.scoring.runner import CodeSamples, metric_settings, record, same_settings, score
 from disentangle.lifecycle.training.loading import load_trained
@@ -166,7 +166,7 @@ def evaluate(run_dir: str | Path, metrics=None, *, profile: str = "published", s
                                                                                    representation, scored_on))]
         # the published sampling scores draw millions of images: a data set's in-memory cache (dSprites: the
         # bit-packed grid, built in seconds) then beats drawing each batch (the same pixels either way)
-        in_memory = profile == "published" and any(get_metric(m).needs == "sampling" for m in todo)
+        in_memory = profile == "published" and any(metric_record(m).needs == "sampling" for m in todo)
         config, dataset, model = load_trained(run_dir, split, data_root, device, in_memory=in_memory, distribution=distribution)
         posterior = make_posterior(model, precision=note or trained_in)
         codes = CodeSamples(dataset, lambda observations: posterior(observations)[0], seed, posterior=posterior,

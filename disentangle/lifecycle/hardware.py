@@ -191,10 +191,10 @@ def _measure_encode_batch(precision: str, images: int = 1024, rounds: int = 3) -
     import time
 
     from disentangle.base.devices import low_precision
-    from disentangle.models import build_model
+    from disentangle.models import get_model
 
     torch.manual_seed(0)
-    encoder = build_model("beta_vae").encoder.eval().to(memory_format=torch.channels_last)
+    encoder = get_model("beta_vae").encoder.eval().to(memory_format=torch.channels_last)
     x = torch.rand(images, 1, 64, 64).contiguous(memory_format=torch.channels_last)
     best = dict.fromkeys(ENCODE_BATCHES, 0.0)
     with torch.inference_mode(), low_precision(torch.device("cpu"), precision == "bf16"):
@@ -226,13 +226,13 @@ def _measure_training_rate(precision: str, threads: int, seconds: float) -> floa
 
     from disentangle.datasets import get_dataset
     from disentangle.base.devices import low_precision
-    from disentangle.models import build_model
+    from disentangle.models import get_model
 
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
         torch.manual_seed(0)
-        model = build_model("beta_vae", beta=4.0).to(memory_format=torch.channels_last)
+        model = get_model("beta_vae", beta=4.0).to(memory_format=torch.channels_last)
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
         _, images = get_dataset("dsprites").sample(64, np.random.default_rng(0))
         x = torch.from_numpy(images).contiguous(memory_format=torch.channels_last)

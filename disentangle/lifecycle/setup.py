@@ -165,11 +165,11 @@ def model_for_config(config: runs.RunConfig):
 
 def config_model(config: runs.RunConfig, observation_shape, dataset_size: int):
     """The config's model for images of ``observation_shape``: its options over the architecture that shape picks."""
-    from disentangle.models import build_model
+    from disentangle.models import get_model
     from disentangle.models.architectures import default_architecture
 
     options = {"architecture": default_architecture(observation_shape), **config.model_options}
-    return build_model(config.model, observation_shape=observation_shape, dataset_size=dataset_size, **options)
+    return get_model(config.model, observation_shape=observation_shape, dataset_size=dataset_size, **options)
 
 
 def check_configs(configs) -> None:

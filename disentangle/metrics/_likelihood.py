@@ -112,8 +112,8 @@ def elbo(model, observations: np.ndarray) -> dict[str, float]:
     Examples
     --------
     >>> import numpy as np
-    >>> from disentangle.models import build_model
-    >>> model = build_model("vae", observation_shape=(1, 28, 28), latent_dim=2, architecture="mlp").eval()
+    >>> from disentangle.models import get_model
+    >>> model = get_model("vae", observation_shape=(1, 28, 28), latent_dim=2, architecture="mlp").eval()
     >>> images = np.random.default_rng(0).random((8, 1, 28, 28), dtype=np.float32).round()
     >>> list(elbo(model, images))
     ['elbo']
@@ -156,8 +156,8 @@ def iwae_nll(model, observations: np.ndarray, *, k: int = 100, progress=None) ->
     Examples
     --------
     >>> import numpy as np
-    >>> from disentangle.models import build_model
-    >>> model = build_model("vae", observation_shape=(1, 28, 28), latent_dim=2, architecture="mlp").eval()
+    >>> from disentangle.models import get_model
+    >>> model = get_model("vae", observation_shape=(1, 28, 28), latent_dim=2, architecture="mlp").eval()
     >>> images = np.random.default_rng(0).random((8, 1, 28, 28), dtype=np.float32).round()
     >>> scores = iwae_nll(model, images, k=10)
     >>> scores["iwae_k"], scores["num_points"]
@@ -201,8 +201,8 @@ def active_units(model, observations: np.ndarray, *, threshold: float = 0.01) ->
     Examples
     --------
     >>> import numpy as np
-    >>> from disentangle.models import build_model
-    >>> model = build_model("vae", observation_shape=(1, 28, 28), latent_dim=2, architecture="mlp").eval()
+    >>> from disentangle.models import get_model
+    >>> model = get_model("vae", observation_shape=(1, 28, 28), latent_dim=2, architecture="mlp").eval()
     >>> images = np.random.default_rng(0).random((8, 1, 28, 28), dtype=np.float32).round()
     >>> 0 <= active_units(model, images)["active_units"] <= 2
     True

@@ -139,9 +139,16 @@ def list_metrics(default_only: bool = False, needs: tuple[str, ...] | None = Non
     return [m.name for m in METRICS.entries() if (not default_only or m.default) and (needs is None or m.needs in needs)]
 
 
-def get_metric(name: str) -> Metric:
-    """The registered metric ``name``, or a one-line error listing the names."""
+def metric_record(name: str) -> Metric:
+    """The registered metric ``name`` (its function, needs, profiles, bounds, ...), or a one-line error listing
+    the names: what ``model_class`` and ``dataset_class`` are to models and data sets."""
     return METRICS.get(name)
+
+
+def get_metric(name: str) -> Callable:
+    """The metric ``name`` ready to call (its function, e.g. ``get_metric("mig")(codes, factors)``), as
+    ``get_model`` and ``get_dataset`` give a model and a data set; a one-line error listing the names."""
+    return METRICS.get(name).function
 
 
 def default_metrics() -> tuple[str, ...]:
@@ -158,7 +165,7 @@ def parse_metric_names(text: str | None, default: tuple[str, ...] | None = None)
     if not names:
         raise DisentangleError(f"no metric named in {text!r}, expected some of {', '.join(METRICS.names())}")
     for name in names:
-        get_metric(name)
+        metric_record(name)
     return names
 
 def result_key(name: str, split: str = "train", representation: str = "mean", distribution: str | None = None) -> str:
@@ -166,7 +173,7 @@ def result_key(name: str, split: str = "train", representation: str = "mean", di
     the unaltered grid), ``mig_test``, ``mig_sampled``, ``mig_sampled_test``, ``mig_training`` (a run trained
     under correlations or a holdout, scored on its own training joint: never over the unaltered score).
     The likelihoods read no codes: ``iwae`` whatever the representation."""
-    sampled = representation != "mean" and get_metric(name).needs not in ("model", "runs")
+    sampled = representation != "mean" and metric_record(name).needs not in ("model", "runs")
     return (name + ("_" + representation if sampled else "") + ("_training" if distribution == "training" else "")
             + ("" if split == "train" else f"_{split}"))
 

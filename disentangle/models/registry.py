@@ -1,4 +1,4 @@
-"""The model registry: ``@register_model``, ``build_model``, ``list_models``, ``model_class``
+"""The model registry: ``@register_model``, ``get_model``, ``list_models``, ``model_class``
 (the shared :class:`disentangle.base.registry.Registry`; a model's options are its ``__init__``'s)."""
 
 from __future__ import annotations
@@ -14,6 +14,6 @@ model_class = MODELS.get
 DATA_SET_OPTIONS = ("observation_shape", "dataset_size")  # set from the data set, not by the user
 
 
-def build_model(name: str, **config):
+def get_model(name: str, **config):
     """Build registered model ``name``; an unknown option or a value of the wrong kind is a one-line error."""
     return MODELS.build(name, hidden=DATA_SET_OPTIONS, **config)

@@ -89,7 +89,7 @@ class WeakVAE(BaseVAE):
             raise DisentangleError(f"pair models cannot train under holdout={dataset_options['holdout']!r}: a pair's partner "
                                    "could fall in the held-out region")
         check_pair_options(factor_sizes, options["k"], options["pair_sampler"], name)
-        latent_dim = options["latent_dim"]  # a value of the wrong kind is build_model's to report
+        latent_dim = options["latent_dim"]  # a value of the wrong kind is get_model's to report
         if not cls.adaptive and isinstance(latent_dim, int) and latent_dim < len(factor_sizes):
             raise DisentangleError(f"model {cls.name!r} ties latent j to factor j: latent_dim must be at least "
                                    f"{len(factor_sizes)} (the factors of {name}), got {latent_dim}")

@@ -191,9 +191,9 @@ def finished_runs(table: pd.DataFrame) -> pd.DataFrame:
 def disentanglement_columns() -> list[str]:
     """Headline columns of the registered metrics that score codes against factors (and UDR, which
     scores them against other seeds)."""
-    from disentangle.metrics import get_metric, list_metrics
+    from disentangle.metrics import metric_record, list_metrics
 
-    return [get_metric(n).headline_column for n in list_metrics(needs=("codes", "train_test", "sampling", "runs"))]
+    return [metric_record(n).headline_column for n in list_metrics(needs=("codes", "train_test", "sampling", "runs"))]
 
 
 def rank_correlations(table: pd.DataFrame, minimum_runs: int = 5) -> pd.DataFrame:
@@ -377,12 +377,12 @@ TERMINAL_WIDTH, TERMINAL_ROWS = 100, 36  # what report prints: the wide tables a
 def _headline_rank(column: str) -> int | None:
     """Where a summary column (``"<result key>.<key>:median"``) that is its metric's headline value comes
     in the registry's order (None for any other column)."""
-    from disentangle.metrics.registry import get_metric, list_metrics, parse_result_key
+    from disentangle.metrics.registry import metric_record, list_metrics, parse_result_key
 
     stored, _, key = column.removesuffix(":median").partition(".")
     try:
         name = parse_result_key(stored)[0]
-        return list_metrics().index(name) if get_metric(name).headline == key else None
+        return list_metrics().index(name) if metric_record(name).headline == key else None
     except DisentangleError:
         return None
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from disentangle.base.errors import DisentangleError
 from disentangle.metrics._utils import check_pair, check_train_test, is_continuous
-from disentangle.metrics.registry import ARRAY_NEEDS, default_metrics, get_metric, list_metrics
+from disentangle.metrics.registry import ARRAY_NEEDS, default_metrics, metric_record, list_metrics
 from disentangle.scoring.runner import CodeSamples, GivenCodes, collect, score
 from disentangle.base.validation import check_count
 
@@ -131,7 +131,7 @@ def evaluate_representation(represent: Callable, dataset, metrics=None, *, profi
     dataset = get_dataset(dataset) if isinstance(dataset, str) else dataset
     names = _checked_names(metrics, default_metrics())
     for name in names:
-        if get_metric(name).needs == "model":
+        if metric_record(name).needs == "model":
             raise DisentangleError(f"{name} needs a trained model of this project (a likelihood), not a represent function")
     if representation == "sampled":
         posterior = checked_represent(represent, batch_size, posterior=True)
@@ -197,18 +197,18 @@ def evaluate_codes(codes_train, factors_train, codes_test=None, factors_test=Non
             raise DisentangleError("give both codes_test and factors_test, or neither")
         codes_train, factors_train, codes_test, factors_test = check_train_test(codes_train, factors_train, codes_test, factors_test,
                                                                                 continuous)
-    usable = [n for n in default_metrics() if get_metric(n).needs in ARRAY_NEEDS and (has_test or get_metric(n).needs != "train_test")
-              and (get_metric(n).continuous or not continuous)]
+    usable = [n for n in default_metrics() if metric_record(n).needs in ARRAY_NEEDS and (has_test or metric_record(n).needs != "train_test")
+              and (metric_record(n).continuous or not continuous)]
     names = _checked_names(metrics, usable)
     for name in names:
-        metric = get_metric(name)
+        metric = metric_record(name)
         if metric.needs not in ARRAY_NEEDS:
             raise DisentangleError(f"{name} draws its own observations: use evaluate_representation with a data set and an encoder")
         if metric.needs == "train_test" and not has_test:
             raise DisentangleError(f"{name} fits on one set and scores on another: give codes_test and factors_test")
         if continuous and not metric.continuous:
             raise DisentangleError(f"{name} needs integer factor classes, got real-valued factors "
-                                   f"(metrics with a continuous variant: {', '.join(n for n in list_metrics() if get_metric(n).continuous)})")
+                                   f"(metrics with a continuous variant: {', '.join(n for n in list_metrics() if metric_record(n).continuous)})")
     codes = GivenCodes(codes_train, factors_train, codes_test, factors_test, continuous)
     return collect(score(names, codes, profile=profile, seed=seed, options=options, bootstrap=bootstrap))
 
@@ -218,7 +218,7 @@ def _checked_names(metrics, default) -> tuple[str, ...]:
         return tuple(default)
     names = (metrics,) if isinstance(metrics, str) else tuple(metrics)
     for name in names:
-        get_metric(name)
+        metric_record(name)
     return names
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from disentangle import __version__
 from disentangle.base.errors import DisentangleError
 from disentangle.metrics._utils import SingleFactorError
-from disentangle.metrics.registry import ARRAY_NEEDS, REPRESENTATIONS, get_metric, list_metrics, result_key, setting_bounds
+from disentangle.metrics.registry import ARRAY_NEEDS, REPRESENTATIONS, metric_record, list_metrics, result_key, setting_bounds
 from disentangle.metrics.sampling import represent_sample
 from disentangle.base.registry import function_schema
 from disentangle.base.validation import check_choice, check_count, parse_setting
@@ -129,8 +129,8 @@ def metric_settings(name: str, profile: str = "published", seed: int = 0, split:
     ``representation`` when it is ``"sampled"`` and the metric reads codes (the likelihoods do not);
     ``distribution`` (``unaltered`` or ``training``) for a run trained on correlated factors."""
     check_choice(representation, "representation", REPRESENTATIONS)
-    settings = get_metric(name).settings(profile)
-    kinds = function_schema(get_metric(name).function)
+    settings = metric_record(name).settings(profile)
+    kinds = function_schema(metric_record(name).function)
     for key, value in (options or {}).items():
         if key not in settings:
             raise DisentangleError(f"unknown setting {name}.{key}, expected one of {', '.join(name + '.' + k for k in settings)}")
@@ -138,12 +138,12 @@ def metric_settings(name: str, profile: str = "published", seed: int = 0, split:
             kinds[key].check(value, f"metric {name!r}")
         elif not (key == "num_points" and value == "all"):  # a sample size the runner draws
             check_count(value, f"{name}.{key}")
-        bounds = setting_bounds(get_metric(name), key)
+        bounds = setting_bounds(metric_record(name), key)
         if bounds and isinstance(value, (int, float)) and not isinstance(value, bool) and not bounds[0] <= value <= bounds[1]:
             raise DisentangleError(f"{name}.{key} must be in [{bounds[0]:,}, {bounds[1]:,}], got {value:,}")
         if key.startswith("num_") and isinstance(value, int) and value > MAX_SAMPLE_POINTS:
             raise DisentangleError(f"{name}.{key} must be at most {MAX_SAMPLE_POINTS:,} (points drawn and coded in memory; "
-                                   f"the published setting is {get_metric(name).settings('published').get(key, 'smaller')}), got {value:,}")
+                                   f"the published setting is {metric_record(name).settings('published').get(key, 'smaller')}), got {value:,}")
         settings[key] = value
     settings["seed"] = seed
     settings["profile"] = profile  # for readers (figures, report); caches compare the values, not the name
@@ -151,11 +151,11 @@ def metric_settings(name: str, profile: str = "published", seed: int = 0, split:
         settings["split"] = split
     if bootstrap and bootstrap > MAX_BOOTSTRAP:
         raise DisentangleError(f"bootstrap must be at most {MAX_BOOTSTRAP:,} replicates (each recomputes the metric), got {bootstrap:,}")
-    if bootstrap and get_metric(name).needs in ARRAY_NEEDS:  # the sampling and likelihood scores draw their own points
+    if bootstrap and metric_record(name).needs in ARRAY_NEEDS:  # the sampling and likelihood scores draw their own points
         settings["bootstrap"] = bootstrap
     if encoded_in is not None:
         settings["encode_precision"] = encoded_in
-    if representation != "mean" and get_metric(name).needs not in ("model", "runs"):
+    if representation != "mean" and metric_record(name).needs not in ("model", "runs"):
         settings["representation"] = representation
     if distribution is not None:
         settings["distribution"] = distribution
@@ -194,7 +194,7 @@ def compute_metric(name: str, dataset, model, settings: dict, rng: np.random.Gen
     ``model`` is needed only by likelihood metrics (``needs="model"``); ``samples`` gives the
     array metrics their codes, ``represent`` the sampling scores theirs.
     """
-    metric = get_metric(name)
+    metric = metric_record(name)
     if metric.needs == "runs":
         raise DisentangleError(f"{name} compares runs trained alike with different seeds, not one: run 'disentangle udr --runs-dir DIR'")
     if represent is None and samples is None and metric.needs != "model":
@@ -311,7 +311,7 @@ def score(metrics, codes: CodeSamples | GivenCodes, *, profile: str = "published
         bar.set_postfix_str(name)  # the metric now running: the slow ones take minutes
         settings = {**metric_settings(name, profile, seed, split, options.get(name), bootstrap, encoded_in, codes.representation,
                                      distribution),
-                    **codes.recorded_settings(get_metric(name).needs)}
+                    **codes.recorded_settings(metric_record(name).needs)}
         start = time.perf_counter()
         try:
             values = compute_metric(name, dataset, model, settings, metric_rng(seed, name), codes.represent_for(name), codes, progress)
