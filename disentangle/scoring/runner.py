@@ -17,7 +17,7 @@ import numpy as np
 
 from disentangle import __version__
 from disentangle.base.errors import DisentangleError
-from disentangle.metrics._utils import SingleFactorError
+from disentangle.metrics._utils import SingleFactorError, shared_mutual_information
 from disentangle.metrics.registry import ARRAY_NEEDS, REPRESENTATIONS, metric_record, list_metrics, result_key, setting_bounds
 from disentangle.metrics.sampling import represent_sample
 from disentangle.base.registry import function_schema
@@ -306,6 +306,7 @@ def score(metrics, codes: CodeSamples | GivenCodes, *, profile: str = "published
     from tqdm.auto import tqdm
 
     options = options or {}
+    mutual_information: dict = {}  # each discretised MI matrix computed once for all the metrics of this evaluation
     bar = tqdm(metrics, desc=f"evaluating {label}".strip(), unit="metric", disable=not progress, leave=False)
     for name in bar:
         bar.set_postfix_str(name)  # the metric now running: the slow ones take minutes
@@ -314,7 +315,8 @@ def score(metrics, codes: CodeSamples | GivenCodes, *, profile: str = "published
                     **codes.recorded_settings(metric_record(name).needs)}
         start = time.perf_counter()
         try:
-            values = compute_metric(name, dataset, model, settings, metric_rng(seed, name), codes.represent_for(name), codes, progress)
+            with shared_mutual_information(mutual_information):
+                values = compute_metric(name, dataset, model, settings, metric_rng(seed, name), codes.represent_for(name), codes, progress)
         except SingleFactorError as error:
             if progress:
                 tqdm.write(f"{label}: {name} skipped: {error}")
