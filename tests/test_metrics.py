@@ -297,3 +297,24 @@ def test_the_mutual_information_matrix_is_sklearns_and_one_evaluation_computes_i
     together = entries_computed(names)
     assert min(alone) == together == 4 and sum(alone) == 5 * 4  # each alone: the 2 x 2 matrix; together: once
     assert entries_computed(names) == together  # a second evaluation computes its own: no store outlives one
+
+
+def test_a_profile_lists_only_what_differs_from_the_signature():
+    """Each setting has one home: a published value equal to the function's default is declared as a record
+    (read from the signature), never written twice; fast and tiny override with other values."""
+    import inspect
+
+    from disentangle.metrics import list_metrics, metric_record
+
+    for name in list_metrics():
+        metric = metric_record(name)
+        defaults = {k: p.default for k, p in inspect.signature(metric.function).parameters.items() if p.default is not inspect.Parameter.empty}
+        for key, value in metric.profiles["published"].items():
+            if key in metric.records:
+                assert value == defaults[key], (name, key)
+            else:
+                assert key not in defaults or defaults[key] != value, f"{name}: published {key}={value!r} repeats the signature's default"
+    with pytest.raises(ValueError, match="not a parameter"):
+        from disentangle.metrics.registry import register_metric
+
+        register_metric("_probe", needs="codes", published={}, records=("n_bins",), headline="x", title="x", reference="x")(lambda codes, factors: {})

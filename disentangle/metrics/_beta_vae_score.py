@@ -32,7 +32,7 @@ def _points(dataset, represent, rng, batch_size, n, chunk):
     return np.concatenate(features), np.concatenate(labels)
 
 
-@register_metric("beta_vae", needs="sampling", published={"batch_size": 64, "num_train": 10000, "num_eval": 5000},
+@register_metric("beta_vae", needs="sampling", published={}, records=("batch_size", "num_train", "num_eval"),
                  fast={"num_train": 1000, "num_eval": 500}, tiny={"batch_size": 16, "num_train": 100, "num_eval": 50},
                  headline="eval_accuracy", title="β-VAE score", reference="Higgins et al. 2017", default=True)
 def beta_vae_score(dataset, represent, rng: np.random.Generator, *, batch_size: int = 64, num_train: int = 10000,

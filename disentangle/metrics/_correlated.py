@@ -41,7 +41,7 @@ def _factor_pairs(text: str, num_factors: int) -> list[tuple[int, int]]:
     return pairs
 
 
-@register_metric("latent_correlation", needs="codes", published={"num_train": 10000, "n_bins": 20, "pairs": "all"},
+@register_metric("latent_correlation", needs="codes", published={"num_train": 10000}, records=("n_bins", "pairs"),
                  tiny={"num_train": 1000}, headline="mean_abs_correlation", title="Latent correlation",
                  reference="Träuble et al. 2021", min_factors=2)
 def latent_correlation(codes, factors, *, n_bins: int = 20, pairs: str = "all") -> dict[str, float]:
@@ -125,7 +125,7 @@ def _hausdorff_to_product(pair_codes: np.ndarray) -> float:
     return float(nearest.max())
 
 
-@register_metric("factorized_support", needs="codes_only", published={"num_train": 10000, "batch_size": 128},
+@register_metric("factorized_support", needs="codes_only", published={"num_train": 10000}, records=("batch_size",),
                  bounds={"batch_size": (2, 512)},  # a batch's product support is batch_size^3 distances: 0.5 GB at 512
                  fast={"num_train": 2560}, tiny={"num_train": 512}, headline="fos", title="Factorized support (FoS)",
                  reference="Roth et al. 2023")

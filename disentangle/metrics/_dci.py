@@ -77,7 +77,7 @@ def importance_matrix(codes_train, factors_train, codes_test, factors_test, esti
     return importance, np.array([f[1] for f in fits]), np.array([f[2] for f in fits])
 
 
-@register_metric("dci", needs="train_test", published={"num_train": 10000, "num_test": 5000, "estimator": "gbt"},
+@register_metric("dci", needs="train_test", published={"num_train": 10000, "num_test": 5000}, records=("estimator",),
                  fast={"estimator": "gbt_fast"}, tiny={"num_train": 500, "num_test": 250},
                  headline="disentanglement", title="DCI disentanglement", reference="Eastwood & Williams 2018", default=True,
                  family="DCI", continuous=True, min_factors=2)

@@ -62,7 +62,7 @@ def area_explicitness(capacities, losses, baseline_loss: float) -> float:
 
 
 @register_metric("dci_es", needs="train_test",
-                 published={"num_train": 10000, "num_test": 5000, "depths": list(PAPER_DEPTHS), "n_estimators": 100},
+                 published={"num_train": 10000, "num_test": 5000, "depths": list(PAPER_DEPTHS)}, records=("n_estimators",),
                  fast={"depths": [1, 2, 4, 8, 16, 32], "n_estimators": 20}, tiny={"num_train": 500, "num_test": 250},
                  headline="explicitness", title="DCI-ES explicitness", reference="Eastwood et al. 2023", continuous=True, min_latents=1)
 def dci_es_explicitness(codes_train, factors_train, codes_test, factors_test, *, depths=PAPER_DEPTHS, n_estimators: int = 100,

@@ -17,7 +17,7 @@ from disentangle.metrics._utils import (check_bins, check_pair, discretize, entr
 from disentangle.metrics.registry import register_metric
 
 
-@register_metric("dcimig", needs="codes", published={"num_train": 10000, "n_bins": 20}, tiny={"num_train": 1000},
+@register_metric("dcimig", needs="codes", published={"num_train": 10000}, records=("n_bins",), tiny={"num_train": 1000},
                  headline="discrete_dcimig", title="DCIMIG", reference="Sepliarskaia et al. 2019", min_factors=2)
 def dcimig(codes, factors, *, n_bins: int = 20) -> dict[str, float]:
     """DCIMIG: MIG's gap credited once per code, normalised by the factors' entropies.

@@ -172,7 +172,7 @@ def downstream_task(codes_train, factors_train, codes_test, factors_test, *, lab
 
 
 @register_metric("reduced_downstream_task", needs="train_test",
-                 published={"num_train": 100, "num_test": 100, "label_budgets": [100], "num_factors_to_remove": 1, "predictor": "gbt"},
+                 published={"num_train": 100, "num_test": 100, "label_budgets": [100]}, records=("num_factors_to_remove", "predictor"),
                  headline="100:mean_test_accuracy_factor_of_interest", title="Reduced downstream accuracy",
                  reference="disentanglement_lib", family="Reduced downstream", min_latents=1)
 def reduced_downstream_task(codes_train, factors_train, codes_test, factors_test, *, label_budgets=(100,),

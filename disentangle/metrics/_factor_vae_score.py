@@ -45,7 +45,7 @@ def _votes(dataset, represent, rng, batch_size, n, global_var, active, chunk, va
 
 
 @register_metric("factor_vae", needs="sampling",
-                 published={"batch_size": 64, "num_train": 10000, "num_eval": 5000, "num_variance_estimate": 10000},
+                 published={}, records=("batch_size", "num_train", "num_eval", "num_variance_estimate"),
                  fast={"num_train": 1000, "num_eval": 500, "num_variance_estimate": 5000},
                  tiny={"batch_size": 16, "num_train": 100, "num_eval": 50, "num_variance_estimate": 500},
                  headline="eval_accuracy", title="FactorVAE score", reference="Kim & Mnih 2018", default=True)
@@ -123,7 +123,7 @@ def variance_vote_score(dataset, represent, rng, metric: str, batch_size: int, n
 
 
 @register_metric("z_max_variance", needs="sampling",
-                 published={"batch_size": 64, "num_train": 10000, "num_eval": 5000, "num_variance_estimate": 10000},
+                 published={}, records=("batch_size", "num_train", "num_eval", "num_variance_estimate"),
                  fast={"num_train": 1000, "num_eval": 500, "num_variance_estimate": 5000},
                  tiny={"batch_size": 16, "num_train": 100, "num_eval": 50, "num_variance_estimate": 500},
                  headline="eval_accuracy", title="Z-max variance", reference="Kim, Wang, Sahu & Pavlovic 2019")

@@ -86,7 +86,7 @@ def readout_r2(codes_train, targets_train, codes_tests, targets_tests, variances
     return scores
 
 
-@register_metric("ood_r2", needs="sampling", published={"num_train": 10000, "num_test": 5000, "regressor": "mlp"},
+@register_metric("ood_r2", needs="sampling", published={}, records=("num_train", "num_test", "regressor"),
                  fast={"num_train": 2000, "num_test": 1000}, tiny={"num_train": 500, "num_test": 200},
                  headline="r2_held_out", title="R² on held-out factors", reference="Schott et al. 2022", family="Out-of-distribution R²",
                  bounds={"num_train": (20, 1_000_000)}, min_latents=1)  # the MLP's early stopping holds out 10%, and needs 2 points there

@@ -74,7 +74,7 @@ def infoe(codes: np.ndarray, factors: np.ndarray) -> float:
     return float(np.mean(scores))
 
 
-@register_metric("infomec", needs="codes", published={"num_train": 10000, "estimator": "knn", "n_neighbors": 10, "n_bins": 20},
+@register_metric("infomec", needs="codes", published={"num_train": 10000}, records=("estimator", "n_neighbors", "n_bins"),
                  tiny={"num_train": 1000}, headline="infom_knn", title="InfoM", family="InfoMEC", reference="Hsu et al. 2023", min_factors=2)
 def infomec(codes, factors, *, estimator: str = "knn", n_neighbors: int = 10, n_bins: int = 20) -> dict[str, float]:
     """InfoM, InfoC and InfoE of codes against factors (InfoMEC).

@@ -76,7 +76,7 @@ def fairness_summary(matrix, prefix: str) -> dict[str, float]:
     return result
 
 
-@register_metric("fairness", needs="sampling", published={"num_train": 10000, "num_test_points_per_class": 100, "predictor": "gbt"},
+@register_metric("fairness", needs="sampling", published={}, records=("num_train", "num_test_points_per_class", "predictor"),
                  fast={"num_train": 1000, "num_test_points_per_class": 50}, tiny={"num_train": 100, "num_test_points_per_class": 10},
                  headline="mean_fairness:mean_pred:mean_sens", title="Unfairness", reference="Locatello et al. 2019b")
 def fairness(dataset, represent, rng: np.random.Generator, *, num_train: int = 10000, num_test_points_per_class: int = 100,
@@ -176,7 +176,7 @@ def intervene(factors_train: np.ndarray, factors_test: np.ndarray, target: int, 
 
 
 @register_metric("strong_downstream_task", needs="sampling",
-                 published={"num_train": [1000], "num_test": 1000, "n_experiment": 2, "predictor": "gbt"},
+                 published={"num_train": [1000]}, records=("num_test", "n_experiment", "predictor"),
                  fast={"num_test": 500, "n_experiment": 1}, tiny={"num_train": [100], "num_test": 100, "n_experiment": 1},
                  headline="1000:strong_generalization_gap", title="Strong generalisation gap", reference="disentanglement_lib",
                  family="Strong downstream", min_latents=1)

@@ -32,7 +32,7 @@ def irs_matrix(factors: np.ndarray, codes: np.ndarray, diff_quantile: float = 0.
     return 1.0 - deviation / max_deviation[:, None], max_deviation
 
 
-@register_metric("irs", needs="codes", published={"num_train": 10000, "diff_quantile": 0.99, "n_bins": 20},
+@register_metric("irs", needs="codes", published={"num_train": 10000}, records=("diff_quantile", "n_bins"),
                  tiny={"num_train": 1000}, headline="irs", title="IRS", reference="Suter et al. 2019", min_factors=2)
 def irs(codes, factors, *, diff_quantile: float = 0.99, n_bins: int = 20) -> dict[str, float]:
     """Interventional robustness score of codes against factors.

@@ -17,7 +17,7 @@ from disentangle.metrics._utils import (check_bins, check_pair, discretize, entr
 from disentangle.metrics.registry import register_metric
 
 
-@register_metric("jemmig", needs="codes", published={"num_train": 10000, "n_bins": 20}, tiny={"num_train": 1000},
+@register_metric("jemmig", needs="codes", published={"num_train": 10000}, records=("n_bins",), tiny={"num_train": 1000},
                  headline="discrete_jemmig", title="JEMMIG", reference="Do & Tran 2020")
 def jemmig(codes, factors, *, n_bins: int = 20) -> dict[str, float]:
     """1 - normalised JEMMIG: joint-entropy-minus-mutual-information gap of codes against factors.

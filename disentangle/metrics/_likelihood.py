@@ -122,7 +122,7 @@ def elbo(model, observations: np.ndarray) -> dict[str, float]:
     return {"elbo": total / len(observations)}
 
 
-@register_metric("iwae", needs="model", published={"num_points": 1000, "k": 100}, fast={"num_points": 200, "k": 50},
+@register_metric("iwae", needs="model", published={"num_points": 1000}, records=("k",), fast={"num_points": 200, "k": 50},
                  headline="iwae_nll", title="IWAE NLL", reference="Burda et al. 2016", reports_progress=True)
 @_no_grad
 def iwae_nll(model, observations: np.ndarray, *, k: int = 100, progress=None) -> dict[str, float]:

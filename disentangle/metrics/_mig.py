@@ -18,7 +18,7 @@ from disentangle.metrics._utils import (check_bins, check_pair, discretize, entr
 from disentangle.metrics.registry import register_metric
 
 
-@register_metric("mig", needs="codes", published={"num_train": 10000, "n_bins": 20}, tiny={"num_train": 1000},
+@register_metric("mig", needs="codes", published={"num_train": 10000}, records=("n_bins",), tiny={"num_train": 1000},
                  headline="discrete_mig", title="MIG", reference="Chen et al. 2018", default=True, continuous=True)
 def mig(codes, factors, *, n_bins: int = 20, continuous_factors: bool = False) -> dict[str, float]:
     """Mutual information gap of codes against factors.

@@ -15,7 +15,7 @@ from disentangle.metrics._utils import (check_bins, check_pair, discretize, entr
 from disentangle.metrics.registry import register_metric
 
 
-@register_metric("mig_sup", needs="codes", published={"num_train": 10000, "n_bins": 20}, tiny={"num_train": 1000},
+@register_metric("mig_sup", needs="codes", published={"num_train": 10000}, records=("n_bins",), tiny={"num_train": 1000},
                  headline="discrete_mig_sup", title="MIG-sup", reference="Li et al. 2020", min_factors=2)
 def mig_sup(codes, factors, *, n_bins: int = 20) -> dict[str, float]:
     """MIG-sup: per code, the gap between its two largest normalised MIs with factors.

@@ -55,7 +55,7 @@ def _explicitness(x_train, y_train, x_test, y_test) -> tuple[float, float]:
     return mean_auc(x_train, y_train), mean_auc(x_test, y_test)
 
 
-@register_metric("modularity", needs="train_test", published={"num_train": 10000, "num_test": 5000, "n_bins": 20},
+@register_metric("modularity", needs="train_test", published={"num_train": 10000, "num_test": 5000}, records=("n_bins",),
                  tiny={"num_train": 500, "num_test": 250}, headline="modularity_score", title="modularity",
                  reference="Ridgeway & Mozer 2018", default=True, min_factors=2)
 def modularity_explicitness(codes_train, factors_train, codes_test, factors_test, *, n_bins: int = 20) -> dict[str, float]:

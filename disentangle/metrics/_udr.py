@@ -79,7 +79,7 @@ def _check_models(codes, kl) -> tuple[list[np.ndarray], list[np.ndarray]]:
     return codes, checked
 
 
-@register_metric("udr", needs="runs", published={"num_data_points": 1000, "correlation": "lasso", "kl_threshold": 0.01},
+@register_metric("udr", needs="runs", published={"num_data_points": 1000}, records=("correlation", "kl_threshold"),
                  tiny={"num_data_points": 200}, headline="model_score", title="UDR", reference="Duan et al. 2020")
 def udr(codes, kl, *, correlation: str = "lasso", kl_threshold: float = 0.01, filter_low_kl: bool = True) -> dict:
     """UDR scores of m models trained alike with different seeds.

@@ -33,7 +33,7 @@ def gaussian_wasserstein_correlation(cov: np.ndarray) -> float:
     return float(2 * np.trace(cov) - 2 * np.real(np.trace(cross)))
 
 
-@register_metric("unsupervised", needs="codes_only", published={"num_train": 10000, "n_bins": 20}, tiny={"num_train": 500},
+@register_metric("unsupervised", needs="codes_only", published={"num_train": 10000}, records=("n_bins",), tiny={"num_train": 500},
                  headline="gaussian_total_correlation", title="Gaussian total correlation", reference="Locatello et al. 2019", default=True)
 def unsupervised(codes, *, n_bins: int = 20) -> dict[str, float]:
     """Unsupervised scores of codes alone: how dependent the code dimensions are.

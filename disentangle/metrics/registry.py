@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+import inspect
 from typing import Callable, Mapping
 
 from disentangle.base.errors import DisentangleError
@@ -54,6 +55,7 @@ class Metric:
     min_latents: int = 2  # codes with fewer latents are degenerate for it (NaN, a warning): nothing to compare a latent with
     min_factors: int = 1  # fewer factors with more than one value: refused (SingleFactorError, recorded as skipped)
     bounds: Mapping[str, tuple] = dataclasses.field(default_factory=dict)  # its settings' (least, most), over SETTING_BOUNDS
+    records: tuple[str, ...] = ()  # signature parameters its settings record at their defaults (register_metric)
 
     def degenerate(self, codes, factors=None) -> str | None:
         """Why ``codes`` (and ``factors``) are degenerate input for this metric, or None: every code
@@ -109,12 +111,15 @@ METRICS = Registry("metric")  # the same registry as models, data sets and execu
 
 
 def register_metric(name: str, *, needs: str, published: dict, headline: str, title: str, reference: str,
-                    fast: dict | None = None, tiny: dict | None = None, default: bool = False, family: str = "",
-                    continuous: bool = False, reports_progress: bool = False, min_latents: int = 2, min_factors: int = 1,
-                    bounds: dict | None = None) -> Callable:
+                    records: tuple[str, ...] = (), fast: dict | None = None, tiny: dict | None = None, default: bool = False,
+                    family: str = "", continuous: bool = False, reports_progress: bool = False, min_latents: int = 2,
+                    min_factors: int = 1, bounds: dict | None = None) -> Callable:
     """Function decorator: register a metric under ``name``.
 
-    ``fast`` and ``tiny`` update the published settings (``tiny``: on top of ``fast``);
+    A profile lists only what differs from the function's signature: ``published`` the settings whose published
+    value is not the signature's default (and the runner's sample sizes the function does not take), ``records``
+    the signature parameters the settings record at their defaults (the published value is the default: one
+    place, held by a test). ``fast`` and ``tiny`` update the published settings (``tiny``: on top of ``fast``);
     ``default`` puts the metric in ``evaluate``'s default set; ``continuous`` says the function
     takes ``continuous_factors=True`` for real-valued factors; ``reports_progress`` that it takes
     ``progress=callable(n)`` and calls it as it scores ``n`` more observations (the runner shows a bar);
@@ -123,12 +128,16 @@ def register_metric(name: str, *, needs: str, published: dict, headline: str, ti
     """
     if needs not in NEEDS:
         raise ValueError(f"metric {name!r}: needs must be one of {NEEDS}, got {needs!r}")
-    fast_settings = {**published, **(fast or {})}
-    profiles = {"published": dict(published), "fast": fast_settings, "tiny": {**fast_settings, **(tiny or {})}}
-
     def decorate(function: Callable) -> Callable:
+        signature = inspect.signature(function).parameters
+        unknown = [key for key in records if key not in signature or signature[key].default is inspect.Parameter.empty]
+        if unknown:
+            raise ValueError(f"metric {name!r}: records {unknown[0]!r}, which is not a parameter of {function.__name__} with a default")
+        full = {**{key: signature[key].default for key in records}, **published}
+        fast_settings = {**full, **(fast or {})}
+        profiles = {"published": full, "fast": fast_settings, "tiny": {**fast_settings, **(tiny or {})}}
         METRICS.add(name, Metric(name, function, needs, profiles, headline, title, reference, default, family or title, continuous,
-                                 reports_progress, min_latents, min_factors, dict(bounds or {})))
+                                 reports_progress, min_latents, min_factors, dict(bounds or {}), tuple(records)))
         return function
 
     return decorate
