@@ -258,7 +258,7 @@ def grid(spec_file, model, betas, seeds, dataset, steps, batch_size, settings, m
 def report(runs_dir, out, as_html, fmt, no_run_figures, data_root, quiet):
     """Write OUT/runs.csv, OUT/summary.csv, OUT/summary_long.csv and the grid figures; print the summary."""
     from disentangle.reports import viz
-    from disentangle.reports.table import summary_text, variance_explained, write_report
+    from disentangle.reports.table import summary_text, write_report
 
     notes: list[str] = []
     table, summary, problems = write_report(runs_dir, out, notes)
@@ -277,7 +277,7 @@ def report(runs_dir, out, as_html, fmt, no_run_figures, data_root, quiet):
         if not quiet:
             click.echo(f"no runs in {runs_dir}")
         return
-    figures = viz.sweep_figures(table, out, fmt) + [p for p in [viz.variance_figure(variance_explained(table), out, fmt)] if p]
+    figures = viz.sweep_figures(table, out, fmt)
     if not quiet:
         click.echo(summary_text(summary))
         tables = [name for name in ("runs.csv", "summary.csv", "summary_long.csv", "variance_explained.csv", "rank_correlation.csv")

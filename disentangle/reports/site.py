@@ -25,10 +25,10 @@ from disentangle.base import runs
 from disentangle.base.files import atomic_path, atomic_write_text, remove_stale_temporaries
 from disentangle.base.errors import DisentangleError
 from disentangle.metrics import headline_columns, human_name
-from disentangle.reports.table import TRAINING_COLUMNS, identity_columns, metric_columns, summarize_long, variance_explained, write_report
+from disentangle.reports.table import TRAINING_COLUMNS, identity_columns, metric_columns, summarize_long, write_report
 from disentangle.lifecycle.run_figures import FIGURE_FILES, draw_run_figures, figures_current
 from disentangle.base.validation import without_numeric_warnings
-from disentangle.reports.viz.sweeps import sweep_figures, variance_figure
+from disentangle.reports.viz.sweeps import sweep_figures
 
 STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:1.5em auto;max-width:1200px;padding:0 1em;color:#222}
@@ -211,8 +211,6 @@ def write_html_report(runs_dir: str | Path = "runs", out: str | Path = "metrics"
     site = Path(out) / "report"
     remove_stale_temporaries(site, older_than=STALE_SECONDS)  # a killed report's; a live one's are younger
     figures = sweep_figures(table, site / "img") if not table.empty else []
-    variance = variance_figure(variance_explained(table), site / "img") if not table.empty else None
-    figures += [variance] if variance else []
     (site / "runs").mkdir(parents=True, exist_ok=True)
     rows = [row for row in table.to_dict("records") if _page_name(row["run_id"])]
     counts = table["status"].astype(str).str.split(":").str[0].value_counts().to_dict() if not table.empty else {}

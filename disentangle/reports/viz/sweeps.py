@@ -206,7 +206,16 @@ def variance_figure(shares: pd.DataFrame, out: str | Path, fmt: str = "png") -> 
 @without_numeric_warnings
 def sweep_figures(table: pd.DataFrame, out: str | Path, fmt: str = "png") -> list[Path]:
     """The grid figures the table has columns for: metrics against β, the trade-off, the rank
-    correlation, the sample efficiency."""
+    correlation, the sample efficiency, the variance explained. The one list of a study's figures that
+    ``report``, the HTML site and the quickstart draw (the variance shares' notes were said by
+    :func:`disentangle.reports.table.write_report`, which wrote their CSV: not again here)."""
+    import warnings
+
+    from disentangle.reports.table import variance_explained
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        shares = variance_explained(table) if not table.empty else pd.DataFrame()
     figures = (metric_vs_beta(table, out, fmt=fmt), tradeoff(table, out, fmt=fmt), rank_correlation(table, out, fmt=fmt),
-               sample_efficiency(table, out, fmt=fmt))
+               sample_efficiency(table, out, fmt=fmt), variance_figure(shares, out, fmt=fmt))
     return [path for path in figures if path]
