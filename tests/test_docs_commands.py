@@ -113,3 +113,42 @@ def test_the_manual_builds_strictly(tmp_path):
 
 def test_the_readme_stays_short():
     assert len(PAGES[0].read_bytes()) <= 15_000
+
+
+def _planned(line: str, runs_dir: Path):
+    """``line`` (a `disentangle grid ...` the pages show) run with --dry-run into ``runs_dir``: the grid it means is
+    resolved and checked (values, not only names) and nothing is trained. Placeholders (HOST:PORT) are left out."""
+    from click.testing import CliRunner
+
+    tokens = [t.strip("[]") for t in shlex.split(line, comments=True)][1:]
+    kept = []
+    for token in tokens:
+        if kept and kept[-1] == "--address" and token.isupper() or ":" in token and token.split(":")[0].isupper():
+            kept.pop()
+            continue
+        kept.append(token)
+    kept = [t for i, t in enumerate(kept) if not (t == "--runs-dir" or (i and kept[i - 1] == "--runs-dir"))]
+    return CliRunner().invoke(main, [*kept, "--dry-run", "--runs-dir", str(runs_dir)])
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_every_grid_shown_means_a_grid_that_plans(page, tmp_path, monkeypatch):
+    """What a shown grid's options mean, checked by planning it (the same resolve and check a real grid runs
+    first): a value the grid would refuse (a precision, a device spelling, an executor option, a study file's
+    key) fails here, not only an option name. Run from the repository root, where the shown study files are."""
+    monkeypatch.chdir(ROOT)
+    problems = []
+    for line in command_lines(page.read_text()):
+        if line.startswith("disentangle grid"):
+            result = _planned(line, tmp_path / "runs")
+            if result.exit_code != 0:
+                problems.append(f"{line!r}: {result.output.strip().splitlines()[-1] if result.output.strip() else result.exception}")
+    assert not problems, "\n".join(problems)
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())  # planned, nothing made
+
+
+def test_planning_catches_a_value_the_names_check_cannot(tmp_path):
+    result = _planned("disentangle grid --model beta_vae --beta 1,4 --precision fp16", tmp_path)
+    assert result.exit_code == 2 and "precision must be one of" in result.output
+    result = _planned("disentangle grid --model beta_vae --device gpu", tmp_path)
+    assert result.exit_code == 2 and "unknown device 'gpu'" in result.output
