@@ -324,7 +324,7 @@ def verified_checkpoint_bytes(run_dir: str | Path) -> bytes:
     return data
 
 
-FIGURES = "figures"  # the run's own figures (grid --figures, traverse): the report copies them rather than draw
+FIGURES = "figures"  # the run's own figures (a grid draws them as it finishes, traverse): the report copies them rather than draw
 
 
 def drawn_from_current_run(path: str | Path, run_dir: str | Path) -> bool:

@@ -1,7 +1,7 @@
 """Figures of one trained run: latent traversals (PNG and GIF), reconstructions,
 prior samples, KL per latent and training curves.
 
-They belong to the run: ``grid --figures`` draws them into ``RUN/figures`` when the run finishes
+They belong to the run: a grid draws them into ``RUN/figures`` when the run finishes (unless ``--no-figures``)
 (``traverse`` does on demand), and the HTML report copies them from there instead of drawing them
 again (see :data:`disentangle.base.runs.FIGURES`)."""
 

@@ -6,7 +6,7 @@ run under ``out/report/runs/`` (config, status, training curves, traversals as P
 GIF, reconstructions, samples, every metric with its settings and interval). Every
 image is a file in the folder and every link relative: no CDN, no server; it opens
 from ``file://`` and from any static host. A run's figures are copied from the run's own
-``figures`` folder when it drew them as it finished (``grid --figures``), else drawn here over
+``figures`` folder when it drew them as it finished (a grid's default), else drawn here over
 the cores; re-running updates the site (a run's figures are redone only when its checkpoint or
 log is newer). A run with a corrupt file is listed with its problem.
 """
