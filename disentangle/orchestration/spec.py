@@ -171,7 +171,7 @@ def _grid_spec(table: dict, where: str) -> GridSpec:
                           dataset_options=dataset_options, checkpoint_every=checkpoint_every, precision=precision, device=device,
                           compile_loss=compile_loss)
     configs = [dataclasses.replace(config, loggers=list(loggers), tracking_uri=tracking_uri) for config in configs]
-    try:  # the rest of each config is checked once, by the grid (run_setup.prepare_runs)
+    try:  # the rest of each config is checked once, by the grid (lifecycle.setup.prepare_runs)
         check_model_options(configs)
     except DisentangleError as error:
         fail(f"model options of {model!r}", f"are bad: {error}")
