@@ -127,7 +127,7 @@ def grid_throughput(steps: int, precision: str, workers: int) -> float:
                           checkpoint_every=steps)
     with tempfile.TemporaryDirectory() as runs_dir:
         start = time.perf_counter()
-        results = grid.run_grid(configs, runs_dir, (), workers=workers, progress=False)
+        results = grid.run_grid(configs, runs_dir, (), workers=workers, progress=False, figures=False)  # training alone
         seconds = time.perf_counter() - start
     assert all(r.outcome == "done" for r in results), results
     return len(configs) * steps * BATCH / seconds

@@ -72,8 +72,6 @@ def threads_here() -> int:
     """The torch threads a run takes when it is not told: torch's default for this process (which follows
     ``OMP_NUM_THREADS``, as Ray sets it to a task's CPUs), at most the CPUs the process may run on (a SLURM
     allocation binds it to its own). Resolved where the run trains, never where a grid was planned."""
-    import os
-
     allowed = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, min(torch.get_num_threads(), allowed))
 

@@ -33,12 +33,19 @@ def prepare_runs(configs, runs_dir: str | Path) -> list[runs.RunConfig]:
     """:func:`prepare_run` for each config (in order, one result each), all checked before any folder is touched."""
     resolved = [resolve_config(config) for config in configs]
     check_configs(resolved)
-    for given, config in zip(configs, resolved):
-        migrate_legacy_run(Path(runs_dir), given, config)
+    ready_runs_folder(configs, resolved, runs_dir)
+    return resolved
+
+
+def ready_runs_folder(given, resolved, runs_dir: str | Path) -> None:
+    """What preparing does to the runs folder once ``resolved`` (:func:`resolve_config` of each of ``given``, in
+    order) are checked: each run stored under an older id renamed (:func:`migrate_legacy_run`: the older ids hash
+    the configs as given) and each tracker store created once, before any worker starts."""
     from disentangle.lifecycle.trackers import prepare_trackers
 
-    prepare_trackers(resolved, Path(runs_dir))  # each store created once, before any worker starts
-    return resolved
+    for config_as_given, config in zip(given, resolved):
+        migrate_legacy_run(Path(runs_dir), config_as_given, config)
+    prepare_trackers(resolved, Path(runs_dir))
 
 
 def resolve_config(config: runs.RunConfig) -> runs.RunConfig:
@@ -70,9 +77,7 @@ def resolve_here(config: runs.RunConfig, recorded: dict | None = None, threads: 
     from disentangle.base.devices import node_name, resolve_device
     from disentangle.lifecycle.hardware import resolve_precision, threads_here
 
-    device = resolve_device(config.device)
-    if config.precision == "bf16" and device.type not in ("cpu", "cuda"):
-        raise DisentangleError(f"precision 'bf16' runs on CPU or CUDA, not {device.type} (node {node_name()})")
+    device = resolve_device(config.device)  # (bf16 on a device without it: refused by check_config, as spelled)
     if config.precision == "auto" and recorded:
         precision = recorded["precision"]  # a resumed run keeps the arithmetic it started with
     else:

@@ -78,8 +78,10 @@ class PreparedGrid:
 
 
 def prepare_grid(grid: PreparedGrid, runs_dir: str | Path) -> PreparedGrid:
-    """``grid`` with its configs through :func:`disentangle.lifecycle.setup.prepare_runs`: resolved, checked (all before
-    any folder is touched), runs stored under an older id renamed, tracker stores made."""
+    """``grid`` ready to run in ``runs_dir`` (:func:`check_runs_folder`), its configs through
+    :func:`disentangle.lifecycle.setup.prepare_runs`: resolved, checked (all before any folder is touched), runs
+    stored under an older id renamed, tracker stores made."""
+    check_runs_folder(Path(runs_dir))
     return dataclasses.replace(grid, configs=tuple(prepare_runs(grid.configs, runs_dir)))
 
 
@@ -131,7 +133,6 @@ def run_grid(configs: list[runs.RunConfig], runs_dir: str | Path = "runs", metri
     """Prepare ``configs`` (:func:`prepare_grid`) and train and evaluate every one on ``executor``
     (:func:`run_prepared`, which says what each option does); one result per config, in the order given."""
     grid = PreparedGrid(tuple(configs), tuple(metric_names), profile, MappingProxyType(dict(metric_options or {})), tuple(representations))
-    _check_runs_folder(Path(runs_dir))
     return run_prepared(prepare_grid(grid, runs_dir), runs_dir, executor=executor, workers=workers, retry_failed=retry_failed,
                         progress=progress, threads=threads, executor_options=executor_options, figures=figures)
 
@@ -139,7 +140,7 @@ def run_grid(configs: list[runs.RunConfig], runs_dir: str | Path = "runs", metri
 def run_prepared(grid: PreparedGrid, runs_dir: str | Path = "runs", executor: str = "local", workers: int = 2, retry_failed: bool = False,
                  progress: bool = True, threads: int | None = None, executor_options: dict | None = None,
                  figures: bool = True) -> list[GridResult]:
-    """Train and evaluate every run of a prepared ``grid`` on ``executor`` (see :mod:`disentangle.orchestration.executors`,
+    """Train and evaluate every run of ``grid``, prepared for ``runs_dir`` (its folder checked there), on ``executor`` (see :mod:`disentangle.orchestration.executors`,
     with its own ``executor_options``), scoring codes of each of its representations ("mean", "sampled"), and with
     ``figures`` (the default) draw each run's figures into ``RUN/figures`` as it finishes (in the worker: ~0.7 s a run
     once it has trained, 2 s of imports once a worker; the HTML report then copies them rather than draw them all
@@ -153,7 +154,6 @@ def run_prepared(grid: PreparedGrid, runs_dir: str | Path = "runs", executor: st
 
     runner = get_executor(executor, workers=workers, **(executor_options or {}))
     runs_dir = Path(runs_dir)
-    _check_runs_folder(runs_dir)
     configs = list({config.run_id(): config for config in grid.configs}.values())  # beta = [4, 4.0] is one run
     if not runner.remote:  # the runs train on this machine: a device it lacks is one error before any worker starts
         check_here(configs)
@@ -185,7 +185,7 @@ def run_prepared(grid: PreparedGrid, runs_dir: str | Path = "runs", executor: st
     return [results[c.run_id()] for c in grid.configs]
 
 
-def _check_runs_folder(runs_dir: Path) -> None:
+def check_runs_folder(runs_dir: Path) -> None:
     """A one-line error unless ``runs_dir`` can be made and written and its file system's locks work."""
     try:
         runs_dir.mkdir(parents=True, exist_ok=True)

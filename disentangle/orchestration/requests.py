@@ -19,7 +19,7 @@ from types import MappingProxyType
 from disentangle.base import runs
 from disentangle.base.errors import DisentangleError
 from disentangle.base.validation import parse_setting
-from disentangle.orchestration.grid import PreparedGrid, prepare_grid
+from disentangle.orchestration.grid import PreparedGrid, check_runs_folder
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,11 +54,17 @@ def plan_grids(request: GridRequest) -> tuple[PreparedGrid, ...]:
 
 
 def prepare_grids(request: GridRequest, runs_dir: str | Path) -> tuple[PreparedGrid, ...]:
-    """:func:`plan_grids`, then the runs folder readied for each grid in turn (:func:`~.grid.prepare_grid`: runs stored
-    under an older id, which the configs as given still hash, renamed)."""
+    """:func:`plan_grids`, then the runs folder checked (:func:`~.grid.check_runs_folder`) and readied for each grid
+    (:func:`disentangle.lifecycle.setup.ready_runs_folder`: runs stored under an older id, which the configs as
+    given still hash, renamed; tracker stores made). Each config is resolved and checked once."""
+    from disentangle.lifecycle.setup import ready_runs_folder
+
     grids = _read(request)
-    _resolved_and_checked(grids)  # every table checked before the first folder is touched
-    return tuple(prepare_grid(grid, runs_dir) for grid in grids)
+    prepared = _resolved_and_checked(grids)  # every table checked before the first folder is touched
+    check_runs_folder(Path(runs_dir))
+    for given, ready in zip(grids, prepared):
+        ready_runs_folder(given.configs, ready.configs, runs_dir)
+    return prepared
 
 
 def _resolved_and_checked(grids) -> tuple[PreparedGrid, ...]:

@@ -52,6 +52,7 @@ class RayExecutor(Executor):
         started = not ray.is_initialized()
         if started:
             handler = signal.getsignal(signal.SIGTERM)
+            stopped = False
             with stops_recorded() as stop_arrived:
                 try:
                     if self.address:
@@ -62,7 +63,8 @@ class RayExecutor(Executor):
                 except (SystemExit, KeyboardInterrupt) as stop:  # while it starts, Ray answers SIGTERM with sys.exit(15)
                     if isinstance(stop, SystemExit) and stop.code != signal.SIGTERM:
                         raise
-            if stop_arrived():  # raised above, or swallowed where Ray's handler ran (see stops_recorded): the grid's stop
+                    stopped = True
+            if stopped or stop_arrived():  # raised above, or swallowed where Ray's handler ran (see stops_recorded): the grid's stop
                 ray.shutdown()
                 raise KeyboardInterrupt
             if callable(handler) and in_main_thread():
